@@ -1,0 +1,5 @@
+"""``python -m flowpipe`` runs the CLI."""
+
+from flowpipe.cli import main
+
+main()

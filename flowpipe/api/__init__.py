@@ -1,0 +1,63 @@
+"""The asyncio HTTP client for the Google Flow image API (useapi.net).
+
+``FlowClient`` sends typed requests through a ``Transport`` (aiohttp for real, a
+function for tests) and returns typed results or a ``flowpipe.errors.APIError``.
+See docs/api-client.md.
+"""
+
+from __future__ import annotations
+
+from flowpipe.api.client import (
+    DEFAULT_BASE_URL,
+    ENV_API_URL,
+    ENV_TOKEN,
+    MAX_UPLOAD_BYTES,
+    UPLOAD_TYPES,
+    USER_AGENT,
+    FlowClient,
+    Timeouts,
+    client_from_env,
+)
+from flowpipe.api.errors import error_for_status, transport_error
+from flowpipe.api.models import (
+    AccountInfo,
+    GeneratedImage,
+    ImageRequest,
+    ImageResult,
+    UploadedAsset,
+)
+from flowpipe.api.responses import is_jpeg
+from flowpipe.api.transport import (
+    AiohttpTransport,
+    Handler,
+    HTTPRequest,
+    HTTPResponse,
+    MockTransport,
+    Transport,
+)
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "ENV_API_URL",
+    "ENV_TOKEN",
+    "MAX_UPLOAD_BYTES",
+    "UPLOAD_TYPES",
+    "USER_AGENT",
+    "AccountInfo",
+    "AiohttpTransport",
+    "FlowClient",
+    "GeneratedImage",
+    "HTTPRequest",
+    "HTTPResponse",
+    "Handler",
+    "ImageRequest",
+    "ImageResult",
+    "MockTransport",
+    "Timeouts",
+    "Transport",
+    "UploadedAsset",
+    "client_from_env",
+    "error_for_status",
+    "is_jpeg",
+    "transport_error",
+]

@@ -1,0 +1,324 @@
+"""``FlowClient``: the asyncio client for the Google Flow image API at useapi.net.
+
+One client holds one transport (by default one shared aiohttp session) for every
+request of a run. Each call builds an ``HTTPRequest``, sends it under an explicit
+timeout, and turns the answer into a typed result or a ``flowpipe.errors.APIError``.
+The client never retries: what to do about each error is the runner's decision.
+The token goes into the Authorization header and nowhere else: not into reprs,
+log lines or exception texts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import importlib.metadata
+import json
+import logging
+import math
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from types import TracebackType
+from typing import Protocol, TypeVar
+from urllib.parse import quote
+
+from flowpipe.api.errors import TRANSPORT_EXCEPTIONS, error_for_status, transport_error
+from flowpipe.api.models import AccountInfo, ImageRequest, ImageResult, UploadedAsset
+from flowpipe.api.responses import (
+    parse_account,
+    parse_accounts,
+    parse_image_result,
+    parse_uploaded_asset,
+)
+from flowpipe.api.transport import AiohttpTransport, HTTPRequest, HTTPResponse, Transport
+from flowpipe.errors import InvalidRequestError, ResponseError, UsageError
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "ENV_API_URL",
+    "ENV_TOKEN",
+    "MAX_UPLOAD_BYTES",
+    "UPLOAD_TYPES",
+    "USER_AGENT",
+    "FlowClient",
+    "Timeouts",
+    "client_from_env",
+]
+
+logger = logging.getLogger("flowpipe.api")
+
+DEFAULT_BASE_URL = "https://api.useapi.net/v1/google-flow"
+ENV_API_URL = "FLOWPIPE_API_URL"
+ENV_TOKEN = "USEAPI_TOKEN"  # noqa: S105 - the variable's name, not a secret
+MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+#: Accepted upload types and the magic bytes their files start with.
+UPLOAD_TYPES: Mapping[str, bytes] = {
+    "image/png": b"\x89PNG\r\n\x1a\n",
+    "image/jpeg": b"\xff\xd8\xff",
+}
+_MIN_SCRUB = 6  # shorter "tokens" (test fixtures) would mangle ordinary words
+
+
+def _version() -> str:
+    # Read from the installed metadata, not ``flowpipe.__version__``: importing the
+    # package root from here would be circular once it re-exports this module.
+    try:
+        return importlib.metadata.version("flowpipe")
+    except importlib.metadata.PackageNotFoundError:  # pragma: no cover - not installed
+        return "0"
+
+
+USER_AGENT = f"flowpipe/{_version()}"
+
+T_co = TypeVar("T_co", covariant=True)
+
+
+class Parser(Protocol[T_co]):
+    """A ``flowpipe.api.responses`` function: body and summary in, typed result out."""
+
+    def __call__(self, body: bytes, /, *, request: str) -> T_co: ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Timeouts:
+    """Seconds allowed per call: connecting, and the whole exchange per endpoint.
+
+    A generation takes 10-20 s when the API is healthy, so ``generate`` leaves room for
+    a slow one without letting a hung connection hold a concurrency slot forever.
+    """
+
+    connect: float = 10.0
+    generate: float = 120.0
+    upload: float = 60.0
+    accounts: float = 30.0
+
+    def __post_init__(self) -> None:
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
+                raise ValueError(f"Timeouts.{item.name} must be a positive number, not {value!r}")
+
+
+def _check_token(token: str) -> None:
+    if not token:
+        raise UsageError("no API token given", hint=f"set {ENV_TOKEN} to your useapi.net token")
+    if any(not (0x21 <= ord(ch) <= 0x7E) for ch in token):
+        # Never echo it: the point is that it must not reach a message.
+        raise UsageError(
+            "the API token holds spaces or characters that cannot go in a header",
+            hint=f"check {ENV_TOKEN}",
+        )
+
+
+def _check_base_url(base_url: str) -> str:
+    url = base_url.strip().rstrip("/")
+    if not url.startswith(("http://", "https://")) or "?" in url or "#" in url:
+        raise UsageError(
+            f"API base URL {base_url!r} is not an http(s) URL without query",
+            hint=f"for example {DEFAULT_BASE_URL}",
+        )
+    return url
+
+
+class FlowClient:
+    """Calls ``/images``, ``/assets/{email}`` and ``/accounts`` on one shared transport.
+
+    Use ``async with FlowClient(...) as client:`` or call ``aclose()``; the client
+    closes its transport, including one passed in.
+    """
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        token: str,
+        transport: Transport | None = None,
+        timeouts: Timeouts = Timeouts(),
+        user_agent: str = USER_AGENT,
+    ) -> None:
+        _check_token(token)
+        self.base_url = _check_base_url(base_url)
+        self.timeouts = timeouts
+        self.user_agent = user_agent
+        self._token = token
+        self._transport: Transport = transport or AiohttpTransport(connect_timeout=timeouts.connect)
+
+    def __repr__(self) -> str:
+        return f"FlowClient(base_url={self.base_url!r}, token='***')"
+
+    async def __aenter__(self) -> FlowClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the transport and its connections."""
+        await self._transport.aclose()
+
+    def scrub(self, text: str) -> str:
+        """``text`` with the token replaced by ``***``."""
+        if len(self._token) >= _MIN_SCRUB and self._token in text:
+            return text.replace(self._token, "***")
+        return text
+
+    # -- endpoints ---------------------------------------------------------------
+
+    async def generate(self, request: ImageRequest) -> ImageResult:
+        """``POST /images``: generate up to four images; each JPEG is decoded and checked."""
+        summary = f"POST /images {request.describe()}"
+        body = json.dumps(request.to_json(), ensure_ascii=False).encode("utf-8")
+        response = await self._send(
+            "POST",
+            "/images",
+            summary=summary,
+            timeout=self.timeouts.generate,
+            body=body,
+            content_type="application/json",
+        )
+        return self._parse(response, summary, parse_image_result)
+
+    async def upload_asset(self, email: str, data: bytes, content_type: str) -> UploadedAsset:
+        """``POST /assets/{email}``: upload a PNG or JPEG reference image (at most 20 MB).
+
+        Empty data, another type, bytes that do not match the type, or more than 20 MB
+        raise ``InvalidRequestError`` before anything is sent.
+        """
+        mime = content_type.split(";", maxsplit=1)[0].strip().lower()
+        path = f"/assets/{_quote_email(email)}"
+        summary = f"POST {path} {mime or '?'} {len(data)} bytes"
+        _check_upload(data, mime, summary)
+        response = await self._send(
+            "POST",
+            path,
+            summary=summary,
+            timeout=self.timeouts.upload,
+            body=data,
+            content_type=mime,
+        )
+        return self._parse(response, summary, parse_uploaded_asset)
+
+    async def accounts(self) -> dict[str, AccountInfo]:
+        """``GET /accounts``: every configured account keyed by email, with its health."""
+        summary = "GET /accounts"
+        response = await self._send(
+            "GET", "/accounts", summary=summary, timeout=self.timeouts.accounts
+        )
+        return self._parse(response, summary, parse_accounts)
+
+    async def account(self, email: str) -> AccountInfo:
+        """``GET /accounts/{email}``: one account's health (404 if it is not configured)."""
+        path = f"/accounts/{_quote_email(email)}"
+        summary = f"GET {path}"
+        response = await self._send("GET", path, summary=summary, timeout=self.timeouts.accounts)
+        return self._parse(response, summary, functools.partial(parse_account, email=email))
+
+    # -- plumbing ----------------------------------------------------------------
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        summary: str,
+        timeout: float,
+        body: bytes = b"",
+        content_type: str | None = None,
+    ) -> HTTPResponse:
+        headers = {
+            "Authorization": f"Bearer {self._token}",
+            "User-Agent": self.user_agent,
+            "Accept": "application/json",
+        }
+        if content_type:
+            headers["Content-Type"] = content_type
+        request = HTTPRequest(method, self.base_url + path, headers, body, timeout)
+        safe_summary = self.scrub(summary)
+        started = time.monotonic()
+        try:
+            async with asyncio.timeout(timeout):
+                response = await self._transport.send(request)
+        except TRANSPORT_EXCEPTIONS as exc:
+            failure = transport_error(exc, request=summary, timeout=timeout, scrub=self.scrub)
+            logger.info(
+                "%s -> %s (%.2f s)", safe_summary, failure.reason, time.monotonic() - started
+            )
+            raise failure from exc
+        logger.debug(
+            "%s -> %d (%.2f s, %d bytes)",
+            safe_summary,
+            response.status,
+            time.monotonic() - started,
+            len(response.body),
+        )
+        if not 200 <= response.status < 300:
+            error = error_for_status(
+                response.status, response.body, request=summary, scrub=self.scrub
+            )
+            logger.info("%s -> %d %s", safe_summary, response.status, error.reason)
+            raise error
+        return response
+
+    def _parse(self, response: HTTPResponse, summary: str, parse: Parser[T_co]) -> T_co:
+        try:
+            return parse(response.body, request=summary)
+        except ResponseError as exc:
+            exc.status = response.status
+            exc.message = self.scrub(exc.message)
+            exc.args = (exc.message,)
+            exc.request = self.scrub(exc.request) if exc.request else exc.request
+            exc.reason = self.scrub(exc.reason) if exc.reason else exc.reason
+            logger.info("%s -> %d %s", self.scrub(summary), response.status, exc.reason)
+            raise
+
+
+def _quote_email(email: str) -> str:
+    if not email or not email.strip():
+        raise InvalidRequestError(
+            "no account email given", reason="empty email", hint="name the account to use"
+        )
+    return quote(email, safe="@")
+
+
+def _check_upload(data: bytes, mime: str, summary: str) -> None:
+    """Refuse what the API would refuse, before a byte is sent."""
+    problem: str | None = None
+    if mime not in UPLOAD_TYPES:
+        problem = f"content type {mime!r} is not image/png or image/jpeg"
+    elif not data:
+        problem = "the file is empty"
+    elif len(data) > MAX_UPLOAD_BYTES:
+        problem = f"{len(data)} bytes is more than the 20 MB the API accepts"
+    elif not data.startswith(UPLOAD_TYPES[mime]):
+        problem = f"the bytes are not a {mime.removeprefix('image/').upper()} file"
+    if problem is not None:
+        raise InvalidRequestError(
+            f"cannot upload: {problem}",
+            reason=problem,
+            hint="upload a PNG or JPEG file of at most 20 MB",
+            request=summary,
+        )
+
+
+def client_from_env(
+    env: Mapping[str, str] | None = None,
+    *,
+    transport: Transport | None = None,
+    timeouts: Timeouts = Timeouts(),
+) -> FlowClient:
+    """A client for ``$FLOWPIPE_API_URL`` (default: useapi.net) with ``$USEAPI_TOKEN``."""
+    source = os.environ if env is None else env
+    token = source.get(ENV_TOKEN, "").strip()
+    if not token:
+        raise UsageError(
+            f"{ENV_TOKEN} is not set", hint=f"export {ENV_TOKEN} with your useapi.net API token"
+        )
+    base_url = source.get(ENV_API_URL, "").strip() or DEFAULT_BASE_URL
+    return FlowClient(base_url=base_url, token=token, transport=transport, timeouts=timeouts)

@@ -1,0 +1,327 @@
+"""The ``flowpipe`` command: a thin face over the library.
+
+Commands parse options, call one library function and turn a ``FlowpipeError`` into
+one line on stderr and its exit code. No logic lives here.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from flowpipe import __version__
+from flowpipe.errors import EXIT_USAGE, FlowpipeError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _errors_to_exit(func: F) -> F:
+    """Print a FlowpipeError as ``flowpipe: message`` lines and exit with its code."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except FlowpipeError as exc:
+            for line in str(exc).splitlines() or [type(exc).__name__]:
+                click.echo(f"flowpipe: {line}", err=True)
+            sys.exit(exc.exit_code)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def parse_vars(values: tuple[str, ...]) -> dict[str, object]:
+    """Turn ``--var k=v`` options into typed values (YAML scalars: 3, true, 1.5, text)."""
+    from flowpipe.recipe import parse_var_overrides
+
+    return parse_var_overrides(values)
+
+
+var_option = click.option(
+    "--var",
+    "variables",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Override a recipe variable; the value is read as a YAML scalar. Repeatable.",
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="flowpipe")
+def cli() -> None:
+    """Turn YAML recipes into image sets made by the Google Flow image API.
+
+    \b
+    Example:
+        flowpipe run examples/campaign.yaml -o out/campaign
+    """
+
+
+@cli.command("sim")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=0, show_default=True, help="Port; 0 picks a free one.")
+@click.option("--token", "tokens", multiple=True, metavar="TOKEN",
+              help="A bearer token to accept (repeatable). [default: sim-token]")
+@click.option("--accounts", "accounts", multiple=True, metavar="EMAIL[,EMAIL...]",
+              help="Account emails it knows (repeatable or comma-separated). "
+                   "[default: sim@example.com]")
+@click.option("--time-scale", default=1.0, show_default=True,
+              help="Real seconds per API second: 1.0 is real latency, 0.01 is 100x faster.")
+@click.option("--capacity", default="walk", show_default=True,
+              help="Hidden capacity C(t): N, walk[:S], steps:S or square:S (API seconds).")
+@click.option("--reject-status", type=click.Choice(["429", "503", "mixed"]), default="mixed",
+              show_default=True, help="Status for requests over capacity.")
+@click.option("--moderation-rate", default=0.0, show_default=True,
+              help="Fraction of generations moderated (imagen-4: 400 UNSAFE, nano-banana: 500).")
+@click.option("--moderation-word", default="forbidden", show_default=True,
+              help="A prompt with this word is always moderated.")
+@click.option("--nano-500-rate", default=0.0, show_default=True,
+              help="Fraction of nano-banana requests without references that get a 500.")
+@click.option("--fault-rate", default=0.0, show_default=True,
+              help="Fraction of /images requests answered by a reset or a truncated body.")
+@click.option("--credits", type=int, default=None,
+              help="Successful generations allowed before 402. [default: unlimited]")
+@click.option("--broken-account", "broken", multiple=True, metavar="EMAIL",
+              help="An account whose requests get 596 (repeatable; added to --accounts).")
+@click.option("--latency-min", default=10.0, show_default=True, help="Shortest generation, API s.")
+@click.option("--latency-max", default=20.0, show_default=True, help="Longest generation, API s.")
+@click.option("--seed", default=0, show_default=True,
+              help="Seed of every random choice (capacity, moderation, faults, seeds).")
+@_errors_to_exit
+def sim_command(
+    *,
+    host: str, port: int, tokens: tuple[str, ...], accounts: tuple[str, ...],
+    time_scale: float, capacity: str, reject_status: str, moderation_rate: float,
+    moderation_word: str, nano_500_rate: float, fault_rate: float, credits: int | None,
+    broken: tuple[str, ...], latency_min: float, latency_max: float, seed: int,
+) -> None:
+    """Serve a local simulator of the Google Flow image API.
+
+    Prints its base URL (http://HOST:PORT/v1/google-flow) as the first line on
+    stdout and serves until stopped (Ctrl-C or SIGTERM). See docs/simulator.md.
+
+    \b
+    Example:
+        flowpipe sim --port 8787 --time-scale 0.05 --capacity steps:30
+        curl -H "Authorization: Bearer sim-token" \\
+             http://127.0.0.1:8787/v1/google-flow/accounts
+    """
+    from flowpipe import sim  # noqa: PLC0415 - lazy, so other commands never load aiohttp
+
+
+    emails = tuple(e.strip() for value in accounts for e in value.split(",") if e.strip())
+    config = sim.SimConfig(
+        tokens=tokens or (sim.DEFAULT_TOKEN,), accounts=emails or (sim.DEFAULT_ACCOUNT,),
+        time_scale=time_scale, capacity=sim.parse_capacity(capacity),
+        reject_status=reject_status,  # type: ignore[arg-type]  # click.Choice checked it
+        moderation_rate=moderation_rate, moderation_word=moderation_word,
+        nano_500_rate=nano_500_rate, fault_rate=fault_rate, credits=credits,
+        broken_accounts=broken, latency_min=latency_min, latency_max=latency_max, seed=seed,
+    )
+    sim.run_server(config, host, port)
+
+
+@cli.command("run")
+@click.argument("recipe", type=click.Path(path_type=Path))
+@click.option("-o", "--out", type=click.Path(path_type=Path), default=None,
+              help="Output folder.  [default: out/RECIPE_NAME]")
+@var_option
+@click.option("--refresh", "refresh", multiple=True, metavar="[STEP]", is_flag=False,
+              flag_value="*", help="Ignore the cache for STEP (repeatable), or for every "
+              "step when given without a value.")
+@click.option("--frozen", is_flag=True,
+              help="Fail with exit 4 if any node is not cached (or differs from the lock "
+              "file); sends nothing.")
+@click.option("--account", "accounts", multiple=True, metavar="EMAIL",
+              help="Account to generate with (repeatable).  [default: the recipe's "
+              "accounts, else every healthy one from GET /accounts]")
+@click.option("--backend", type=click.Choice(["auto", "sim", "useapi"]), default="auto",
+              show_default=True, help="auto: the real API when USEAPI_TOKEN is set, else "
+              "the embedded simulator.")
+@click.option("--max-concurrency", type=click.IntRange(1, 20), default=None,
+              help="Never run more than N generations at once per account.")
+@click.option("--time-scale", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="API seconds to real seconds for retry delays and limiter timers; "
+              "use the simulator's value when pointing FLOWPIPE_API_URL at `flowpipe sim`.")
+@click.option("--cache-dir", type=click.Path(path_type=Path), default=None,
+              envvar="FLOWPIPE_CACHE_DIR", help="Cache folder.  [default: the user cache "
+              "folder, or FLOWPIPE_CACHE_DIR]")
+@click.option("--no-report", is_flag=True, help="Do not write report.html.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
+@click.option("--plain", is_flag=True, help="One line per event instead of a live display.")
+@_errors_to_exit
+def run_command(recipe: Path, out: Path | None, variables: tuple[str, ...],
+                refresh: tuple[str, ...], frozen: bool, accounts: tuple[str, ...],
+                backend: str, max_concurrency: int | None, time_scale: float | None,
+                cache_dir: Path | None, no_report: bool, as_json: bool, plain: bool) -> None:
+    """Generate every image of RECIPE, from the cache where possible.
+
+    With no USEAPI_TOKEN the run uses an embedded simulator (placeholder images, no
+    cost). Exit codes: 0 all done, 1 some nodes failed, 2 bad recipe or usage,
+    3 stopped by the API (token, credits, session), 4 --frozen cache miss,
+    130 interrupted.
+
+    \b
+    Example:
+        flowpipe run examples/campaign.yaml -o out/campaign
+        USEAPI_TOKEN=... flowpipe run recipe.yaml --account me@example.com --json
+    """
+    from flowpipe.run import RunOptions, run_recipe
+    from flowpipe.run.display import describe_backend, open_display
+
+    options = RunOptions(
+        out=out,
+        variables=parse_vars(variables),
+        refresh_all="*" in refresh,
+        refresh_steps=frozenset(r for r in refresh if r != "*"),
+        frozen=frozen,
+        accounts=accounts,
+        backend=backend,  # type: ignore[arg-type]  # click.Choice guarantees the literal
+        max_concurrency=max_concurrency,
+        time_scale=time_scale,
+        cache_dir=cache_dir,
+        report=not no_report,
+    )
+    click.echo(f"flowpipe: {describe_backend(options)}", err=True)
+    with open_display(plain=plain) as sinks:
+        result = run_recipe(recipe, options, sinks=sinks)
+    if as_json:
+        click.echo(json.dumps(result.run_info, indent=2))
+    click.echo(f"flowpipe: {result.outcome}: {result.summary['done']}/{result.summary['nodes']}"
+               f" nodes done, output in {result.out}", err=True)
+    if result.exit_code != 0:
+        if result.message:
+            click.echo(f"flowpipe: {result.message}", err=True)
+        sys.exit(result.exit_code)
+
+
+@cli.group("cache")
+def cache_group() -> None:
+    """Inspect, check and clear the response cache.
+
+    \b
+    Example:
+        flowpipe cache info
+        flowpipe cache verify --repair
+    """
+
+
+cache_dir_option = click.option(
+    "--cache-dir", type=click.Path(path_type=Path), default=None, envvar="FLOWPIPE_CACHE_DIR",
+    help="Cache folder.  [default: the user cache folder, or FLOWPIPE_CACHE_DIR]")
+
+
+@cache_group.command("info")
+@cache_dir_option
+@_errors_to_exit
+def cache_info(cache_dir: Path | None) -> None:
+    """Print where the cache is and what it holds.
+
+    \b
+    Example:
+        flowpipe cache info
+    """
+    from flowpipe.store import DiskCache, ResponseCache, default_cache_dir
+    from flowpipe.store.responses import verify_cache
+
+    folder = cache_dir or default_cache_dir()
+    store = DiskCache(folder)
+    try:
+        report = verify_cache(ResponseCache(store))
+    finally:
+        store.close()
+    click.echo(f"folder: {folder}")
+    click.echo(f"generations: {report.generations}  images: {report.images}  "
+               f"uploads: {report.uploads}  corrupt: {len(report.corrupt)}")
+
+
+@cache_group.command("verify")
+@cache_dir_option
+@click.option("--repair", is_flag=True, help="Delete corrupt entries (they are re-made).")
+@_errors_to_exit
+def cache_verify(cache_dir: Path | None, repair: bool) -> None:
+    """Read back every cache entry and check it; exit 1 if any is corrupt.
+
+    \b
+    Example:
+        flowpipe cache verify --repair
+    """
+    from flowpipe.store import DiskCache, ResponseCache, default_cache_dir
+    from flowpipe.store.responses import verify_cache
+
+    store = DiskCache(cache_dir or default_cache_dir())
+    try:
+        report = verify_cache(ResponseCache(store), repair=repair)
+    finally:
+        store.close()
+    for key in report.corrupt:
+        click.echo(f"corrupt: {key}")
+    verb = "deleted" if repair else "found"
+    click.echo(f"{len(report.corrupt)} corrupt entr{'y' if len(report.corrupt) == 1 else 'ies'} "
+               f"{verb}; {report.generations} generations, {report.images} images checked")
+    if report.corrupt and not repair:
+        sys.exit(1)
+
+
+@cache_group.command("clear")
+@cache_dir_option
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@_errors_to_exit
+def cache_clear(cache_dir: Path | None, yes: bool) -> None:
+    """Delete every cached response, image and upload record.
+
+    \b
+    Example:
+        flowpipe cache clear --yes
+    """
+    from flowpipe.store import DiskCache, default_cache_dir
+
+    folder = cache_dir or default_cache_dir()
+    if not yes:
+        click.confirm(f"delete everything in {folder}?", abort=True)
+    store = DiskCache(folder)
+    try:
+        count = 0
+        for key in list(store.keys()):
+            store.delete(key)
+            count += 1
+    finally:
+        store.close()
+    click.echo(f"deleted {count} entries from {folder}")
+
+
+@cli.command("report")
+@click.argument("out", type=click.Path(path_type=Path))
+@_errors_to_exit
+def report_command(out: Path) -> None:
+    """Write OUT/report.html, the contact sheet of an output folder, and print its path.
+
+    Reads OUT/manifest.json (and OUT/run.json if present); thumbnails go to
+    OUT/.thumbs/ and are re-used on the next call. `flowpipe run` writes the report
+    itself; use this after editing nothing but wanting it back, or for an old run.
+
+    \b
+    Example:
+        flowpipe report out/campaign
+    """
+    from flowpipe.report import write_report
+
+    click.echo(str(write_report(out)))
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        cli.main(prog_name="flowpipe", standalone_mode=True)
+    except KeyboardInterrupt:  # pragma: no cover - a Ctrl-C outside a run
+        click.echo("flowpipe: interrupted", err=True)
+        sys.exit(130)
+
+
+__all__ = ["EXIT_USAGE", "cli", "main"]

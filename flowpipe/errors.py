@@ -1,0 +1,268 @@
+"""One exception tree for everything flowpipe raises on purpose.
+
+Callers catch ``FlowpipeError`` and read ``exit_code``; the CLI turns any of these
+into one line on stderr and that exit code. Lower-level errors (yaml, jsonschema,
+jinja2, aiohttp) are mapped to these where they are first met, never let through.
+
+    FlowpipeError                      exit 1
+    ├── UsageError                     exit 2  bad command-line input
+    ├── RecipeError                    exit 2  file:line:col: what is wrong
+    │   ├── RecipeSyntaxError                  YAML syntax, duplicate keys
+    │   ├── SchemaError                        JSON Schema violations
+    │   ├── TemplateError                      Jinja: undefined names, sandbox escapes
+    │   ├── ReferenceError_                    STEP.N / assets.NAME that do not resolve
+    │   ├── AssetError                         missing, unsafe or unsupported asset files
+    │   └── PlanError                          cycles and per-model rules
+    ├── RecipeErrors                   exit 2  several RecipeErrors reported at once
+    ├── APIError                       exit 1  an answer from the API (or none at all)
+    │   ├── InvalidRequestError        400 with a plain ``error`` string
+    │   ├── ModerationError            400 PUBLIC_ERROR_UNSAFE_GENERATION, 500
+    │   ├── ForbiddenReferenceError    403 reference owned by another account
+    │   ├── AccountNotFoundError       404 account not configured
+    │   ├── CapacityError              429, 503: retry after 5-10 s
+    │   ├── TransportError             timeouts, resets, truncated bodies: retry like capacity
+    │   ├── ResponseError              a 2xx body that is not what the page documents
+    │   ├── UnexpectedStatusError      a status the page does not document
+    │   └── StopRunError               exit 3  no new request may be sent
+    │       ├── AuthError              401 bad token
+    │       ├── PaymentRequiredError   402 no subscription or credits
+    │       └── SessionError           596 cookies of the account need refreshing
+    ├── CacheError                     exit 1  the cache folder cannot be used
+    ├── OutputError                    exit 1  outputs cannot be written (disk full, ...)
+    └── FrozenCacheMissError           exit 4  --frozen and a node is not cached
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+__all__ = [
+    "APIError",
+    "AccountNotFoundError",
+    "AssetError",
+    "AuthError",
+    "CacheError",
+    "CapacityError",
+    "FlowpipeError",
+    "ForbiddenReferenceError",
+    "FrozenCacheMissError",
+    "InvalidRequestError",
+    "Location",
+    "ModerationError",
+    "OutputError",
+    "PaymentRequiredError",
+    "PlanError",
+    "RecipeError",
+    "RecipeErrors",
+    "RecipeSyntaxError",
+    "ReferenceError_",
+    "ResponseError",
+    "SchemaError",
+    "SessionError",
+    "StopRunError",
+    "TemplateError",
+    "TransportError",
+    "UnexpectedStatusError",
+    "UsageError",
+]
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_STOPPED = 3
+EXIT_FROZEN = 4
+EXIT_INTERRUPTED = 130
+
+
+class FlowpipeError(Exception):
+    """Base of every error flowpipe raises on purpose."""
+
+    exit_code: ClassVar[int] = EXIT_FAILED
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        if self.hint:
+            return f"{self.message} ({self.hint})"
+        return self.message
+
+
+class UsageError(FlowpipeError):
+    """The command line asked for something that cannot be done."""
+
+    exit_code = EXIT_USAGE
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    """Where in a recipe file something was written (1-based line and column)."""
+
+    file: str
+    line: int
+    column: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+class RecipeError(FlowpipeError):
+    """A recipe is wrong; the message names the place and what to do."""
+
+    exit_code = EXIT_USAGE
+
+    def __init__(
+        self, message: str, location: Location | None = None, *, hint: str | None = None
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.location = location
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        return f"{self.location}: {text}" if self.location else text
+
+
+class RecipeSyntaxError(RecipeError):
+    """YAML that does not parse, or a mapping with a key twice."""
+
+
+class SchemaError(RecipeError):
+    """The recipe breaks its JSON Schema."""
+
+
+class TemplateError(RecipeError):
+    """A Jinja template fails: an undefined name, bad syntax or a sandbox escape."""
+
+
+class ReferenceError_(RecipeError):  # noqa: N801 - the builtin ReferenceError is unrelated
+    """A ``style``/``context`` reference names no image the plan will have."""
+
+
+class AssetError(RecipeError):
+    """An asset file is missing, too large, not PNG/JPEG or outside the recipe folder."""
+
+
+class PlanError(RecipeError):
+    """The steps cannot be ordered or break a per-model rule of the API."""
+
+
+class RecipeErrors(FlowpipeError):
+    """Several recipe problems found in one pass, reported together."""
+
+    exit_code = EXIT_USAGE
+
+    def __init__(self, errors: list[RecipeError]) -> None:
+        self.errors = list(errors)
+        super().__init__("\n".join(str(e) for e in self.errors))
+
+    def __str__(self) -> str:
+        return "\n".join(str(e) for e in self.errors)
+
+
+class APIError(FlowpipeError):
+    """The API answered with an error, or could not be reached.
+
+    ``status`` is the HTTP status (None when no answer came), ``reason`` the API's own
+    error text or reason code, ``request`` a short, token-free summary of the request.
+    """
+
+    retryable: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        reason: str | None = None,
+        hint: str | None = None,
+        request: str | None = None,
+        body: Any = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.status = status
+        self.reason = reason
+        self.request = request
+        self.body = body
+
+    def __str__(self) -> str:
+        parts = [f"HTTP {self.status}" if self.status is not None else "no response"]
+        if self.request:
+            parts.append(self.request)
+        parts.append(self.message)
+        text = ": ".join(parts)
+        return f"{text} ({self.hint})" if self.hint else text
+
+
+class InvalidRequestError(APIError):
+    """400 with a plain error string: the request was malformed."""
+
+
+class ModerationError(APIError):
+    """400 PUBLIC_ERROR_UNSAFE_GENERATION or 500: retry, or switch model."""
+
+    retryable = True
+
+
+class ForbiddenReferenceError(APIError):
+    """403: a mediaGenerationId belongs to another account."""
+
+
+class AccountNotFoundError(APIError):
+    """404: the account email is not configured at useapi.net."""
+
+
+class CapacityError(APIError):
+    """429 or 503: the API is at its concurrency limit; retry in 5-10 s."""
+
+    retryable = True
+
+
+class TransportError(APIError):
+    """No usable answer: timeout, reset, truncated body. Treated like capacity."""
+
+    retryable = True
+
+
+class ResponseError(APIError):
+    """A success status whose body is not what the API page documents."""
+
+    retryable = True
+
+
+class UnexpectedStatusError(APIError):
+    """A status the API page does not document."""
+
+
+class StopRunError(APIError):
+    """Nothing more may be sent: the token, the subscription or the session is bad."""
+
+    exit_code = EXIT_STOPPED
+
+
+class AuthError(StopRunError):
+    """401: the API token is wrong."""
+
+
+class PaymentRequiredError(StopRunError):
+    """402: no subscription, or no credits left."""
+
+
+class SessionError(StopRunError):
+    """596: the account's Google session could not be refreshed."""
+
+
+class CacheError(FlowpipeError):
+    """The cache folder cannot be opened, read or written."""
+
+
+class OutputError(FlowpipeError):
+    """An output file cannot be written (disk full, permissions)."""
+
+
+class FrozenCacheMissError(FlowpipeError):
+    """``--frozen`` was given and a node would need a request."""
+
+    exit_code = EXIT_FROZEN

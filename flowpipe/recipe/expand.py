@@ -1,0 +1,334 @@
+"""Expand validated steps into nodes: matrices, defaults, rendered text, seeds.
+
+A step with a ``matrix`` becomes one node per combination (cartesian product, the
+first variable outermost), named ``STEP[k=v,...]`` with the variables in the order
+written. Every node inherits ``defaults`` for what it does not set, renders its prompt
+and references with its own variables, and gets a seed: an explicit integer as is,
+``random`` as None, otherwise one derived from the recipe name and the node id.
+
+Node ids keep matrix values readable (control characters escaped); output folders use
+slugs of them, so no value can add a path separator, ``..`` or an absolute path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import PurePosixPath
+from typing import Any
+
+from flowpipe.errors import Location, PlanError, TemplateError
+from flowpipe.recipe.load import Document, YamlPath
+from flowpipe.recipe.messages import ErrorList, did_you_mean, one_line, quote
+from flowpipe.recipe.render import Renderer
+
+__all__ = [
+    "DEFAULT_ASPECT_RATIO",
+    "DEFAULT_COUNT",
+    "DEFAULT_MODERATION_RETRIES",
+    "MAX_NODES",
+    "Expansion",
+    "RawNode",
+    "RawRef",
+    "StepInfo",
+    "derive_seed",
+    "expand",
+    "value_text",
+]
+
+DEFAULT_ASPECT_RATIO = "landscape"
+DEFAULT_COUNT = 4
+DEFAULT_MODERATION_RETRIES = 2
+MAX_NODES = 1_000_000
+INHERITED = ("model", "aspectRatio", "count", "seed", "fallback_model", "moderation_retries")
+
+_SLUG_BAD = re.compile(r"[^A-Za-z0-9._+-]+")
+_MAX_SLUG = 60
+
+
+@dataclass(frozen=True, slots=True)
+class RawRef:
+    """A reference as rendered, before it is resolved to a node or an asset."""
+
+    role: str
+    text: str
+    location: Location
+
+
+@dataclass(frozen=True, slots=True)
+class RawNode:
+    """One expanded request, before references, models and keys are resolved."""
+
+    id: str
+    step: str
+    variant: tuple[tuple[str, str], ...]
+    out_dir: PurePosixPath
+    prompt: str
+    model: str | None
+    aspect_ratio: str
+    count: int
+    seed: int | None
+    style: RawRef | None
+    context: tuple[RawRef, ...]
+    fallback: str | None  # "imagen-4", "nano-banana", "none", or None for the default
+    moderation_retries: int
+    location: Location
+    model_location: Location | None
+
+
+@dataclass(frozen=True, slots=True)
+class StepInfo:
+    """What references need to know about a step: its variants and image count."""
+
+    id: str
+    count: int
+    matrix_keys: tuple[str, ...]
+    variants: Mapping[tuple[str, ...], str]  # variant value texts -> node id
+    location: Location
+
+
+@dataclass(frozen=True, slots=True)
+class Expansion:
+    """All nodes in recipe order, and the steps they came from."""
+
+    name: str
+    nodes: tuple[RawNode, ...]
+    steps: Mapping[str, StepInfo]
+    accounts: tuple[str, ...]
+
+
+def value_text(value: object) -> str:
+    """How a matrix value is written in node ids and selectors (``true``, ``3``, ``side``)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def derive_seed(recipe_name: str, node_id: str) -> int:
+    """The seed of a node without one: stable across runs, machines and other steps.
+
+    The first four bytes of SHA-256 over the JSON text ``[recipe_name, node_id]``,
+    big-endian, masked to 31 bits (so in [0, 2**31 - 1]).
+    """
+    text = json.dumps([recipe_name, node_id], ensure_ascii=False, separators=(",", ":"))
+    digest = hashlib.sha256(text.encode("utf-8")).digest()
+    return int.from_bytes(digest[:4], "big") & 0x7FFF_FFFF
+
+
+def expand(doc: Document, overrides: Mapping[str, object], errors: ErrorList) -> Expansion:
+    """Expand a schema-valid document; problems go to ``errors``."""
+    data: dict[str, Any] = doc.data
+    name = str(data["name"])
+    variables = _variables(doc, overrides, errors)
+    defaults: dict[str, Any] = data.get("defaults") or {}
+    renderer = Renderer()
+    nodes: list[RawNode] = []
+    steps: dict[str, StepInfo] = {}
+    folded: dict[str, str] = {}
+    total = 0
+    for step_id, spec in data["steps"].items():
+        step_loc = doc.key_at(("steps", step_id))
+        other = folded.setdefault(step_id.casefold(), step_id)
+        if other != step_id:
+            errors.add(PlanError(
+                f"step {step_id!r}: differs from step {other!r} only in case; their output "
+                "folders would collide on macOS and Windows", step_loc, hint="rename one",
+            ))
+            continue
+        matrix: dict[str, list[Any]] = spec.get("matrix") or {}
+        size = 1
+        for values in matrix.values():
+            size *= len(values)
+        total += size
+        if total > MAX_NODES:
+            errors.add(PlanError(
+                f"step {step_id!r}: the recipe expands to more than {MAX_NODES} nodes",
+                doc.at(("steps", step_id, "matrix")), hint="split it into several recipes",
+            ))
+            break
+        settings = {key: spec.get(key, defaults.get(key)) for key in INHERITED}
+        step = _StepExpander(doc, step_id, spec, settings, name, variables, renderer, errors)
+        step_nodes = step.expand(matrix)
+        nodes.extend(step_nodes)
+        steps[step_id] = StepInfo(
+            id=step_id,
+            count=int(settings["count"] or DEFAULT_COUNT),
+            matrix_keys=tuple(matrix),
+            variants={tuple(t for _, t in n.variant): n.id for n in step_nodes},
+            location=step_loc,
+        )
+    accounts = tuple(str(a) for a in data.get("accounts") or ())
+    return Expansion(name=name, nodes=tuple(nodes), steps=steps, accounts=accounts)
+
+
+def _variables(
+    doc: Document, overrides: Mapping[str, object], errors: ErrorList
+) -> dict[str, Any]:
+    declared: dict[str, Any] = dict(doc.data.get("vars") or {})
+    for key, value in overrides.items():
+        if key not in declared:
+            errors.add(TemplateError(
+                f"--var {quote(key)}: the recipe has no variable {quote(key)}"
+                f"{did_you_mean(key, declared, listing=8)}",
+                doc.key_at(("vars",)) if "vars" in doc.data else doc.at(()),
+                hint="declare it under 'vars' first" if declared else "add a 'vars:' mapping",
+            ))
+            continue
+        declared[key] = value
+    return declared
+
+
+class _StepExpander:
+    """Expands one step; renders each distinct template once per variant."""
+
+    def __init__(
+        self,
+        doc: Document,
+        step_id: str,
+        spec: Mapping[str, Any],
+        settings: Mapping[str, Any],
+        recipe_name: str,
+        variables: Mapping[str, Any],
+        renderer: Renderer,
+        errors: ErrorList,
+    ) -> None:
+        self.doc, self.step_id, self.spec, self.settings = doc, step_id, spec, settings
+        self.recipe_name, self.variables = recipe_name, variables
+        self.renderer, self.errors = renderer, errors
+        self.failed: set[YamlPath] = set()
+        seed = settings["seed"]
+        self.seed: int | None | str = None if seed == "random" else seed if seed is not None else ""
+        self.location = doc.key_at(("steps", step_id))
+        model_key = ("steps", step_id, "model")
+        self.model_location = (
+            doc.at(model_key) if "model" in spec else doc.at(("defaults", "model"))
+            if settings["model"] else None
+        )
+
+    def expand(self, matrix: Mapping[str, list[Any]]) -> list[RawNode]:
+        keys = tuple(matrix)
+        combos = list(itertools.product(*matrix.values())) if keys else [()]
+        nodes: list[RawNode] = []
+        dirs: dict[str, list[int]] = {}
+        seen: dict[str, str] = {}
+        for combo in combos:
+            texts = tuple(value_text(v) for v in combo)
+            variant = tuple(zip(keys, texts, strict=True))
+            if keys:
+                node_id = f"{self.step_id}[{','.join(f'{k}={one_line(t, 10**6)}' for k, t in variant)}]"
+                folder = ",".join(f"{k}={_slug(t)}" for k, t in variant)
+            else:
+                node_id, folder = self.step_id, "default"
+            if node_id in seen:
+                self.errors.add(PlanError(
+                    f"step {self.step_id!r}: matrix values {quote(seen[node_id])} and "
+                    f"{quote(combo)} give the same node id {quote(node_id)}",
+                    self.doc.at(("steps", self.step_id, "matrix")),
+                    hint="make the values distinct as text",
+                ))
+                continue
+            seen[node_id] = repr(combo)
+            values = dict(zip(keys, combo, strict=True))
+            node = self._node(node_id, variant, values, PurePosixPath(self.step_id, folder))
+            if node is not None:
+                dirs.setdefault(folder.casefold(), []).append(len(nodes))
+                nodes.append(node)
+        for clashing in dirs.values():
+            if len(clashing) > 1:  # slugs collide: tell them apart by a hash of the id
+                for i in clashing:
+                    n = nodes[i]
+                    tag = hashlib.sha256(n.id.encode("utf-8")).hexdigest()[:8]
+                    nodes[i] = replace(n, out_dir=n.out_dir.with_name(f"{n.out_dir.name}-{tag}"))
+        return nodes
+
+    def _node(
+        self,
+        node_id: str,
+        variant: tuple[tuple[str, str], ...],
+        values: dict[str, Any],
+        out_dir: PurePosixPath,
+    ) -> RawNode | None:
+        scope = {
+            **self.variables,
+            **values,
+            "step": {"id": self.step_id, "variant": dict(variant), "node": node_id},
+        }
+        what = f"step {node_id!r}"
+        base: YamlPath = ("steps", self.step_id)
+        prompt = self._render((*base, "prompt"), self.spec["prompt"], scope, f"{what}: prompt")
+        style = None
+        if "style" in self.spec:
+            style = self._ref((*base, "style"), "style", scope, what)
+        context = tuple(
+            self._ref((*base, "context", i), "context", scope, what)
+            for i in range(len(self.spec.get("context") or ()))
+        )
+        if prompt is None or "style" in self.spec and style is None or None in context:
+            return None
+        if not prompt.strip():
+            self._fail((*base, "prompt"), PlanError(
+                f"{what}: prompt renders to an empty string",
+                self.doc.at((*base, "prompt")), hint="check the variables it uses",
+            ))
+            return None
+        seed = self.seed if self.seed != "" else derive_seed(self.recipe_name, node_id)
+        settings = self.settings
+        return RawNode(
+            id=node_id,
+            step=self.step_id,
+            variant=variant,
+            out_dir=out_dir,
+            prompt=prompt,
+            model=settings["model"],
+            aspect_ratio=settings["aspectRatio"] or DEFAULT_ASPECT_RATIO,
+            count=settings["count"] or DEFAULT_COUNT,
+            seed=seed if isinstance(seed, int) else None,
+            style=style,
+            context=tuple(c for c in context if c is not None),
+            fallback=settings["fallback_model"],
+            moderation_retries=(
+                DEFAULT_MODERATION_RETRIES
+                if settings["moderation_retries"] is None
+                else settings["moderation_retries"]
+            ),
+            location=self.location,
+            model_location=self.model_location,
+        )
+
+    def _ref(self, path: YamlPath, role: str, scope: Mapping[str, Any], what: str) -> RawRef | None:
+        source = self.spec[role]
+        if role == "context":
+            source = source[path[-1]]
+        text = self._render(path, source, scope, f"{what}: {role} {quote(source)}")
+        if text is None:
+            return None
+        return RawRef(role=role, text=text.strip(), location=self.doc.at(path))
+
+    def _render(
+        self, path: YamlPath, source: str, scope: Mapping[str, Any], what: str
+    ) -> str | None:
+        if path in self.failed:
+            return None
+        try:
+            return self.renderer.render(
+                source, scope, what=what,
+                where=lambda line: self.doc.template_location(path, line),
+            )
+        except TemplateError as exc:
+            self._fail(path, exc)
+            return None
+
+    def _fail(self, path: YamlPath, error: TemplateError | PlanError) -> None:
+        """Report a template's first failure only, not once per matrix variant."""
+        self.failed.add(path)
+        self.errors.add(error)
+
+
+def _slug(text: str) -> str:
+    """A folder-safe form of a matrix value: no separators, no leading dots."""
+    slug = _SLUG_BAD.sub("-", text).strip("-.")[:_MAX_SLUG].strip("-.")
+    return slug or "_"

@@ -1,0 +1,269 @@
+"""Load a recipe's YAML into plain data that remembers where each value was written.
+
+PyYAML's own constructors forget positions and silently keep the last of two equal
+keys; both matter here (every error names ``file:line:col``; a step written twice is
+a mistake). So the document is *composed* with libyaml's safe composer and the node
+tree is turned into plain ``dict``/``list``/scalars by hand, recording a position per
+path. Only standard YAML tags are accepted: no python tags, no custom ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from flowpipe.errors import Location, RecipeSyntaxError
+from flowpipe.recipe.messages import one_line
+
+__all__ = ["MAX_RECIPE_BYTES", "Document", "PathKey", "YamlPath", "load_document", "load_text"]
+
+PathKey = str | int
+YamlPath = tuple[PathKey, ...]
+
+MAX_RECIPE_BYTES = 64 * 1024 * 1024
+#: Nodes that aliases may add by repetition ("billion laughs" guard).
+MAX_ALIAS_NODES = 100_000
+
+_Loader: type[Any] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_TAG = "tag:yaml.org,2002:"
+_STR, _MERGE = _TAG + "str", _TAG + "merge"
+_SCALAR_TAGS = frozenset(_TAG + t for t in ("str", "int", "float", "bool", "null", "timestamp"))
+_COLLECTION_TAGS = frozenset((_TAG + "map", _TAG + "seq"))
+_constructor = yaml.constructor.SafeConstructor()
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """A loaded recipe: plain data plus the position of every value and mapping key."""
+
+    file: str
+    path: Path | None
+    data: Any
+    positions: Mapping[YamlPath, Location]
+    key_positions: Mapping[YamlPath, Location]
+    block_scalars: frozenset[YamlPath]
+
+    def at(self, path: YamlPath) -> Location:
+        """Where the value at ``path`` was written (or its nearest written parent)."""
+        for end in range(len(path), -1, -1):
+            loc = self.positions.get(path[:end])
+            if loc is not None:
+                return loc
+        return Location(self.file, 1, 1)
+
+    def key_at(self, path: YamlPath) -> Location:
+        """Where the mapping key ending ``path`` was written (falls back to the value)."""
+        return self.key_positions.get(path) or self.at(path)
+
+    def template_location(self, path: YamlPath, template_line: int) -> Location:
+        """Best position of line ``template_line`` (1-based) of a templated string."""
+        loc = self.at(path)
+        if path in self.block_scalars and template_line >= 1:
+            return Location(loc.file, loc.line + template_line, 1)
+        return loc
+
+
+def load_document(path: Path, *, display: str | None = None) -> Document:
+    """Read and load a recipe file; ``display`` is the name used in messages."""
+    file = display if display is not None else str(path)
+    try:
+        size = path.stat().st_size
+        if size > MAX_RECIPE_BYTES:
+            raise RecipeSyntaxError(
+                f"the recipe is {size} bytes; the limit is {MAX_RECIPE_BYTES}",
+                Location(file, 1, 1),
+            )
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise RecipeSyntaxError(
+            f"cannot read the recipe: {exc.strerror or exc}", Location(file, 1, 1),
+            hint="check the path",
+        ) from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise RecipeSyntaxError(
+            "the recipe is not UTF-8 text", Location(file, line, col), hint="save it as UTF-8"
+        ) from None
+    return load_text(text, file=file, path=path)
+
+
+def load_text(text: str, *, file: str = "<recipe>", path: Path | None = None) -> Document:
+    """Load recipe text; raises RecipeSyntaxError at the offending position."""
+    try:
+        root = yaml.compose(text, Loader=_Loader)
+    except yaml.MarkedYAMLError as exc:
+        raise _syntax_error(exc, text, file) from None
+    except yaml.YAMLError as exc:
+        raise _reader_error(exc, text, file) from None
+    builder = _Builder(file)
+    try:
+        data = builder.build(root, ()) if root is not None else None
+    except RecursionError:
+        raise RecipeSyntaxError("the YAML is nested too deeply", Location(file, 1, 1)) from None
+    return Document(
+        file=file,
+        path=path,
+        data=data,
+        positions=builder.positions,
+        key_positions=builder.key_positions,
+        block_scalars=frozenset(builder.block_scalars),
+    )
+
+
+def _loc(file: str, mark: Any) -> Location:
+    return Location(file, int(mark.line) + 1, int(mark.column) + 1)
+
+
+def _syntax_error(exc: yaml.MarkedYAMLError, text: str, file: str) -> RecipeSyntaxError:
+    mark = exc.problem_mark or exc.context_mark
+    loc = _loc(file, mark) if mark is not None else Location(file, 1, 1)
+    problem = one_line(exc.problem or "invalid YAML")
+    if mark is not None and _char_at(text, mark.line, mark.column) == "\t":
+        return RecipeSyntaxError(
+            "YAML syntax: a tab character is used for indentation", loc,
+            hint="indent with spaces",
+        )
+    if "another document" in problem:
+        return RecipeSyntaxError(
+            "YAML syntax: a recipe is one YAML document", loc, hint="remove the second '---'"
+        )
+    context = f" {one_line(exc.context)}" if exc.context else ""
+    return RecipeSyntaxError(f"YAML syntax:{context} {problem}".replace(":  ", ": "), loc)
+
+
+def _char_at(text: str, line: int, column: int) -> str:
+    lines = text.splitlines()
+    if 0 <= line < len(lines) and 0 <= column < len(lines[line]):
+        return lines[line][column]
+    return ""
+
+
+def _reader_error(exc: yaml.YAMLError, text: str, file: str) -> RecipeSyntaxError:
+    pos = getattr(exc, "position", None)
+    loc = Location(file, 1, 1)
+    if isinstance(pos, int) and 0 <= pos <= len(text):
+        line = text.count("\n", 0, pos) + 1
+        loc = Location(file, line, pos - (text.rfind("\n", 0, pos) + 1) + 1)
+    reason = getattr(exc, "reason", None) or "unreadable characters"
+    return RecipeSyntaxError(
+        f"YAML syntax: {one_line(str(reason))}", loc,
+        hint="remove control characters from the file",
+    )
+
+
+class _Builder:
+    """Turns a composed node tree into plain data, recording positions on the way."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.positions: dict[YamlPath, Location] = {}
+        self.key_positions: dict[YamlPath, Location] = {}
+        self.block_scalars: set[YamlPath] = set()
+        self._seen: set[int] = set()
+        self._stack: set[int] = set()
+        self._alias_budget = MAX_ALIAS_NODES
+
+    def build(self, node: yaml.Node, path: YamlPath) -> Any:
+        node_id = id(node)
+        if node_id in self._seen:
+            self._alias_budget -= 1
+            if self._alias_budget < 0:
+                raise RecipeSyntaxError(
+                    "YAML aliases expand to too many values", self.location(node),
+                    hint="write the values out or use fewer nested aliases",
+                )
+        if isinstance(node, yaml.ScalarNode):
+            self._seen.add(node_id)
+            self.positions[path] = self.location(node)
+            if node.style in ("|", ">"):
+                self.block_scalars.add(path)
+            return self.scalar(node)
+        if node_id in self._stack:
+            raise RecipeSyntaxError("a YAML alias refers to itself", self.location(node))
+        if node.tag not in _COLLECTION_TAGS:
+            raise self.bad_tag(node)
+        self._seen.add(node_id)
+        self._stack.add(node_id)
+        self.positions[path] = self.location(node)
+        try:
+            if isinstance(node, yaml.SequenceNode):
+                return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
+            return self.mapping(node, path)
+        finally:
+            self._stack.discard(node_id)
+
+    def location(self, node: yaml.Node) -> Location:
+        return _loc(self.file, node.start_mark)
+
+    def bad_tag(self, node: yaml.Node) -> RecipeSyntaxError:
+        return RecipeSyntaxError(
+            f"unsupported YAML tag {one_line(node.tag)!r}", self.location(node),
+            hint="recipes use plain YAML values only",
+        )
+
+    def scalar(self, node: yaml.ScalarNode) -> Any:
+        if node.tag == _STR:
+            return node.value
+        if node.tag not in _SCALAR_TAGS:
+            raise self.bad_tag(node)
+        try:
+            return _constructor.yaml_constructors[node.tag](_constructor, node)
+        except (ValueError, OverflowError, yaml.YAMLError):
+            raise RecipeSyntaxError(
+                f"cannot read {one_line(node.value)!r} as {node.tag.removeprefix(_TAG)}",
+                self.location(node),
+            ) from None
+
+    def mapping(self, node: yaml.MappingNode, path: YamlPath) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        first_seen: dict[str, Location] = {}
+        merges: list[yaml.Node] = []
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise RecipeSyntaxError(
+                    "a mapping key must be a plain word, not a list or mapping",
+                    self.location(key_node),
+                )
+            if key_node.tag == _MERGE:
+                merges.append(value_node)
+                continue
+            key = key_node.value  # as written: `on:` stays "on", `1:` stays "1"
+            key_loc = self.location(key_node)
+            if key in first_seen:
+                raise RecipeSyntaxError(
+                    f"duplicate key {one_line(key)!r} (first written at line "
+                    f"{first_seen[key].line})",
+                    key_loc,
+                    hint="keys of a mapping must be unique; rename or merge one of them",
+                )
+            first_seen[key] = key_loc
+            self.key_positions[(*path, key)] = key_loc
+            result[key] = self.build(value_node, (*path, key))
+        for source in merges:
+            self.merge(result, source, path)
+        return result
+
+    def merge(self, result: dict[str, Any], source: yaml.Node, path: YamlPath) -> None:
+        """Apply a ``<<:`` merge: explicit keys win, earlier merge sources win."""
+        sources = source.value if isinstance(source, yaml.SequenceNode) else [source]
+        for item in sources:
+            if not isinstance(item, yaml.MappingNode):
+                raise RecipeSyntaxError(
+                    "'<<' merges only mappings", self.location(item),
+                    hint="write '<<: *anchor' where the anchor is a mapping",
+                )
+            merged = self.build(item, (*path, "<<"))
+            for key, value in merged.items():
+                if key not in result:
+                    result[key] = value
+                    where = self.positions.get((*path, "<<", key))
+                    if where is not None:
+                        self.positions[(*path, key)] = where
+                        self.key_positions[(*path, key)] = where

@@ -1,0 +1,40 @@
+"""The recipe JSON Schema, read from the repository's ``schemas/`` folder.
+
+``schemas/recipe.schema.json`` is the single source: editors point at it and the
+validator uses it. The package reaches it through ``flowpipe/recipe/schemas``, a
+symlink to ``../../schemas`` (a test checks that both read the same bytes), so an
+editable install and a built wheel (which copies the file) see the same schema.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from importlib import resources
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+__all__ = ["SCHEMA_NAME", "recipe_schema", "schema_text", "schema_validator"]
+
+SCHEMA_NAME = "recipe.schema.json"
+
+
+def schema_text() -> str:
+    """The recipe schema exactly as shipped (what ``flowpipe schema`` prints)."""
+    return resources.files("flowpipe.recipe").joinpath("schemas").joinpath(SCHEMA_NAME).read_text("utf-8")
+
+
+@functools.cache
+def recipe_schema() -> dict[str, Any]:
+    """The parsed recipe schema (cached: it is read once per process)."""
+    schema: dict[str, Any] = json.loads(schema_text())
+    return schema
+
+
+@functools.cache
+def schema_validator() -> Draft202012Validator:
+    """A validator for the recipe schema, built once."""
+    schema = recipe_schema()
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema)

@@ -1,0 +1,125 @@
+"""Check a loaded recipe against ``schemas/recipe.schema.json``, with positions.
+
+The whole raw document is validated once (not per node). jsonschema's errors carry a
+path into the data; the Document maps that path back to ``line:col``, and the error is
+reworded for a person: unknown keys get a did-you-mean, type errors say what was
+expected and what was found, and a schema's own ``errorMessage`` (also shown by
+editors) is used where it has one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from jsonschema.exceptions import ValidationError
+
+from flowpipe.errors import SchemaError
+from flowpipe.recipe.load import Document, YamlPath
+from flowpipe.recipe.messages import ErrorList, did_you_mean, one_line, quote, type_name
+from flowpipe.recipe.schema import schema_validator
+
+__all__ = ["describe_path", "validate_document"]
+
+_TYPE_WORDS = {
+    "object": "a mapping",
+    "array": "a list",
+    "string": "a string",
+    "integer": "an integer",
+    "number": "a number",
+    "boolean": "a boolean",
+    "null": "null",
+}
+
+
+def validate_document(doc: Document) -> None:
+    """Raise every schema violation of ``doc`` at once (SchemaError or RecipeErrors)."""
+    errors = ErrorList()
+    if not isinstance(doc.data, dict):
+        errors.add(
+            SchemaError(
+                f"a recipe is a mapping with 'version', 'name' and 'steps', not "
+                f"{type_name(doc.data)}",
+                doc.at(()),
+                hint="start from examples/campaign.yaml",
+            )
+        )
+        errors.raise_if_any()
+    for error in schema_validator().iter_errors(doc.data):
+        for problem in _explain(error, doc):
+            errors.add(problem)
+    errors.raise_if_any()
+
+
+def describe_path(path: Sequence[Any]) -> str:
+    """``step 'hero': matrix.angle[0]`` for ``("steps", "hero", "matrix", "angle", 0)``."""
+    if not path:
+        return "recipe"
+    if path[0] == "steps" and len(path) >= 2:
+        head, rest = f"step {quote(path[1])}", path[2:]
+    else:
+        head, rest = str(path[0]), path[1:]
+    if not rest:
+        return head
+    tail = ""
+    for part in rest:
+        tail += f"[{part}]" if isinstance(part, int) else (f".{part}" if tail else str(part))
+    return f"{head}: {one_line(tail, 120)}"
+
+
+def _explain(error: ValidationError, doc: Document) -> Iterable[SchemaError]:
+    path: YamlPath = tuple(error.absolute_path)
+    where = describe_path(path)
+    keyword = error.validator
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    if "propertyNames" in error.absolute_schema_path:
+        name = error.instance
+        message = schema.get("errorMessage") or one_line(error.message)
+        yield SchemaError(f"{where}: {quote(name)}: {message}", doc.key_at((*path, str(name))))
+        return
+    if keyword == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = list(schema.get("properties", {}))
+        for key in error.instance:
+            if key not in allowed:
+                yield SchemaError(
+                    f"{where}: unknown key {quote(key)}{did_you_mean(key, allowed, listing=8)}",
+                    doc.key_at((*path, key)),
+                    hint="remove it or fix its spelling",
+                )
+        return
+    if keyword == "required" and isinstance(error.instance, dict):
+        for key in error.validator_value:
+            if key not in error.instance:
+                yield SchemaError(
+                    f"{where}: missing key {quote(key)}", doc.key_at(path), hint=_REQUIRED_HINTS.get(key)
+                )
+        return
+    message = schema.get("errorMessage")
+    if message:
+        yield SchemaError(f"{where}: {message} (got {quote(error.instance)})", doc.at(path))
+    elif keyword == "type":
+        wanted = error.validator_value if isinstance(error.validator_value, list) else [
+            error.validator_value
+        ]
+        words = " or ".join(_TYPE_WORDS.get(w, w) for w in wanted)
+        yield SchemaError(f"{where}: expected {words}, got {type_name(error.instance)}", doc.at(path))
+    elif keyword == "enum":
+        options = [str(o) for o in error.validator_value]
+        hint = did_you_mean(str(error.instance), options)
+        yield SchemaError(
+            f"{where}: {quote(error.instance)} is not one of {', '.join(options)}{hint}",
+            doc.at(path),
+        )
+    elif keyword == "minProperties" and path == ("steps",):
+        yield SchemaError(f"{where}: the recipe has no steps", doc.at(path), hint="add a step")
+    else:
+        yield SchemaError(f"{where}: {one_line(error.message, 200)}", doc.at(path))
+
+
+_REQUIRED_HINTS = {
+    "version": "add 'version: 1' at the top",
+    "name": "add 'name: my-recipe'; it seeds the derived seeds",
+    "steps": "add a 'steps:' mapping",
+    "prompt": "every step needs a prompt",
+}
+

@@ -1,0 +1,215 @@
+"""Write ``OUT/report.html``: the contact sheet an art director reviews.
+
+The page is one self-contained file beside the images: inline CSS and script, thumbnails
+in ``OUT/.thumbs/``, full images linked by their relative paths, nothing fetched from
+a network (a Content-Security-Policy says so to the browser, and only the page's own
+script, by hash, may run). Every recipe string goes through Jinja's autoescape, or
+through ``safe_json`` when it is data for the script.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime
+from importlib import resources
+from pathlib import Path
+
+import jinja2
+from markupsafe import Markup
+
+from flowpipe.errors import OutputError
+from flowpipe.report.dag import DagLayout, DagStep, layout_dag
+from flowpipe.report.model import ManifestData, RunData, load_manifest, load_run
+from flowpipe.report.thumbs import ensure_thumbnails
+from flowpipe.report.timeline import CHART_HEIGHT, CHART_WIDTH, AccountChart, timeline_charts
+from flowpipe.report.view import StepView, build_steps, image_entries
+
+__all__ = ["LAZY_THRESHOLD", "Stat", "safe_json", "write_report"]
+
+LAZY_THRESHOLD = 400
+"""Above this many images, thumbnails load lazily as they scroll into view."""
+
+_JSON_ESCAPES = {
+    ord("<"): "\\u003c",
+    ord(">"): "\\u003e",
+    ord("&"): "\\u0026",
+    0x2028: "\\u2028",
+    0x2029: "\\u2029",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Stat:
+    """One tile of the run summary."""
+
+    label: str
+    value: str
+    tone: str = ""
+    note: str = ""
+
+
+def safe_json(value: object) -> Markup:
+    """JSON that cannot end a <script> element or start markup inside it."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return Markup(text.translate(_JSON_ESCAPES))  # noqa: S704 - every markup char escaped above
+
+
+@functools.cache
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("flowpipe.report", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["seconds"] = _fmt_seconds
+    return env
+
+
+@functools.cache
+def _asset(name: str) -> str:
+    return resources.files("flowpipe.report").joinpath("templates", name).read_text("utf-8")
+
+
+def _csp(script: str) -> str:
+    digest = base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode()
+    return (
+        "default-src 'none'; img-src 'self' file: data:; style-src 'unsafe-inline'; "
+        f"script-src 'sha256-{digest}'; base-uri 'none'; form-action 'none'"
+    )
+
+
+def _fmt_seconds(value: float | None) -> str:
+    if value is None:
+        return "—"
+    if value < 60:
+        return f"{value:.1f} s"
+    minutes, secs = divmod(round(value), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def _fmt_when(stamp: str | None) -> str:
+    if not stamp:
+        return "—"
+    try:
+        when = datetime.fromisoformat(stamp)
+    except ValueError:
+        return stamp
+    zone = " UTC" if when.utcoffset() is not None and not when.utcoffset() else ""
+    return when.strftime("%Y-%m-%d %H:%M:%S") + zone
+
+
+def _stats(manifest: ManifestData, run: RunData | None) -> tuple[Stat, ...]:
+    counted = {s: sum(n.status == s for n in manifest.nodes) for s in ("done", "failed", "skipped")}
+    images = sum(len(n.images) for n in manifest.nodes)
+    summary = run.summary if run else {}
+
+    def get(key: str, fallback: int | None = None) -> str:
+        value = summary.get(key, fallback)
+        return "—" if value is None else f"{value:,}"
+
+    done = summary.get("done", counted["done"])
+    cached_note = f"of {done:,} done" if "cached" in summary else ""
+    uploads_note = f"{summary['uploads']:,} uploads" if "uploads" in summary else ""
+    failed_tone = "failed" if counted["failed"] else ""
+    skipped_tone = "skipped" if counted["skipped"] else ""
+    return (
+        Stat("Nodes", get("nodes", len(manifest.nodes))),
+        Stat("Done", get("done", counted["done"]), "done"),
+        Stat("From cache", get("cached"), "cached", cached_note),
+        Stat("Failed", get("failed", counted["failed"]), failed_tone),
+        Stat("Skipped", get("skipped", counted["skipped"]), skipped_tone),
+        Stat("Images", get("images", images)),
+        Stat("API calls", get("api_calls"), "", uploads_note),
+        Stat("Retries", get("retries")),
+        Stat("Rejections", get("rejections"), "", "429/503 capacity"),
+        Stat("Wall time", _fmt_seconds(run.wall_seconds) if run else "—"),
+    )
+
+
+def _dag(steps: tuple[StepView, ...]) -> DagLayout:
+    boxes = []
+    for s in steps:
+        counts = dict(s.counts)
+        total = sum(counts.values())
+        detail = f"{total} node{'s' if total != 1 else ''}"
+        for state in ("failed", "skipped"):
+            if counts.get(state):
+                detail += f" · {counts[state]} {state}"
+        if counts.get("cached") == total and total:
+            detail += " · cached"
+        boxes.append(DagStep(id=s.id, anchor=s.anchor, state=s.state, detail=detail, deps=s.deps))
+    return layout_dag(boxes)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; the report is as public as the images
+        os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise OutputError(f"{path}: cannot be written: {exc}") from None
+
+
+def write_report(out: Path) -> Path:
+    """Write OUT/report.html (and OUT/.thumbs/) from OUT/manifest.json and OUT/run.json.
+
+    Returns the report's path. A missing or garbled manifest, or an unwritable folder,
+    is an ``OutputError`` with a one-line message.
+    """
+    out = Path(out)
+    if not out.is_dir():
+        raise OutputError(f"{out}: no such output folder; run `flowpipe run` first")
+    manifest = load_manifest(out)
+    run, run_note = load_run(out)
+    entries = image_entries(manifest, out)
+    thumbs = ensure_thumbnails(
+        out,
+        (
+            (sha, source, (e.width, e.height) if e.width and e.height else None)
+            for sha, source, e in entries
+        ),
+    )
+    steps, lightbox = build_steps(manifest, run, out, thumbs)
+    charts: tuple[AccountChart, ...] = timeline_charts(run) if run else ()
+    script = _asset("report.js")
+    html = (
+        _environment()
+        .get_template("report.html.j2")
+        .render(
+            manifest=manifest,
+            run=run,
+            run_note=run_note,
+            backend=(run.backend_kind if run and run.backend_kind else manifest.backend) or "—",
+            base_url=run.base_url if run else None,
+            when=_fmt_when(run.started_at if run else None),
+            stats=_stats(manifest, run),
+            charts=charts,
+            chart_width=CHART_WIDTH,
+            chart_height=CHART_HEIGHT,
+            dag=_dag(steps),
+            steps=steps,
+            image_count=len(lightbox),
+            lazy=len(lightbox) > LAZY_THRESHOLD,
+            data=safe_json({"images": lightbox}),
+            css=Markup(_asset("report.css")),  # noqa: S704 - our own packaged stylesheet
+            script=Markup(script),  # noqa: S704 - our own packaged script, hashed in the CSP
+            csp=_csp(script),
+        )
+    )
+    target = out / "report.html"
+    _write_atomic(target, html)
+    return target

@@ -1,0 +1,188 @@
+"""Deterministic stand-in images: real JPEGs at the models' native sizes.
+
+An image is a pure function of (prompt, model, aspect ratio, seed, reference
+contents): the palette comes from the prompt, the layout of shapes from the seed, the
+prompt text is written on it and each reference appears as a small inset, so a person
+can tell prompts apart and follow reference chains. Renders are cached because
+benchmarks ask for thousands of images and JPEG encoding is the costly part.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import random
+import textwrap
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from functools import lru_cache
+
+from PIL import Image, ImageDraw, ImageFont
+
+__all__ = ["NATIVE_SIZES", "RefImage", "RenderSpec", "Rendered", "Renderer", "make_thumb"]
+
+NATIVE_SIZES: dict[tuple[str, str], tuple[int, int]] = {
+    ("imagen-4", "landscape"): (1408, 768),
+    ("imagen-4", "portrait"): (768, 1408),
+    ("imagen-4", "square"): (1024, 1024),
+    ("nano-banana", "landscape"): (1344, 768),
+    ("nano-banana", "portrait"): (768, 1344),
+    ("nano-banana", "square"): (1024, 1024),
+}
+
+JPEG_QUALITY = 80
+THUMB_SIZE = 160
+
+
+@dataclass(frozen=True, slots=True)
+class RefImage:
+    """A reference as the renderer sees it: its content hash and a small JPEG of it."""
+
+    sha256: str
+    thumb: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class RenderSpec:
+    """Everything that shapes one image; equal specs give equal bytes."""
+
+    prompt: str
+    model: str
+    aspect_ratio: str
+    seed: int
+    references: tuple[RefImage, ...] = ()
+
+    def cache_key(self) -> tuple[str, str, str, int, tuple[str, ...]]:
+        """The spec without thumbnail bytes (they follow from the hashes)."""
+        refs = tuple(ref.sha256 for ref in self.references)
+        return (self.prompt, self.model, self.aspect_ratio, self.seed, refs)
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """A finished image: JPEG bytes, their SHA-256 and a thumbnail for later references."""
+
+    jpeg: bytes
+    sha256: str
+    thumb: bytes
+    width: int
+    height: int
+
+
+def _digest(*parts: object) -> bytes:
+    return hashlib.sha256("\x1f".join(map(str, parts)).encode()).digest()
+
+
+def _palette(prompt: str, model: str) -> list[tuple[int, int, int]]:
+    raw = _digest("palette", prompt, model)
+    return [(raw[i], raw[i + 1], raw[i + 2]) for i in range(0, 18, 3)]
+
+
+@lru_cache(maxsize=16)
+def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    return ImageFont.load_default(size=size)
+
+
+def make_thumb(image: Image.Image) -> bytes:
+    """A small JPEG of an image, to draw as an inset when it is used as a reference."""
+    small = image.convert("RGB")
+    factor = max(1, max(small.size) // THUMB_SIZE)
+    small = small.reduce(factor) if factor > 1 else small.copy()
+    small.thumbnail((THUMB_SIZE, THUMB_SIZE))
+    buffer = io.BytesIO()
+    small.save(buffer, "JPEG", quality=70)
+    return buffer.getvalue()
+
+
+def _draw_shapes(draw: ImageDraw.ImageDraw, size: tuple[int, int], spec: RenderSpec) -> None:
+    width, height = size
+    colors = _palette(spec.prompt, spec.model)
+    rng = random.Random(_digest("layout", *spec.cache_key()))
+    bands = 12
+    top, bottom = colors[0], colors[1]
+    for i in range(bands):
+        mix = i / (bands - 1)
+        color = tuple(round(a + (b - a) * mix) for a, b in zip(top, bottom, strict=True))
+        y0 = height * i // bands
+        draw.rectangle((0, y0, width, height * (i + 1) // bands), fill=color)
+    for _ in range(9):
+        color = colors[rng.randrange(2, len(colors))]
+        x, y = rng.randrange(width), rng.randrange(height)
+        r = rng.randrange(min(size) // 12, min(size) // 4)
+        box = (x - r, y - r, x + r, y + r)
+        shape = rng.randrange(3)
+        if shape == 0:
+            draw.ellipse(box, fill=color, outline=(255, 255, 255), width=3)
+        elif shape == 1:
+            draw.rectangle(box, fill=color)
+        else:
+            draw.polygon([(x, y - r), (x + r, y + r), (x - r, y + r)], fill=color)
+
+
+def _draw_text(image: Image.Image, draw: ImageDraw.ImageDraw, spec: RenderSpec) -> None:
+    width, height = image.size
+    big_size, small_size = max(22, width // 36), max(16, width // 60)
+    big, small = _font(big_size), _font(small_size)
+    lines = textwrap.wrap(spec.prompt, width=max(20, width // (big_size // 2 + 1)))[:4]
+    line_height = big_size + 10
+    panel_top = height - 40 - line_height * len(lines) - small_size
+    draw.rectangle((0, panel_top - 16, width, height), fill=(16, 16, 20))
+    y = panel_top
+    for line in lines:
+        draw.text((24, y), line, font=big, fill=(250, 250, 250))
+        y += line_height
+    refs = ", ".join(ref.sha256[:8] for ref in spec.references) or "none"
+    footer = f"{spec.model} · {spec.aspect_ratio} · seed {spec.seed} · refs {refs}"
+    draw.text((24, y + 4), footer, font=small, fill=(200, 200, 200))
+    x = width - 16
+    for ref in spec.references:
+        with Image.open(io.BytesIO(ref.thumb)) as thumb:
+            inset = thumb.convert("RGB")
+        x -= inset.width
+        draw.rectangle((x - 4, 12, x + inset.width + 3, 20 + inset.height), fill=(255, 255, 255))
+        image.paste(inset, (x, 16))
+        x -= 16
+
+
+def render_image(spec: RenderSpec) -> Rendered:
+    """Draw and encode one image (no cache)."""
+    size = NATIVE_SIZES[(spec.model, spec.aspect_ratio)]
+    image = Image.new("RGB", size)
+    draw = ImageDraw.Draw(image)
+    _draw_shapes(draw, size, spec)
+    _draw_text(image, draw, spec)
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=JPEG_QUALITY)
+    jpeg = buffer.getvalue()
+    return Rendered(
+        jpeg=jpeg,
+        sha256=hashlib.sha256(jpeg).hexdigest(),
+        thumb=make_thumb(image),
+        width=size[0],
+        height=size[1],
+    )
+
+
+class Renderer:
+    """A thread-safe LRU cache in front of ``render_image``."""
+
+    def __init__(self, max_entries: int = 512) -> None:
+        self._max = max_entries
+        self._cache: OrderedDict[tuple[object, ...], Rendered] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def render(self, spec: RenderSpec) -> Rendered:
+        """The image for ``spec``, drawn once per distinct spec while it stays cached."""
+        key = spec.cache_key()
+        with self._lock:
+            hit = self._cache.get(key)
+            if hit is not None:
+                self._cache.move_to_end(key)
+                return hit
+        rendered = render_image(spec)
+        with self._lock:
+            self._cache[key] = rendered
+            while len(self._cache) > self._max:
+                self._cache.popitem(last=False)
+        return rendered

@@ -1,0 +1,121 @@
+"""manifest.json and RECIPE.lock.json: what was made, and from exactly what.
+
+Both are pure functions of the plan and the node results, with nothing about when
+the run happened or whether the cache answered, so a cached re-run writes the same
+bytes (docs/outputs.md). What this run did goes to run.json instead.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from flowpipe.errors import FrozenCacheMissError
+from flowpipe.plan import Plan, node_request
+
+if TYPE_CHECKING:
+    from flowpipe.run.scheduler import NodeResult
+
+__all__ = ["build_lock", "build_manifest", "check_lock", "lock_path"]
+
+FORMAT = 1
+
+
+def lock_path(recipe: Path) -> Path:
+    """``campaign.yaml`` locks into ``campaign.lock.json`` beside it."""
+    return recipe.with_name(f"{recipe.stem}.lock.json")
+
+
+def _recipe_info(plan: Plan) -> dict[str, str]:
+    return {"name": plan.name, "path": plan.recipe_path.name}
+
+
+def build_manifest(plan: Plan, results: Mapping[str, NodeResult]) -> dict[str, Any]:
+    """Every node, its key, request, references and images (docs/outputs.md)."""
+    steps: dict[str, dict[str, Any]] = {}
+    nodes = []
+    for nid, node in plan.nodes.items():
+        res = results[nid]
+        step = steps.setdefault(node.step, {"id": node.step, "matrix": {}, "nodes": []})
+        step["nodes"].append(nid)
+        for name, value in node.variant:
+            values = step["matrix"].setdefault(name, [])
+            if value not in values:
+                values.append(value)
+        refs = ([node.style] if node.style else []) + list(node.context)
+        complete = len(res.ref_hashes) == len(refs)
+        request = node_request(node, res.ref_hashes) if complete else None
+        gen = res.generation
+        nodes.append(
+            {
+                "id": nid,
+                "step": node.step,
+                "variant": dict(node.variant),
+                "status": res.status,
+                "key": res.key or node.provisional_key,
+                "deps": list(dict.fromkeys(node.deps)),
+                "prompt": node.prompt,
+                "request": request,
+                "references": [
+                    {"role": r.role, "text": r.text, "sha256": res.ref_hashes.get(r)}
+                    for r in refs
+                ],
+                "model_used": gen.model_used if gen else None,
+                "attempts": gen.attempts if gen else res.attempts.sent,
+                "generation_seconds": gen.generation_seconds if gen else None,
+                "images": [
+                    {
+                        "index": i,
+                        "path": f"{node.out_dir}/{i}.jpg",
+                        "sha256": img.sha256,
+                        "width": img.width,
+                        "height": img.height,
+                        "seed": img.seed,
+                        "media_generation_id": img.media_generation_id,
+                    }
+                    for i, img in enumerate(gen.images if gen else ())
+                ],
+                "error": res.error.as_dict() if res.error else None,
+            }
+        )
+    return {
+        "format": FORMAT,
+        "recipe": _recipe_info(plan),
+        "backend": plan.backend,
+        "steps": list(steps.values()),
+        "nodes": nodes,
+    }
+
+
+def build_lock(plan: Plan, results: Mapping[str, NodeResult]) -> dict[str, Any]:
+    """Each finished node's key and image hashes, in plan order."""
+    nodes: dict[str, Any] = {}
+    for nid in plan.nodes:
+        res = results[nid]
+        if res.status == "done" and res.key and res.generation:
+            nodes[nid] = {
+                "key": res.key,
+                "images": [img.sha256 for img in res.generation.images],
+            }
+    return {"format": FORMAT, "recipe": plan.name, "backend": plan.backend, "nodes": nodes}
+
+
+def check_lock(path: Path, nid: str, key: str) -> None:
+    """Under ``--frozen``: a node whose key is not the locked one is a miss."""
+    try:
+        locked = json.loads(path.read_text(encoding="utf-8"))["nodes"]
+    except FileNotFoundError:
+        raise FrozenCacheMissError(
+            f"--frozen: no lock file {path.name}",
+            hint="run once without --frozen and commit the lock file",
+        ) from None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise FrozenCacheMissError(f"--frozen: cannot read {path.name}: {exc}") from exc
+    entry = locked.get(nid) if isinstance(locked, dict) else None
+    if not isinstance(entry, dict) or entry.get("key") != key:
+        raise FrozenCacheMissError(
+            f"--frozen: node '{nid}' changed since {path.name} was written",
+            hint="run without --frozen to regenerate it, then commit the new lock file",
+        )

@@ -1,0 +1,196 @@
+"""Typed records on top of a CacheStore: generations, image bytes, uploads.
+
+Layout (all values are bytes):
+    gen:<request key>        JSON CachedGeneration
+    img:<sha256>             the JPEG bytes
+    up:<account>:<sha256>    the mediaGenerationId of those bytes uploaded to that account
+
+Image bytes go in before the record that points at them, so a crash between the two
+leaves an orphan image, never a record without its bytes. Every read is checked
+(JSON shape, SHA-256 of the bytes, JPEG markers); a bad entry is reported once and
+treated as a miss, so it is re-made instead of poisoning a run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from flowpipe.store.cache import CacheStore
+
+__all__ = [
+    "CacheReport",
+    "CachedGeneration",
+    "CachedImage",
+    "ResponseCache",
+    "looks_like_jpeg",
+    "sha256_hex",
+    "verify_cache",
+]
+
+log = logging.getLogger("flowpipe.cache")
+
+
+def sha256_hex(data: bytes) -> str:
+    """Hex SHA-256: the name of image bytes everywhere in flowpipe."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def looks_like_jpeg(data: bytes) -> bool:
+    """Cheap integrity check: a JPEG starts with SOI and ends with EOI."""
+    return len(data) > 4 and data[:2] == b"\xff\xd8" and data.rstrip(b"\x00")[-2:] == b"\xff\xd9"
+
+
+@dataclass(frozen=True, slots=True)
+class CachedImage:
+    """One image of a generation, named by the SHA-256 of its bytes."""
+
+    sha256: str
+    seed: int | None
+    media_generation_id: str
+    width: int
+    height: int
+
+
+@dataclass(frozen=True, slots=True)
+class CachedGeneration:
+    """What a successful request made, and how (kept so a re-run reports the same)."""
+
+    images: tuple[CachedImage, ...]
+    account: str
+    model_used: str
+    attempts: int
+    generation_seconds: float
+
+    def to_json(self) -> bytes:
+        return json.dumps(asdict(self), sort_keys=True, separators=(",", ":")).encode()
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> CachedGeneration:
+        """Parse a record; ValueError/TypeError/KeyError on any malformed field."""
+        data: Any = json.loads(raw)
+        images = tuple(
+            CachedImage(
+                sha256=str(img["sha256"]),
+                seed=None if img["seed"] is None else int(img["seed"]),
+                media_generation_id=str(img["media_generation_id"]),
+                width=int(img["width"]),
+                height=int(img["height"]),
+            )
+            for img in data["images"]
+        )
+        if not images:
+            raise ValueError("generation without images")
+        return cls(
+            images=images,
+            account=str(data["account"]),
+            model_used=str(data["model_used"]),
+            attempts=int(data["attempts"]),
+            generation_seconds=float(data["generation_seconds"]),
+        )
+
+
+class ResponseCache:
+    """Generations and uploads by content-addressed key, with integrity checks."""
+
+    def __init__(self, store: CacheStore) -> None:
+        self.store = store
+        self._reported: set[str] = set()
+        self.corrupt_entries = 0
+
+    def _corrupt(self, key: str, why: str) -> None:
+        if key not in self._reported:
+            self._reported.add(key)
+            self.corrupt_entries += 1
+            log.warning("cache entry %s is corrupt (%s); treating it as a miss", key[:40], why)
+
+    def get_generation(self, key: str) -> tuple[CachedGeneration, list[bytes]] | None:
+        """The record and every image's bytes, or None if absent or damaged."""
+        raw = self.store.get(f"gen:{key}")
+        if raw is None:
+            return None
+        try:
+            gen = CachedGeneration.from_json(raw)
+        except (ValueError, TypeError, KeyError) as exc:
+            self._corrupt(f"gen:{key}", f"unreadable record: {exc}")
+            return None
+        blobs: list[bytes] = []
+        for img in gen.images:
+            if not self.store.contains(f"img:{img.sha256}"):
+                self._corrupt(f"gen:{key}", f"image {img.sha256[:12]} is missing")
+                return None
+            data = self.get_image(img.sha256)  # reports damaged bytes itself
+            if data is None:
+                return None
+            blobs.append(data)
+        return gen, blobs
+
+    def has_generation(self, key: str) -> bool:
+        return self.get_generation(key) is not None
+
+    def put_generation(self, key: str, gen: CachedGeneration, blobs: list[bytes]) -> None:
+        for img, data in zip(gen.images, blobs, strict=True):
+            self.put_image(data, sha=img.sha256)
+        self.store.put(f"gen:{key}", gen.to_json())
+
+    def get_image(self, sha: str) -> bytes | None:
+        data = self.store.get(f"img:{sha}")
+        if data is None:
+            return None
+        if sha256_hex(data) != sha or not looks_like_jpeg(data):
+            self._corrupt(f"img:{sha}", "bytes do not match their hash or are not a JPEG")
+            return None
+        return data
+
+    def put_image(self, data: bytes, *, sha: str | None = None) -> str:
+        sha = sha or sha256_hex(data)
+        if not self.store.contains(f"img:{sha}") or self.get_image(sha) is None:
+            self.store.put(f"img:{sha}", data)
+        return sha
+
+    def get_upload(self, account: str, sha: str) -> str | None:
+        raw = self.store.get(f"up:{account}:{sha}")
+        return raw.decode("utf-8", "replace") if raw else None
+
+    def put_upload(self, account: str, sha: str, media_generation_id: str) -> None:
+        self.store.put(f"up:{account}:{sha}", media_generation_id.encode())
+
+    def forget_upload(self, account: str, sha: str) -> None:
+        self.store.delete(f"up:{account}:{sha}")
+
+
+@dataclass(frozen=True, slots=True)
+class CacheReport:
+    """What ``flowpipe cache verify`` found."""
+
+    generations: int
+    images: int
+    uploads: int
+    corrupt: tuple[str, ...]
+
+
+def verify_cache(cache: ResponseCache, *, repair: bool = False) -> CacheReport:
+    """Read every entry back and check it; with ``repair``, delete the bad ones."""
+    counts = {"gen": 0, "img": 0, "up": 0}
+    corrupt: list[str] = []
+    for key in list(cache.store.keys()):
+        kind, _, rest = key.partition(":")
+        if kind not in counts:
+            corrupt.append(key)
+            continue
+        counts[kind] += 1
+        if kind == "gen":
+            ok = cache.get_generation(rest) is not None
+        elif kind == "img":
+            ok = cache.get_image(rest) is not None
+        else:
+            ok = bool(cache.store.get(key))
+        if not ok:
+            corrupt.append(key)
+    if repair:
+        for key in corrupt:
+            cache.store.delete(key)
+    return CacheReport(counts["gen"], counts["img"], counts["up"], tuple(corrupt))
