@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from flowpipe.errors import (
-    APIError,
     AccountNotFoundError,
+    APIError,
     AssetError,
     AuthError,
     CacheError,

@@ -112,8 +112,7 @@ def sim_command(
         curl -H "Authorization: Bearer sim-token" \\
              http://127.0.0.1:8787/v1/google-flow/accounts
     """
-    from flowpipe import sim  # noqa: PLC0415 - lazy, so other commands never load aiohttp
-
+    from flowpipe import sim  # lazy, so other commands never load aiohttp
 
     emails = tuple(e.strip() for value in accounts for e in value.split(",") if e.strip())
     config = sim.SimConfig(
@@ -313,6 +312,68 @@ def report_command(out: Path) -> None:
     from flowpipe.report import write_report
 
     click.echo(str(write_report(out)))
+
+
+@cli.command("validate")
+@click.argument("recipes", nargs=-1, required=True, type=click.Path(path_type=Path))
+@var_option
+@_errors_to_exit
+def validate_command(recipes: tuple[Path, ...], variables: tuple[str, ...]) -> None:
+    """Check recipes without sending anything: YAML, schema, templates, references,
+    per-model rules and asset files.
+
+    Prints `ok: RECIPE (N nodes)` for each good recipe. Otherwise prints one
+    `file:line:col: reason` line per problem, all of them at once, and exits 2.
+
+    \b
+    Example:
+        flowpipe validate examples/campaign.yaml --var product=boot
+    """
+    from flowpipe.recipe.summary import validate_recipes
+
+    validate_recipes(recipes, overrides=parse_vars(variables), echo=click.echo)
+
+
+@cli.command("plan")
+@click.argument("recipe", type=click.Path(path_type=Path))
+@var_option
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the plan as JSON: every node's request and provisional key.")
+@click.option("--backend", type=click.Choice(["sim", "useapi"]), default="sim",
+              show_default=True, help="Backend kind that goes into every cache key.")
+@_errors_to_exit
+def plan_command(recipe: Path, variables: tuple[str, ...], as_json: bool, backend: str) -> None:
+    """Print the DAG `run` would execute, in run order; nothing is sent.
+
+    Per node: model, aspect ratio, count, seed, references, provisional cache key and
+    the start of the prompt; then the edges. Keys of nodes that use images not made
+    yet are provisional: `run` computes the real ones from the images' bytes.
+
+    \b
+    Example:
+        flowpipe plan examples/campaign.yaml --json --backend useapi
+    """
+    from flowpipe.plan import build_plan
+    from flowpipe.recipe.summary import plan_json, plan_lines
+
+    plan = build_plan(recipe, overrides=parse_vars(variables), backend=backend)
+    if as_json:
+        click.echo(json.dumps(plan_json(plan), indent=2, ensure_ascii=False))
+    else:
+        click.echo("\n".join(plan_lines(plan)))
+
+
+@cli.command("schema")
+def schema_command() -> None:
+    """Print the recipe JSON Schema (the one `validate` uses) for editors and tools.
+
+    \b
+    Example:
+        flowpipe schema > recipe.schema.json
+    """
+    from flowpipe.recipe.schema import schema_text
+
+    click.echo(schema_text(), nl=False)
 
 
 def main() -> None:

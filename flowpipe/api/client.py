@@ -174,7 +174,8 @@ class FlowClient:
     async def generate(self, request: ImageRequest) -> ImageResult:
         """``POST /images``: generate up to four images; each JPEG is decoded and checked."""
         summary = f"POST /images {request.describe()}"
-        body = json.dumps(request.to_json(), ensure_ascii=False).encode("utf-8")
+        # ASCII escapes keep any str (even a lone surrogate) encodable.
+        body = json.dumps(request.to_json()).encode("ascii")
         response = await self._send(
             "POST",
             "/images",

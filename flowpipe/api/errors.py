@@ -199,7 +199,7 @@ def transport_error(
     message, reason = _describe_failure(exc, timeout)
     try:
         detail = _clip(str(exc), 200)
-    except Exception:  # noqa: BLE001 - a half-built aiohttp error can fail its own __str__
+    except Exception:
         detail = ""
     if detail:
         message = f"{message} ({type(exc).__name__}: {detail})"

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -111,11 +110,11 @@ def value_text(value: object) -> str:
 def derive_seed(recipe_name: str, node_id: str) -> int:
     """The seed of a node without one: stable across runs, machines and other steps.
 
-    The first four bytes of SHA-256 over the JSON text ``[recipe_name, node_id]``,
-    big-endian, masked to 31 bits (so in [0, 2**31 - 1]).
+    The first four bytes of SHA-256 over the UTF-8 of ``recipe_name + "\\n" + node_id``
+    (a name is one line, so the newline cannot be confused), big-endian, masked to 31
+    bits (so in [0, 2**31 - 1]).
     """
-    text = json.dumps([recipe_name, node_id], ensure_ascii=False, separators=(",", ":"))
-    digest = hashlib.sha256(text.encode("utf-8")).digest()
+    digest = hashlib.sha256(f"{recipe_name}\n{node_id}".encode()).digest()
     return int.from_bytes(digest[:4], "big") & 0x7FFF_FFFF
 
 
@@ -151,7 +150,10 @@ def expand(doc: Document, overrides: Mapping[str, object], errors: ErrorList) ->
             ))
             break
         settings = {key: spec.get(key, defaults.get(key)) for key in INHERITED}
-        step = _StepExpander(doc, step_id, spec, settings, name, variables, renderer, errors)
+        step = _StepExpander(
+            doc, step_id, spec=spec, settings=settings, recipe_name=name,
+            variables=variables, renderer=renderer, errors=errors,
+        )
         step_nodes = step.expand(matrix)
         nodes.extend(step_nodes)
         steps[step_id] = StepInfo(
@@ -182,13 +184,24 @@ def _variables(
     return declared
 
 
+@dataclass(frozen=True, slots=True)
+class _Field:
+    """A templated string of a step: where it is, what it is, its source text."""
+
+    path: YamlPath
+    role: str  # "prompt", "style" or "context"
+    source: str
+    location: Location
+
+
 class _StepExpander:
-    """Expands one step; renders each distinct template once per variant."""
+    """Expands one step; what is the same for every variant is worked out once."""
 
     def __init__(
         self,
         doc: Document,
         step_id: str,
+        *,
         spec: Mapping[str, Any],
         settings: Mapping[str, Any],
         recipe_name: str,
@@ -196,44 +209,68 @@ class _StepExpander:
         renderer: Renderer,
         errors: ErrorList,
     ) -> None:
-        self.doc, self.step_id, self.spec, self.settings = doc, step_id, spec, settings
+        self.doc, self.step_id = doc, step_id
         self.recipe_name, self.variables = recipe_name, variables
         self.renderer, self.errors = renderer, errors
         self.failed: set[YamlPath] = set()
-        seed = settings["seed"]
-        self.seed: int | None | str = None if seed == "random" else seed if seed is not None else ""
-        self.location = doc.key_at(("steps", step_id))
-        model_key = ("steps", step_id, "model")
-        self.model_location = (
-            doc.at(model_key) if "model" in spec else doc.at(("defaults", "model"))
-            if settings["model"] else None
+        base: YamlPath = ("steps", step_id)
+        self.prompt = _Field((*base, "prompt"), "prompt", spec["prompt"], doc.at((*base, "prompt")))
+        self.style = (
+            _Field((*base, "style"), "style", spec["style"], doc.at((*base, "style")))
+            if "style" in spec else None
         )
+        self.context = tuple(
+            _Field((*base, "context", i), "context", text, doc.at((*base, "context", i)))
+            for i, text in enumerate(spec.get("context") or ())
+        )
+        seed = settings["seed"]
+        self.seed: int | str | None = (
+            None if seed == "random" else seed if seed is not None else ""
+        )
+        retries = settings["moderation_retries"]
+        self.common = {
+            "step": step_id,
+            "model": settings["model"],
+            "aspect_ratio": settings["aspectRatio"] or DEFAULT_ASPECT_RATIO,
+            "count": settings["count"] or DEFAULT_COUNT,
+            "fallback": settings["fallback_model"],
+            "moderation_retries": DEFAULT_MODERATION_RETRIES if retries is None else retries,
+            "location": doc.key_at(base),
+            "model_location": (
+                doc.at((*base, "model")) if "model" in spec
+                else doc.at(("defaults", "model")) if settings["model"] else None
+            ),
+        }
 
     def expand(self, matrix: Mapping[str, list[Any]]) -> list[RawNode]:
+        if not matrix:
+            node = self._node(self.step_id, (), {}, PurePosixPath(self.step_id, "default"))
+            return [node] if node is not None else []
         keys = tuple(matrix)
-        combos = list(itertools.product(*matrix.values())) if keys else [()]
+        columns = [  # per variable: (value, text, id part, folder part), computed once
+            [(v, t, f"{k}={one_line(t, 10**6)}", f"{k}={_slug(t)}")
+             for v, t in ((v, value_text(v)) for v in values)]
+            for k, values in matrix.items()
+        ]
         nodes: list[RawNode] = []
         dirs: dict[str, list[int]] = {}
-        seen: dict[str, str] = {}
-        for combo in combos:
-            texts = tuple(value_text(v) for v in combo)
-            variant = tuple(zip(keys, texts, strict=True))
-            if keys:
-                node_id = f"{self.step_id}[{','.join(f'{k}={one_line(t, 10**6)}' for k, t in variant)}]"
-                folder = ",".join(f"{k}={_slug(t)}" for k, t in variant)
-            else:
-                node_id, folder = self.step_id, "default"
+        seen: dict[str, tuple[Any, ...]] = {}
+        for combo in itertools.product(*columns):
+            node_id = f"{self.step_id}[{','.join(c[2] for c in combo)}]"
+            values = tuple(c[0] for c in combo)
             if node_id in seen:
                 self.errors.add(PlanError(
                     f"step {self.step_id!r}: matrix values {quote(seen[node_id])} and "
-                    f"{quote(combo)} give the same node id {quote(node_id)}",
+                    f"{quote(values)} give the same node id {quote(node_id)}",
                     self.doc.at(("steps", self.step_id, "matrix")),
                     hint="make the values distinct as text",
                 ))
                 continue
-            seen[node_id] = repr(combo)
-            values = dict(zip(keys, combo, strict=True))
-            node = self._node(node_id, variant, values, PurePosixPath(self.step_id, folder))
+            seen[node_id] = values
+            folder = ",".join(c[3] for c in combo)
+            variant = tuple(zip(keys, (c[1] for c in combo), strict=True))
+            scope = dict(zip(keys, values, strict=True))
+            node = self._node(node_id, variant, scope, PurePosixPath(self.step_id, folder))
             if node is not None:
                 dirs.setdefault(folder.casefold(), []).append(len(nodes))
                 nodes.append(node)
@@ -257,75 +294,56 @@ class _StepExpander:
             **values,
             "step": {"id": self.step_id, "variant": dict(variant), "node": node_id},
         }
-        what = f"step {node_id!r}"
-        base: YamlPath = ("steps", self.step_id)
-        prompt = self._render((*base, "prompt"), self.spec["prompt"], scope, f"{what}: prompt")
-        style = None
-        if "style" in self.spec:
-            style = self._ref((*base, "style"), "style", scope, what)
-        context = tuple(
-            self._ref((*base, "context", i), "context", scope, what)
-            for i in range(len(self.spec.get("context") or ()))
-        )
-        if prompt is None or "style" in self.spec and style is None or None in context:
+        prompt = self._render(self.prompt, scope, node_id)
+        style = self._ref(self.style, scope, node_id) if self.style else None
+        context = tuple(self._ref(f, scope, node_id) for f in self.context)
+        if prompt is None or (self.style and style is None) or None in context:
             return None
         if not prompt.strip():
-            self._fail((*base, "prompt"), PlanError(
-                f"{what}: prompt renders to an empty string",
-                self.doc.at((*base, "prompt")), hint="check the variables it uses",
+            self._fail(self.prompt, PlanError(
+                f"step {node_id!r}: prompt renders to an empty string",
+                self.prompt.location, hint="check the variables it uses",
             ))
             return None
         seed = self.seed if self.seed != "" else derive_seed(self.recipe_name, node_id)
-        settings = self.settings
         return RawNode(
             id=node_id,
-            step=self.step_id,
             variant=variant,
             out_dir=out_dir,
             prompt=prompt,
-            model=settings["model"],
-            aspect_ratio=settings["aspectRatio"] or DEFAULT_ASPECT_RATIO,
-            count=settings["count"] or DEFAULT_COUNT,
             seed=seed if isinstance(seed, int) else None,
             style=style,
             context=tuple(c for c in context if c is not None),
-            fallback=settings["fallback_model"],
-            moderation_retries=(
-                DEFAULT_MODERATION_RETRIES
-                if settings["moderation_retries"] is None
-                else settings["moderation_retries"]
-            ),
-            location=self.location,
-            model_location=self.model_location,
+            **self.common,
         )
 
-    def _ref(self, path: YamlPath, role: str, scope: Mapping[str, Any], what: str) -> RawRef | None:
-        source = self.spec[role]
-        if role == "context":
-            source = source[path[-1]]
-        text = self._render(path, source, scope, f"{what}: {role} {quote(source)}")
-        if text is None:
-            return None
-        return RawRef(role=role, text=text.strip(), location=self.doc.at(path))
+    def _ref(self, field: _Field, scope: Mapping[str, Any], node_id: str) -> RawRef | None:
+        text = self._render(field, scope, node_id)
+        return None if text is None else RawRef(field.role, text.strip(), field.location)
 
-    def _render(
-        self, path: YamlPath, source: str, scope: Mapping[str, Any], what: str
-    ) -> str | None:
-        if path in self.failed:
+    def _render(self, field: _Field, scope: Mapping[str, Any], node_id: str) -> str | None:
+        if field.path in self.failed:
             return None
         try:
             return self.renderer.render(
-                source, scope, what=what,
-                where=lambda line: self.doc.template_location(path, line),
+                field.source, scope,
+                what=lambda: _describe(node_id, field),
+                where=lambda line: self.doc.template_location(field.path, line),
             )
         except TemplateError as exc:
-            self._fail(path, exc)
+            self._fail(field, exc)
             return None
 
-    def _fail(self, path: YamlPath, error: TemplateError | PlanError) -> None:
+    def _fail(self, field: _Field, error: TemplateError | PlanError) -> None:
         """Report a template's first failure only, not once per matrix variant."""
-        self.failed.add(path)
+        self.failed.add(field.path)
         self.errors.add(error)
+
+
+def _describe(node_id: str, field: _Field) -> str:
+    if field.role == "prompt":
+        return f"step {node_id!r}: prompt"
+    return f"step {node_id!r}: {field.role} {quote(field.source)}"
 
 
 def _slug(text: str) -> str:

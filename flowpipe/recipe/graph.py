@@ -1,8 +1,9 @@
 """Order nodes so every image is made before a node that uses it.
 
 graphlib does the ordering and finds cycles; among the nodes that are ready at the
-same time the one written first in the recipe goes first, so a recipe that is already
-in dependency order keeps its order exactly.
+same time the one written first in the recipe goes first. A recipe already in
+dependency order (the usual case: every reference points up the file) keeps its order
+exactly, and is recognised in one pass without building the graph.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ class Cycle(Exception):
 def topological_order(order: Sequence[str], deps: Mapping[str, Sequence[str]]) -> list[str]:
     """Node ids in dependency order, recipe order where free; raises Cycle."""
     rank = {node: i for i, node in enumerate(order)}
+    if all(rank[d] < rank[n] for n in order for d in deps.get(n, ())):
+        return list(order)  # already in dependency order, hence no cycle: keep it
     sorter: TopologicalSorter[str] = TopologicalSorter()
     for node in order:
         sorter.add(node, *deps.get(node, ()))

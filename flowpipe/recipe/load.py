@@ -193,9 +193,9 @@ class _Builder:
         self._stack.add(node_id)
         self.positions[path] = self.location(node)
         try:
-            if isinstance(node, yaml.SequenceNode):
-                return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
-            return self.mapping(node, path)
+            if isinstance(node, yaml.MappingNode):
+                return self.mapping(node, path)
+            return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
         finally:
             self._stack.discard(node_id)
 

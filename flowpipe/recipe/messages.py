@@ -20,6 +20,9 @@ _MAX_QUOTE = 80
 
 def one_line(text: object, limit: int = 300) -> str:
     """``text`` with control characters escaped and cut to ``limit`` characters."""
+    out = str(text)
+    if out.isprintable() and len(out) <= limit:
+        return out
     out = "".join(
         ch if ch >= " " and ch != "\x7f" else repr(ch)[1:-1] for ch in str(text)
     )

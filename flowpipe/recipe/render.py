@@ -32,6 +32,11 @@ __all__ = ["Renderer", "is_template"]
 MAX_REPEAT = 100_000  # longest string or list ``*`` may build
 MAX_EXPONENT_BITS = 4_096  # largest integer ``**`` may build, in bits
 
+_SIMPLE = re.compile(r"\{\{ *([A-Za-z_][A-Za-z0-9_]*) *\}\}")
+_MISSING = object()
+_JINJA_WORDS = frozenset(
+    ("and", "or", "not", "in", "is", "if", "else", "true", "false", "none", "True", "False")
+) | {"None"}
 _UNDEFINED_NAME = re.compile(r"'([^']+)' is undefined")
 
 
@@ -48,65 +53,102 @@ class _Sandbox(ImmutableSandboxedEnvironment):
     def call_binop(self, context: Any, op: str, left: Any, right: Any) -> Any:
         if op == "*":
             for seq, times in ((left, right), (right, left)):
-                if isinstance(seq, str | list | tuple) and isinstance(times, int):
-                    if len(seq) * times > MAX_REPEAT:
-                        raise SecurityError(f"'*' would build more than {MAX_REPEAT} items")
+                if (
+                    isinstance(seq, str | list | tuple)
+                    and isinstance(times, int)
+                    and len(seq) * times > MAX_REPEAT
+                ):
+                    raise SecurityError(f"'*' would build more than {MAX_REPEAT} items")
             return operator.mul(left, right)
         if op == "**":
-            if isinstance(left, int) and isinstance(right, int):
-                if abs(right) > 64 and abs(left) > 1 or (
-                    right > 0 and left.bit_length() * right > MAX_EXPONENT_BITS
-                ):
-                    raise SecurityError("'**' would build a number too large to use")
+            if (
+                isinstance(left, int)
+                and isinstance(right, int)
+                and right > 0
+                and left.bit_length() * right > MAX_EXPONENT_BITS
+            ):
+                raise SecurityError("'**' would build a number too large to use")
             return operator.pow(left, right)
         return super().call_binop(context, op, left, right)
 
 
+_Compiled = Template | tuple[str, ...] | TemplateError
+
+
 class Renderer:
-    """Renders template strings, compiling each distinct source once."""
+    """Renders template strings, compiling each distinct source once.
+
+    A template made only of text and ``{{ name }}`` is rendered by substitution
+    (``str(value)``, what Jinja prints), skipping Jinja's per-render context set-up;
+    anything else, or a name that is not defined, goes through the sandbox.
+    """
 
     def __init__(self) -> None:
-        self._env = _Sandbox(undefined=StrictUndefined, autoescape=False, cache_size=0)
-        self._compiled: dict[str, Template | TemplateError] = {}
+        self._env = _Sandbox(
+            undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True
+        )
+        self._globals = dict(self._env.globals)
+        self._compiled: dict[str, _Compiled] = {}
 
     def render(
         self,
         source: str,
         variables: Mapping[str, Any],
         *,
-        what: str,
+        what: Callable[[], str],
         where: Callable[[int], Location],
     ) -> str:
-        """Render ``source``; ``what`` names it in messages, ``where(line)`` places it."""
+        """Render ``source``; ``what()`` names it in messages, ``where(line)`` places it."""
         if not is_template(source):
             return source
-        template = self._compiled.get(source)
-        if template is None:
-            template = self._compile(source, what, where)
-            self._compiled[source] = template
-        if isinstance(template, TemplateError):
-            raise template
+        compiled = self._compiled.get(source)
+        if compiled is None:
+            compiled = self._compile(source, what, where)
+            self._compiled[source] = compiled
+        if isinstance(compiled, tuple):
+            text = _substitute(compiled, variables)
+            if text is not None:
+                return text
+            compiled = self._compiled[source] = self._compile(source, what, where, simple=False)
+        if isinstance(compiled, TemplateError):
+            raise compiled
+        assert isinstance(compiled, Template)
+        context = compiled.new_context({**self._globals, **variables}, shared=True)
         try:
-            return template.render(variables)
-        except Exception as exc:  # noqa: BLE001 - any failure of a user's template is theirs
-            raise self._runtime_error(exc, variables, what, where) from None
+            try:
+                return "".join(compiled.root_render_func(context))
+            except Exception:  # let Jinja point the traceback at template lines
+                self._env.handle_exception()
+        except Exception as exc:  # any failure of a user's template is theirs
+            raise self._runtime_error(exc, variables, what(), where) from None
 
     def _compile(
-        self, source: str, what: str, where: Callable[[int], Location]
-    ) -> Template | TemplateError:
+        self,
+        source: str,
+        what: Callable[[], str],
+        where: Callable[[int], Location],
+        *,
+        simple: bool = True,
+    ) -> _Compiled:
+        if simple and "\r" not in source:
+            parts = _SIMPLE.split(source)
+            if not any("{" in text for text in parts[::2]) and _JINJA_WORDS.isdisjoint(
+                parts[1::2]
+            ):
+                return tuple(parts)
         try:
             return self._env.from_string(source)
         except TemplateSyntaxError as exc:
             return TemplateError(
-                f"{what}: template syntax: {one_line(exc.message or 'invalid template')}",
+                f"{what()}: template syntax: {one_line(exc.message or 'invalid template')}",
                 where(exc.lineno or 1),
                 hint="see https://jinja.palletsprojects.com/templates/",
             )
-        except Exception as exc:  # noqa: BLE001 - e.g. a RecursionError on absurd nesting
-            return TemplateError(f"{what}: template cannot be read: {_text(exc)}", where(1))
+        except Exception as exc:  # e.g. a RecursionError on absurd nesting
+            return TemplateError(f"{what()}: template cannot be read: {_text(exc)}", where(1))
 
+    @staticmethod
     def _runtime_error(
-        self,
         exc: BaseException,
         variables: Mapping[str, Any],
         what: str,
@@ -139,6 +181,16 @@ class Renderer:
         return TemplateError(
             f"{what}: template failed: {type(exc).__name__}: {_text(exc)}", where(line)
         )
+
+def _substitute(parts: tuple[str, ...], variables: Mapping[str, Any]) -> str | None:
+    """Text and names alternate in ``parts``; None when a name is not defined."""
+    out = list(parts)
+    for i in range(1, len(parts), 2):
+        value = variables.get(parts[i], _MISSING)
+        if value is _MISSING:
+            return None
+        out[i] = str(value)
+    return "".join(out)
 
 
 def _text(exc: BaseException) -> str:

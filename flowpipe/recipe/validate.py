@@ -81,30 +81,33 @@ def _explain(error: ValidationError, doc: Document) -> Iterable[SchemaError]:
         allowed = list(schema.get("properties", {}))
         for key in error.instance:
             if key not in allowed:
+                near = did_you_mean(key, allowed, listing=8)
                 yield SchemaError(
-                    f"{where}: unknown key {quote(key)}{did_you_mean(key, allowed, listing=8)}",
+                    f"{where}: unknown key {quote(key)}{near}",
                     doc.key_at((*path, key)),
-                    hint="remove it or fix its spelling",
+                    hint=None if "did you mean" in near else "remove it or fix its spelling",
                 )
         return
     if keyword == "required" and isinstance(error.instance, dict):
-        for key in error.validator_value:
+        for key in error.validator_value:  # type: ignore[union-attr]
             if key not in error.instance:
                 yield SchemaError(
-                    f"{where}: missing key {quote(key)}", doc.key_at(path), hint=_REQUIRED_HINTS.get(key)
+                    f"{where}: missing key {quote(key)}",
+                    doc.key_at(path),
+                    hint=_REQUIRED_HINTS.get(str(key)),
                 )
         return
     message = schema.get("errorMessage")
     if message:
         yield SchemaError(f"{where}: {message} (got {quote(error.instance)})", doc.at(path))
     elif keyword == "type":
-        wanted = error.validator_value if isinstance(error.validator_value, list) else [
-            error.validator_value
-        ]
+        value = error.validator_value
+        wanted = [str(w) for w in value] if isinstance(value, list) else [str(value)]
         words = " or ".join(_TYPE_WORDS.get(w, w) for w in wanted)
-        yield SchemaError(f"{where}: expected {words}, got {type_name(error.instance)}", doc.at(path))
+        got = type_name(error.instance)
+        yield SchemaError(f"{where}: expected {words}, got {got}", doc.at(path))
     elif keyword == "enum":
-        options = [str(o) for o in error.validator_value]
+        options = [str(o) for o in error.validator_value]  # type: ignore[union-attr]
         hint = did_you_mean(str(error.instance), options)
         yield SchemaError(
             f"{where}: {quote(error.instance)} is not one of {', '.join(options)}{hint}",

@@ -120,7 +120,8 @@ def _stats(manifest: ManifestData, run: RunData | None) -> tuple[Stat, ...]:
 
     done = summary.get("done", counted["done"])
     cached_note = f"of {done:,} done" if "cached" in summary else ""
-    uploads_note = f"{summary['uploads']:,} uploads" if "uploads" in summary else ""
+    uploads = summary.get("uploads")
+    uploads_note = f"{uploads:,} upload{'s' if uploads != 1 else ''}" if uploads is not None else ""
     failed_tone = "failed" if counted["failed"] else ""
     skipped_tone = "skipped" if counted["skipped"] else ""
     return (

@@ -8,11 +8,16 @@ and the tuning numbers):
 - dispatch while in-flight < window;
 - while every slot is busy and work waits, raise the window by a step that doubles
   after each clean probe (1, 2, 4, 8); a probe is clean when the request that filled
-  the window has been out ``probe_interval`` API seconds without a rejection;
-- a rejection of a request sent as part of the last raise falls back to the last good
-  window; any other rejection cuts to max(min, min(accepted in-flight, cut·window));
-  after either, growth holds for a while;
-- rejections of requests sent before the last decrease are stale and ignored.
+  the window has been out ``probe_interval`` API seconds without a rejection; sends
+  above the last good window are paced ``probe_pace`` apart, so an overshoot is
+  answered by one rejection instead of a burst;
+- a rejection of a request sent above the last good window since the last raise
+  falls back to that window (and, ``confirm_after`` later, back up to the number of
+  the probe's requests still out: those were accepted); any other rejection cuts to
+  max(min, min(accepted in-flight, cut·window)); after either, growth holds a while;
+- rejections of requests sent before the last decrease are stale and ignored;
+- failed probes spend a rejection budget earned by successes, so probing at a
+  ceiling costs at most ``rejection_budget`` rejections per success.
 
 Each limiter has a synchronous core (``try_acquire``, ``release``, ``poll``, all
 taking an explicit ``now``) that a discrete-event simulation can drive
@@ -89,12 +94,13 @@ class LimiterConfig:
     max_window: int = 20
     initial_window: int = 3
     max_step: int = 8  # the probe step doubles 1, 2, 4, 8 and stays there
-    probe_interval: float = 1.0  # a full window must stay clean this long to grow
+    probe_interval: float = 0.5  # a full window must stay clean this long to grow
     confirm_after: float = 1.0  # a request out this long was accepted (a 429 is fast)
+    probe_pace: float = 0.15  # between sends above the last good window
     cut_factor: float = 0.7
-    hold_after_cut: float = 5.0  # no growth this long after a cut
-    hold_after_fallback: float = 5.0  # ... and after a failed probe
-    rejection_budget: float = 0.15  # probes may cost this many rejections per success
+    hold_after_cut: float = 2.0  # no growth this long after a cut
+    hold_after_fallback: float = 10.0  # ... and after a failed probe
+    rejection_budget: float = 0.15  # failed probes may cost this many rejections per success
     budget_cap: float = 20.0  # rejections the budget can save up
     initial_budget: float = 2.0  # rejections the first probes may cost
     time_scale: float = 1.0  # clock seconds per API second
@@ -114,6 +120,7 @@ class LimiterConfig:
         timers = (
             self.probe_interval,
             self.confirm_after,
+            self.probe_pace,
             self.hold_after_cut,
             self.hold_after_fallback,
         )
@@ -183,6 +190,8 @@ class _BaseLimiter:
         if len(self._outstanding) >= self._window:
             return None
         at = self._clock() if now is None else now
+        if not self._may_issue(at):
+            return None
         permit = Permit(
             seq=self._next_seq, epoch=self._epoch, sent_at=at, level=len(self._outstanding) + 1
         )
@@ -254,6 +263,10 @@ class _BaseLimiter:
 
     # -- hooks ------------------------------------------------------------------------
 
+    def _may_issue(self, now: float) -> bool:
+        """Whether a free slot may be used now (the adaptive one paces its probes)."""
+        return True
+
     def _issued(self, permit: Permit) -> None:
         """Called after a permit is issued."""
 
@@ -306,6 +319,8 @@ class AdaptiveLimiter(_BaseLimiter):
         scale = self.config.time_scale
         self._probe_interval = self.config.probe_interval * scale
         self._confirm_after = self.config.confirm_after * scale
+        self._probe_pace = self.config.probe_pace * scale
+        self._probe_sent_at: float | None = None  # the last send above the last good window
         self._step = 1
         self._last_good = self.config.initial_window
         self._raise_seq: int | None = None  # first permit issued after the last raise
@@ -330,23 +345,46 @@ class AdaptiveLimiter(_BaseLimiter):
         has been out ``probe_interval`` with no rejection since.
         """
         at = self._clock() if now is None else now
-        recount_due = self._settle_probe(at)
+        deadlines: list[float] = []
+        if (recount := self._settle_probe(at)) is not None:
+            deadlines.append(recount)
         pending = len(self._waiters) if waiting is None else waiting
         window = self._window
-        if pending <= 0 or len(self._outstanding) < window or window >= self.config.max_window:
-            return recount_due
-        if self._filled_at is None or self._budget < 1:
-            return recount_due  # a send or an answer comes first, and it wakes the waiters
-        due = max(self._filled_at + self._probe_interval, self._hold_until)
-        if at < due:
-            return due if recount_due is None else min(due, recount_due)
-        self._last_good = window
-        self._window = min(self.config.max_window, window + self._step)
+        if pending <= 0:
+            pass
+        elif len(self._outstanding) < window:
+            paced = self._paced_until()
+            if paced is not None and at < paced:
+                deadlines.append(paced)
+        elif window < self.config.max_window and self._filled_at is not None:
+            # Without budget, wait: an answer comes first, and it wakes the waiters.
+            due = max(self._filled_at + self._probe_interval, self._hold_until)
+            if self._budget < 1:
+                pass
+            elif at < due:
+                deadlines.append(due)
+            else:
+                self._raise(at)
+        return min(deadlines, default=None)
+
+    def _raise(self, now: float) -> None:
+        previous = self._window
+        self._last_good = previous
+        self._window = min(self.config.max_window, previous + self._step)
         self._step = min(self.config.max_step, self._step * 2)
         self._raise_seq = self._next_seq
         self._filled_at = None
-        self._emit(at, "raise", window, f"probe: {window} held clean")
-        return None
+        self._emit(now, "raise", previous, f"probe: {previous} held clean")
+
+    def _paced_until(self) -> float | None:
+        """When the next request above the last good window may go (None: now)."""
+        if len(self._outstanding) < self._last_good or self._probe_sent_at is None:
+            return None
+        return self._probe_sent_at + self._probe_pace
+
+    def _may_issue(self, now: float) -> bool:
+        paced = self._paced_until()
+        return paced is None or now >= paced
 
     def _settle_probe(self, now: float) -> float | None:
         """Give a failed probe credit for the requests it got accepted.
@@ -373,6 +411,8 @@ class AdaptiveLimiter(_BaseLimiter):
         return None
 
     def _issued(self, permit: Permit) -> None:
+        if permit.level > self._last_good:
+            self._probe_sent_at = permit.sent_at
         if permit.level >= self._window and self._filled_at is None:
             self._filled_at = permit.sent_at
 
@@ -382,13 +422,14 @@ class AdaptiveLimiter(_BaseLimiter):
             return
         if outcome is not Outcome.REJECTED:
             return
-        self._budget = max(0.0, self._budget - 1)
         previous = self._window
+        probing = self._raise_seq is not None and permit.seq >= self._raise_seq
+        if permit.epoch < self._epoch or (probing and permit.level > self._last_good):
+            self._budget = max(0.0, self._budget - 1)  # what probing costs
         if permit.epoch < self._epoch:
             self._emit(now, "rejection", previous, "stale: sent before the last decrease")
             return
         self._emit(now, "rejection", previous, "capacity rejection")
-        probing = self._raise_seq is not None and permit.seq >= self._raise_seq
         if probing and permit.level > self._last_good:
             self._decrease(now, self._last_good, self.config.hold_after_fallback)
             self._recount = (now + self._confirm_after, self._next_seq, previous - 1)

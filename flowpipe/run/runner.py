@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import dataclasses
 import ipaddress
+import logging
 import os
 import secrets
 import signal
@@ -28,8 +29,8 @@ from flowpipe.errors import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_STOPPED,
-    FlowpipeError,
     FrozenCacheMissError,
+    SessionError,
     StopRunError,
     UsageError,
 )
@@ -38,6 +39,7 @@ from flowpipe.run.accounts import AccountPool
 from flowpipe.run.events import EventSink
 from flowpipe.run.limiter import LimiterConfig
 from flowpipe.run.record import RunRecorder
+from flowpipe.run.retry import RetryPolicy
 from flowpipe.run.scheduler import NodeResult, Scheduler, SchedulerOptions, summarize
 from flowpipe.sim import SimConfig, running_sim
 from flowpipe.store.cache import CacheStore, DiskCache, MemoryCache, default_cache_dir
@@ -46,6 +48,8 @@ from flowpipe.store.outputs import OutputWriter
 from flowpipe.store.responses import ResponseCache
 
 __all__ = ["RunControl", "RunOptions", "RunResult", "run_recipe", "run_recipe_async"]
+
+log = logging.getLogger("flowpipe.run")
 
 REAL_API_URL = "https://api.useapi.net/v1/google-flow"
 EMBEDDED_TIME_SCALE = 0.01
@@ -69,6 +73,8 @@ class RunOptions:
     sim: SimConfig | None = None
     max_concurrency: int | None = None
     fixed_concurrency: int | None = None
+    limiter: LimiterConfig | None = None
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
     cache_dir: Path | None = None
     use_cache: bool = True
     report: bool = True
@@ -172,10 +178,15 @@ async def _resolve_accounts(options: RunOptions, plan: Plan, client: FlowClient)
         return from_recipe
     accounts = await client.accounts()
     healthy = [email for email, info in accounts.items() if info.ok]
+    for email, info in accounts.items():
+        if not info.ok:
+            log.warning("skipping account %s: %s", email, info.health)
     if not healthy:
-        raise FlowpipeError(
-            "no healthy account at the API",
-            hint="configure an account at useapi.net, or name one with --account",
+        details = "; ".join(f"{e}: {i.health}" for e, i in accounts.items()) or "none configured"
+        raise SessionError(
+            f"no healthy account at the API ({details})",
+            hint="refresh the account's cookies (useapi.net: Setup Google Flow), "
+            "or name a working one with --account",
         )
     return healthy
 
@@ -229,6 +240,7 @@ async def run_recipe_async(
             refresh_steps=options.refresh_steps,
             stop_grace=options.stop_grace,
             seed=options.seed,
+            retry=options.retry,
             time_scale=options.time_scale or (EMBEDDED_TIME_SCALE if base_url is None else 1.0),
         ),
     )
@@ -296,12 +308,14 @@ def _limiter_config(options: RunOptions, scale: float) -> LimiterConfig:
     cap = options.max_concurrency
     if cap is not None and cap < 1:
         raise UsageError("--max-concurrency must be at least 1")
-    max_window = 20 if cap is None else cap
-    return LimiterConfig(
+    base = options.limiter or LimiterConfig()
+    max_window = base.max_window if cap is None else min(cap, base.max_window)
+    return dataclasses.replace(
+        base,
         time_scale=scale,
         max_window=max_window,
-        min_window=min(3, max_window),
-        initial_window=min(3, max_window),
+        min_window=min(base.min_window, max_window),
+        initial_window=min(base.initial_window, max_window),
     )
 
 

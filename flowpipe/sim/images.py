@@ -41,7 +41,7 @@ from flowpipe.sim.state import Decision, SimState
 __all__ = ["FAULT_KEY", "STATE", "find_account", "handle_images"]
 
 STATE = web.AppKey("flowpipe_sim_state", SimState)
-FAULT_KEY = "flowpipe_sim_fault"
+FAULT_KEY = web.RequestKey("flowpipe_sim_fault", str)
 
 MODEL_NAME_TYPES = {"imagen-4": "IMAGEN_3_5", "nano-banana": "GEM_PIX"}
 
@@ -98,8 +98,8 @@ def _resolve(state: SimState, req: ImagesRequest) -> tuple[str, list[MediaRecord
     return email, records
 
 
-def _render_all(state: SimState, specs: list[RenderSpec]) -> list[Rendered]:
-    return [state.renderer.render(spec) for spec in specs]
+def _render_all(state: SimState, spec: RenderSpec, count: int) -> list[Rendered]:
+    return [state.renderer.render(spec, index) for index in range(count)]
 
 
 def _panel(
@@ -112,14 +112,14 @@ def _panel(
     workflow = hashlib.sha256(f"{state.config.seed}:{state.generations}".encode()).hexdigest()
     inputs = [{"mediaGenerationId": ref} for ref in req.references]
     images = []
-    for index, image in enumerate(rendered):
+    for image in rendered:
         media_id = state.registry.register(
             MediaRecord(owner=email, sha256=image.sha256, thumb=image.thumb)
         )
         images.append(
             {
                 "encodedImage": base64.b64encode(image.jpeg).decode("ascii"),
-                "seed": seed + index,
+                "seed": seed,
                 "mediaGenerationId": {"mediaGenerationId": media_id},
                 "prompt": req.prompt,
                 "modelNameType": name_type,
@@ -212,12 +212,9 @@ async def _generate(
             return web.Response()
         rendering = None
         if decision.outcome == "ok":
-            specs = [
-                RenderSpec(req.prompt, req.model, req.aspect_ratio, seed + i, refs)
-                for i in range(req.count)
-            ]
+            spec = RenderSpec(req.prompt, req.model, req.aspect_ratio, seed, refs)
             rendering = asyncio.get_running_loop().run_in_executor(
-                None, _render_all, state, specs
+                None, _render_all, state, spec, req.count
             )
         await asyncio.sleep(decision.latency * scale)
     finally:

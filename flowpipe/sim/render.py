@@ -1,10 +1,11 @@
 """Deterministic stand-in images: real JPEGs at the models' native sizes.
 
 An image is a pure function of (prompt, model, aspect ratio, seed, reference
-contents): the palette comes from the prompt, the layout of shapes from the seed, the
-prompt text is written on it and each reference appears as a small inset, so a person
-can tell prompts apart and follow reference chains. Renders are cached because
-benchmarks ask for thousands of images and JPEG encoding is the costly part.
+contents, index): the palette comes from the prompt, the layout of shapes from the
+seed, the prompt text is written on it, each reference appears as a small inset and a
+badge numbers the variant, so a person can tell prompts apart and follow reference
+chains. The images of one request share a base drawn once; finished JPEGs are cached
+because benchmarks ask for thousands of images and encoding is the costly part.
 """
 
 from __future__ import annotations
@@ -20,7 +21,17 @@ from functools import lru_cache
 
 from PIL import Image, ImageDraw, ImageFont
 
-__all__ = ["NATIVE_SIZES", "RefImage", "RenderSpec", "Rendered", "Renderer", "make_thumb"]
+__all__ = [
+    "NATIVE_SIZES",
+    "RefImage",
+    "RenderSpec",
+    "Rendered",
+    "Renderer",
+    "encode_variant",
+    "make_thumb",
+    "render_base",
+    "render_image",
+]
 
 NATIVE_SIZES: dict[tuple[str, str], tuple[int, int]] = {
     ("imagen-4", "landscape"): (1408, 768),
@@ -31,7 +42,7 @@ NATIVE_SIZES: dict[tuple[str, str], tuple[int, int]] = {
     ("nano-banana", "square"): (1024, 1024),
 }
 
-JPEG_QUALITY = 80
+JPEG_QUALITY = 75
 THUMB_SIZE = 160
 
 
@@ -145,13 +156,30 @@ def _draw_text(image: Image.Image, draw: ImageDraw.ImageDraw, spec: RenderSpec) 
         x -= 16
 
 
-def render_image(spec: RenderSpec) -> Rendered:
-    """Draw and encode one image (no cache)."""
+def render_base(spec: RenderSpec) -> Image.Image:
+    """Shapes, prompt text and reference insets: everything the images of one request share."""
     size = NATIVE_SIZES[(spec.model, spec.aspect_ratio)]
     image = Image.new("RGB", size)
     draw = ImageDraw.Draw(image)
     _draw_shapes(draw, size, spec)
     _draw_text(image, draw, spec)
+    return image
+
+
+def _draw_badge(image: Image.Image, spec: RenderSpec, index: int) -> None:
+    """Mark variant ``index`` with its number and a colour of its own, top left."""
+    draw = ImageDraw.Draw(image)
+    raw = _digest("variant", *spec.cache_key(), index)
+    size = max(28, image.width // 24)
+    draw.rounded_rectangle((16, 16, 16 + size * 3, 16 + size + 16), 10, fill=(16, 16, 20))
+    draw.ellipse((24, 24, 24 + size, 24 + size), fill=(raw[0], raw[1], raw[2]))
+    draw.text((32 + size, 20), f"#{index + 1}", font=_font(size), fill=(250, 250, 250))
+
+
+def encode_variant(base: Image.Image, spec: RenderSpec, index: int) -> Rendered:
+    """Image ``index`` of a request: the base with its badge, as a JPEG."""
+    image = base.copy()
+    _draw_badge(image, spec, index)
     buffer = io.BytesIO()
     image.save(buffer, "JPEG", quality=JPEG_QUALITY)
     jpeg = buffer.getvalue()
@@ -159,28 +187,52 @@ def render_image(spec: RenderSpec) -> Rendered:
         jpeg=jpeg,
         sha256=hashlib.sha256(jpeg).hexdigest(),
         thumb=make_thumb(image),
-        width=size[0],
-        height=size[1],
+        width=image.width,
+        height=image.height,
     )
 
 
-class Renderer:
-    """A thread-safe LRU cache in front of ``render_image``."""
+def render_image(spec: RenderSpec, index: int = 0) -> Rendered:
+    """Draw and encode image ``index`` of ``spec`` (no cache)."""
+    return encode_variant(render_base(spec), spec, index)
 
-    def __init__(self, max_entries: int = 512) -> None:
+
+class Renderer:
+    """Thread-safe LRU caches: finished images by (spec, index), shared bases by spec.
+
+    A request for 4 images draws its base once; a repeated request encodes nothing.
+    """
+
+    def __init__(self, max_entries: int = 512, max_bases: int = 16) -> None:
         self._max = max_entries
+        self._max_bases = max_bases
         self._cache: OrderedDict[tuple[object, ...], Rendered] = OrderedDict()
+        self._bases: OrderedDict[tuple[object, ...], Image.Image] = OrderedDict()
         self._lock = threading.Lock()
 
-    def render(self, spec: RenderSpec) -> Rendered:
-        """The image for ``spec``, drawn once per distinct spec while it stays cached."""
+    def _base(self, spec: RenderSpec) -> Image.Image:
         key = spec.cache_key()
+        with self._lock:
+            base = self._bases.get(key)
+            if base is not None:
+                self._bases.move_to_end(key)
+                return base
+        base = render_base(spec)
+        with self._lock:
+            self._bases[key] = base
+            while len(self._bases) > self._max_bases:
+                self._bases.popitem(last=False)
+        return base
+
+    def render(self, spec: RenderSpec, index: int = 0) -> Rendered:
+        """Image ``index`` of ``spec``, drawn once while it stays cached."""
+        key = (*spec.cache_key(), index)
         with self._lock:
             hit = self._cache.get(key)
             if hit is not None:
                 self._cache.move_to_end(key)
                 return hit
-        rendered = render_image(spec)
+        rendered = encode_variant(self._base(spec), spec, index)
         with self._lock:
             self._cache[key] = rendered
             while len(self._cache) > self._max:

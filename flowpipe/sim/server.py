@@ -161,9 +161,7 @@ class SimThread:
         self.stop()
 
 
-async def serve(
-    config: SimConfig, host: str, port: int, on_ready: Callable[[str], None]
-) -> None:
+async def serve(config: SimConfig, host: str, port: int, on_ready: Callable[[str], None]) -> None:
     """Serve until SIGINT or SIGTERM; ``on_ready`` gets the base URL once listening."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()

@@ -186,7 +186,9 @@ class SimState:
         }
         if self.work.start is not None and self.work.jobs:
             bound = oracle_makespan(
-                self.capacity, start=self.work.start, work=self.work.total,
+                self.capacity,
+                start=self.work.start,
+                work=self.work.total,
                 longest=self.work.longest,
             )
             oracle["makespan_api_seconds"] = bound

@@ -16,7 +16,9 @@ TOKEN = "sk-test-5ecret-t0ken-value"  # long enough to be scrubbed from every te
 BASE = "https://api.example.test/v1/google-flow"
 
 
-def make_jpeg(width: int = 8, height: int = 8, color: tuple[int, int, int] = (200, 30, 30)) -> bytes:
+def make_jpeg(
+    width: int = 8, height: int = 8, color: tuple[int, int, int] = (200, 30, 30)
+) -> bytes:
     """A real, tiny JPEG."""
     buffer = io.BytesIO()
     Image.new("RGB", (width, height), color).save(buffer, format="JPEG")

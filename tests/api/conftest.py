@@ -11,6 +11,7 @@ from flowpipe.api import FlowClient, HTTPRequest, MockTransport
 
 from .builders import BASE, TOKEN, MakeClient
 
+
 @pytest.fixture
 def make_client() -> MakeClient:
     """``make_client(handler)`` -> (client on a MockTransport, the transport)."""

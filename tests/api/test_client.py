@@ -5,15 +5,17 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import tomllib
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
-import flowpipe
 from flowpipe.api import (
     DEFAULT_BASE_URL,
     MAX_UPLOAD_BYTES,
+    USER_AGENT,
     AiohttpTransport,
     FlowClient,
     HTTPRequest,
@@ -45,29 +47,51 @@ from .builders import (
     make_png,
 )
 
-ASSET_OK = {"mediaGenerationId": {"mediaGenerationId": "user:1-email:2-image:3"},
-            "width": 8, "height": 8}
+ASSET_OK = {
+    "mediaGenerationId": {"mediaGenerationId": "user:1-email:2-image:3"},
+    "width": 8,
+    "height": 8,
+}
 
 
 async def test_generate_posts_json_with_page_names(make_client: MakeClient) -> None:
     client, transport = make_client(lambda r: json_response(200, images_doc(count=2)))
-    request = ImageRequest("A serene mountain", model="imagen-4", aspect_ratio="square", count=2,
-                           seed=7, context_references=("c1",))
+    request = ImageRequest(
+        "A serene mountain",
+        model="imagen-4",
+        aspect_ratio="square",
+        count=2,
+        seed=7,
+        context_references=("c1",),
+    )
     result = await client.generate(request)
     assert len(result.images) == 2
     assert result.images[0].data == make_jpeg()
     [sent] = transport.requests
     assert (sent.method, sent.url) == ("POST", f"{BASE}/images")
     assert sent.headers["Content-Type"] == "application/json"
-    assert json.loads(sent.body) == {"prompt": "A serene mountain", "model": "imagen-4",
-                                     "aspectRatio": "square", "count": 2, "seed": 7,
-                                     "contextReference_1": "c1"}
+    assert json.loads(sent.body) == {
+        "prompt": "A serene mountain",
+        "model": "imagen-4",
+        "aspectRatio": "square",
+        "count": 2,
+        "seed": 7,
+        "contextReference_1": "c1",
+    }
     assert sent.timeout == Timeouts().generate
 
 
-def test_non_ascii_prompt_is_sent_as_utf8() -> None:
-    request = ImageRequest("café ☕")
-    assert json.dumps(request.to_json(), ensure_ascii=False).encode() .decode("utf-8")
+@pytest.mark.parametrize("prompt", ["café ☕ 東京", "lone \ud800 surrogate"])
+async def test_any_prompt_text_is_sent_as_json(make_client: MakeClient, prompt: str) -> None:
+    client, transport = make_client(lambda r: json_response(200, images_doc(count=1)))
+    await client.generate(ImageRequest(prompt))
+    assert json.loads(transport.requests[0].body)["prompt"] == prompt
+
+
+def test_user_agent_names_the_project_version() -> None:
+    with open(Path(__file__).parents[2] / "pyproject.toml", "rb") as file:
+        version = tomllib.load(file)["project"]["version"]
+    assert f"flowpipe/{version}" == USER_AGENT
 
 
 @pytest.mark.parametrize(
@@ -75,10 +99,18 @@ def test_non_ascii_prompt_is_sent_as_utf8() -> None:
     [
         pytest.param(lambda c: c.generate(ImageRequest("x")), "POST", "/images", id="generate"),
         pytest.param(lambda c: c.accounts(), "GET", "/accounts", id="accounts"),
-        pytest.param(lambda c: c.account("jane@example.com"), "GET",
-                     "/accounts/jane@example.com", id="account"),
-        pytest.param(lambda c: c.upload_asset("jane@example.com", make_png(), "image/png"),
-                     "POST", "/assets/jane@example.com", id="upload"),
+        pytest.param(
+            lambda c: c.account("jane@example.com"),
+            "GET",
+            "/accounts/jane@example.com",
+            id="account",
+        ),
+        pytest.param(
+            lambda c: c.upload_asset("jane@example.com", make_png(), "image/png"),
+            "POST",
+            "/assets/jane@example.com",
+            id="upload",
+        ),
     ],
 )
 async def test_every_call_sends_auth_and_user_agent(
@@ -90,13 +122,14 @@ async def test_every_call_sends_auth_and_user_agent(
     [sent] = transport.requests
     assert (sent.method, sent.url) == (method, BASE + path)
     assert sent.headers["Authorization"] == f"Bearer {TOKEN}"
-    assert sent.headers["User-Agent"] == f"flowpipe/{flowpipe.__version__}"
+    assert sent.headers["User-Agent"] == USER_AGENT
 
 
 async def test_custom_user_agent_and_timeouts(make_client: MakeClient) -> None:
     timeouts = Timeouts(accounts=3.5)
-    client, transport = make_client(lambda r: json_response(200, {}), user_agent="ci/1",
-                                    timeouts=timeouts)
+    client, transport = make_client(
+        lambda r: json_response(200, {}), user_agent="ci/1", timeouts=timeouts
+    )
     assert await client.accounts() == {}
     assert transport.requests[0].headers["User-Agent"] == "ci/1"
     assert transport.requests[0].timeout == 3.5
@@ -127,8 +160,12 @@ async def test_upload_sends_raw_bytes_with_type(make_client: MakeClient) -> None
         pytest.param(make_png(), "", "not image/png", id="no-type"),
         pytest.param(make_png(), "image/jpeg", "not a JPEG", id="png-bytes-as-jpeg"),
         pytest.param(b"GIF89a....", "image/png", "not a PNG", id="gif-bytes-as-png"),
-        pytest.param(b"\x89PNG\r\n\x1a\n" + b"\x00" * MAX_UPLOAD_BYTES, "image/png",
-                     "more than the 20 MB", id="over-20MB"),
+        pytest.param(
+            b"\x89PNG\r\n\x1a\n" + b"\x00" * MAX_UPLOAD_BYTES,
+            "image/png",
+            "more than the 20 MB",
+            id="over-20MB",
+        ),
     ],
 )
 async def test_bad_uploads_are_refused_before_sending(
@@ -158,15 +195,32 @@ async def test_empty_email_is_refused_before_sending(make_client: MakeClient) ->
 @pytest.mark.parametrize(
     ("response", "expected"),
     [
-        pytest.param(json_response(400, google_error(400, "Request contains an invalid argument.",
-                                                     "INVALID_ARGUMENT",
-                                                     "PUBLIC_ERROR_UNSAFE_GENERATION")),
-                     ModerationError, id="400-unsafe"),
-        pytest.param(json_response(503, google_error(503, "Service temporarily unavailable.",
-                                                     "UNAVAILABLE", "SERVICE_UNAVAILABLE")),
-                     CapacityError, id="503"),
-        pytest.param(json_response(596, {"error": "Failed to refresh session."}), SessionError,
-                     id="596"),
+        pytest.param(
+            json_response(
+                400,
+                google_error(
+                    400,
+                    "Request contains an invalid argument.",
+                    "INVALID_ARGUMENT",
+                    "PUBLIC_ERROR_UNSAFE_GENERATION",
+                ),
+            ),
+            ModerationError,
+            id="400-unsafe",
+        ),
+        pytest.param(
+            json_response(
+                503,
+                google_error(
+                    503, "Service temporarily unavailable.", "UNAVAILABLE", "SERVICE_UNAVAILABLE"
+                ),
+            ),
+            CapacityError,
+            id="503",
+        ),
+        pytest.param(
+            json_response(596, {"error": "Failed to refresh session."}), SessionError, id="596"
+        ),
         pytest.param(HTTPResponse(200, {}, b"<html>"), ResponseError, id="200-html"),
     ],
 )
@@ -186,9 +240,10 @@ async def test_client_raises_mapped_errors(
         pytest.param(aiohttp.ServerDisconnectedError(), id="disconnected"),
         pytest.param(aiohttp.ClientPayloadError("Response payload is not completed"), id="payload"),
         pytest.param(ConnectionResetError(104, "reset"), id="reset"),
-        pytest.param(asyncio.TimeoutError(), id="timeout"),
-        pytest.param(aiohttp.ClientConnectorError.__new__(aiohttp.ClientConnectorError),
-                     id="connector-bare"),
+        pytest.param(TimeoutError(), id="timeout"),
+        pytest.param(
+            aiohttp.ClientConnectorError.__new__(aiohttp.ClientConnectorError), id="connector-bare"
+        ),
     ],
 )
 async def test_transport_exceptions_become_transport_error(
@@ -210,7 +265,7 @@ async def test_hung_answer_times_out(make_client: MakeClient) -> None:
         raise AssertionError
 
     client, _ = make_client(handler, timeouts=Timeouts(accounts=0.01))
-    with pytest.raises(TransportError, match="no answer within 0.01 s") as caught:
+    with pytest.raises(TransportError, match=r"no answer within 0\.01 s") as caught:
         await client.accounts()
     assert caught.value.reason == "timeout"
 
@@ -254,8 +309,9 @@ ECHOING: list[Any] = [
     pytest.param(HTTPResponse(502, {}, f"<h1>proxy: Bearer {TOKEN}</h1>".encode()), id="502-text"),
     pytest.param(json_response(200, {"error": f"token {TOKEN} ok?"}), id="200-error-echo"),
     pytest.param(json_response(200, {TOKEN: {"health": 5}}), id="200-bad-account-key"),
-    pytest.param(json_response(429, google_error(429, TOKEN, "RESOURCE_EXHAUSTED")),
-                 id="429-message-echo"),
+    pytest.param(
+        json_response(429, google_error(429, TOKEN, "RESOURCE_EXHAUSTED")), id="429-message-echo"
+    ),
 ]
 
 
@@ -271,8 +327,16 @@ async def test_token_never_in_error_text_or_logs(
         else:
             await client.generate(ImageRequest("x"))
     error = caught.value
-    texts = [str(error), repr(error), error.message, str(error.reason), str(error.request),
-             repr(error.body), str(error.hint), caplog.text]
+    texts = [
+        str(error),
+        repr(error),
+        error.message,
+        str(error.reason),
+        str(error.request),
+        repr(error.body),
+        str(error.hint),
+        caplog.text,
+    ]
     assert caplog.records, "the failure was logged"
     for text in texts:
         assert TOKEN not in text
@@ -315,8 +379,11 @@ def test_unusable_tokens_are_refused_without_echo(token: str) -> None:
 @pytest.mark.parametrize(
     ("given", "kept"),
     [
-        pytest.param("http://127.0.0.1:8080/v1/google-flow/", "http://127.0.0.1:8080/v1/google-flow",
-                     id="trailing-slash"),
+        pytest.param(
+            "http://127.0.0.1:8080/v1/google-flow/",
+            "http://127.0.0.1:8080/v1/google-flow",
+            id="trailing-slash",
+        ),
         pytest.param(DEFAULT_BASE_URL, DEFAULT_BASE_URL, id="default"),
     ],
 )
@@ -332,14 +399,21 @@ def test_bad_base_url_is_a_usage_error(url: str) -> None:
 
 # -- environment ------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("env", "base"),
     [
         pytest.param({"USEAPI_TOKEN": TOKEN}, DEFAULT_BASE_URL, id="default-url"),
-        pytest.param({"USEAPI_TOKEN": TOKEN, "FLOWPIPE_API_URL": "http://127.0.0.1:9/v1/google-flow"},
-                     "http://127.0.0.1:9/v1/google-flow", id="url-from-env"),
-        pytest.param({"USEAPI_TOKEN": TOKEN, "FLOWPIPE_API_URL": ""}, DEFAULT_BASE_URL,
-                     id="empty-url-means-default"),
+        pytest.param(
+            {"USEAPI_TOKEN": TOKEN, "FLOWPIPE_API_URL": "http://127.0.0.1:9/v1/google-flow"},
+            "http://127.0.0.1:9/v1/google-flow",
+            id="url-from-env",
+        ),
+        pytest.param(
+            {"USEAPI_TOKEN": TOKEN, "FLOWPIPE_API_URL": ""},
+            DEFAULT_BASE_URL,
+            id="empty-url-means-default",
+        ),
     ],
 )
 async def test_client_from_env(env: dict[str, str], base: str) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import aiohttp
@@ -37,16 +36,21 @@ PAGE_CASES: list[Any] = [
     ),
     pytest.param(
         400,
-        google_error(400, "Request contains an invalid argument.", "INVALID_ARGUMENT",
-                     "PUBLIC_ERROR_UNSAFE_GENERATION"),
+        google_error(
+            400,
+            "Request contains an invalid argument.",
+            "INVALID_ARGUMENT",
+            "PUBLIC_ERROR_UNSAFE_GENERATION",
+        ),
         ModerationError,
         "PUBLIC_ERROR_UNSAFE_GENERATION",
         id="400-unsafe-generation",
     ),
     pytest.param(
         400,
-        google_error(400, "Request contains an invalid argument.", "INVALID_ARGUMENT",
-                     "SOMETHING_ELSE"),
+        google_error(
+            400, "Request contains an invalid argument.", "INVALID_ARGUMENT", "SOMETHING_ELSE"
+        ),
         InvalidRequestError,
         "SOMETHING_ELSE",
         id="400-google-other-reason",
@@ -75,8 +79,12 @@ PAGE_CASES: list[Any] = [
     ),
     pytest.param(
         429,
-        google_error(429, "Resource has been exhausted (e.g. check quota).", "RESOURCE_EXHAUSTED",
-                     "PUBLIC_ERROR_USER_REQUESTS_THROTTLED"),
+        google_error(
+            429,
+            "Resource has been exhausted (e.g. check quota).",
+            "RESOURCE_EXHAUSTED",
+            "PUBLIC_ERROR_USER_REQUESTS_THROTTLED",
+        ),
         CapacityError,
         "PUBLIC_ERROR_USER_REQUESTS_THROTTLED",
         id="429",
@@ -96,7 +104,10 @@ PAGE_CASES: list[Any] = [
         id="503",
     ),
     pytest.param(
-        596, {"error": "Failed to refresh session."}, SessionError, "Failed to refresh session.",
+        596,
+        {"error": "Failed to refresh session."},
+        SessionError,
+        "Failed to refresh session.",
         id="596",
     ),
     pytest.param(418, {"error": "I'm a teapot"}, UnexpectedStatusError, "I'm a teapot", id="418"),
@@ -161,14 +172,17 @@ def test_session_error_hint_points_at_setup_google_flow() -> None:
 @pytest.mark.parametrize(
     ("body", "reason"),
     [
-        pytest.param(b"<html><body>Bad   gateway</body></html>", "<html><body>Bad gateway</body></html>",
-                     id="html-text"),
+        pytest.param(
+            b"<html><body>Bad   gateway</body></html>",
+            "<html><body>Bad gateway</body></html>",
+            id="html-text",
+        ),
         pytest.param(b"", None, id="empty"),
         pytest.param(b"\xff\xfe\x00garbage", "\ufffd\ufffd\x00garbage", id="not-utf8"),
         pytest.param(b'{"message": "edge says no"}', "edge says no", id="message-only"),
         pytest.param(b'{"error": {"code": 500}}', None, id="google-without-text"),
         pytest.param(b'{"error": {"status": "INTERNAL"}}', "INTERNAL", id="google-status-only"),
-        pytest.param(b'[1, 2]', None, id="json-array"),
+        pytest.param(b"[1, 2]", None, id="json-array"),
     ],
 )
 def test_reason_from_any_body(body: bytes, reason: str | None) -> None:
@@ -196,15 +210,22 @@ def test_scrub_hides_an_echoed_secret() -> None:
     ("exc", "reason"),
     [
         pytest.param(TimeoutError(), "timeout", id="asyncio-timeout"),
-        pytest.param(asyncio.TimeoutError(), "timeout", id="asyncio-TimeoutError-alias"),
+        pytest.param(TimeoutError(), "timeout", id="asyncio-TimeoutError-alias"),
         pytest.param(aiohttp.ServerTimeoutError("read"), "timeout", id="server-timeout"),
-        pytest.param(aiohttp.ClientPayloadError("Response payload is not completed"),
-                     "truncated body", id="payload"),
-        pytest.param(aiohttp.http_exceptions.ContentLengthError("short"), "truncated body",
-                     id="content-length"),
+        pytest.param(
+            aiohttp.ClientPayloadError("Response payload is not completed"),
+            "truncated body",
+            id="payload",
+        ),
+        pytest.param(
+            aiohttp.http_exceptions.ContentLengthError("short"),
+            "truncated body",
+            id="content-length",
+        ),
         pytest.param(aiohttp.ServerDisconnectedError(), "server disconnected", id="disconnected"),
-        pytest.param(ConnectionResetError(104, "Connection reset by peer"), "connection reset",
-                     id="reset"),
+        pytest.param(
+            ConnectionResetError(104, "Connection reset by peer"), "connection reset", id="reset"
+        ),
         pytest.param(aiohttp.ClientOSError(32, "Broken pipe"), "ClientOSError", id="client-os"),
     ],
 )

@@ -34,13 +34,15 @@ from flowpipe.errors import APIError
 
 from .builders import BASE, TOKEN, images_doc, make_jpeg, make_png
 
-FUZZ = settings(max_examples=300, deadline=None, database=None,
-                suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=300, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
+    ),
     max_leaves=12,
 )
 
@@ -87,8 +89,9 @@ def mutated_images(draw: st.DrawFn) -> bytes:
 
 @st.composite
 def mutated_small(draw: st.DrawFn) -> bytes:
-    doc: dict[str, Any] = draw(st.sampled_from([BASE_ASSET, {"a@b.c": {"health": "OK"}},
-                                                 {"health": "OK"}]))
+    doc: dict[str, Any] = draw(
+        st.sampled_from([BASE_ASSET, {"a@b.c": {"health": "OK"}}, {"health": "OK"}])
+    )
     key = draw(st.sampled_from(sorted(doc)))
     return json.dumps(_replace(doc, (key,), draw(json_values))).encode()
 
@@ -103,21 +106,25 @@ bodies = st.one_of(
     st.just(b'{"error": {"details": "nope"}}'),
 )
 
-statuses = st.one_of(st.sampled_from([200, 201, 204, 400, 401, 402, 403, 404, 429, 500, 503, 596]),
-                     st.integers(100, 999))
+statuses = st.one_of(
+    st.sampled_from([200, 201, 204, 400, 401, 402, 403, 404, 429, 500, 503, 596]),
+    st.integers(100, 999),
+)
 headers = st.dictionaries(st.text(max_size=10), st.text(max_size=20), max_size=3)
 
-failures = st.sampled_from([
-    aiohttp.ServerDisconnectedError(),
-    aiohttp.ClientPayloadError("Response payload is not completed"),
-    aiohttp.ClientConnectionError("boom"),
-    aiohttp.http_exceptions.ContentLengthError("short"),
-    aiohttp.ClientConnectorError.__new__(aiohttp.ClientConnectorError),
-    ConnectionResetError(104, "reset"),
-    BrokenPipeError(32, "pipe"),
-    TimeoutError(),
-    EOFError(),
-])
+failures = st.sampled_from(
+    [
+        aiohttp.ServerDisconnectedError(),
+        aiohttp.ClientPayloadError("Response payload is not completed"),
+        aiohttp.ClientConnectionError("boom"),
+        aiohttp.http_exceptions.ContentLengthError("short"),
+        aiohttp.ClientConnectorError.__new__(aiohttp.ClientConnectorError),
+        ConnectionResetError(104, "reset"),
+        BrokenPipeError(32, "pipe"),
+        TimeoutError(),
+        EOFError(),
+    ]
+)
 
 CALLS = ["generate", "upload", "accounts", "account"]
 

@@ -16,16 +16,31 @@ from flowpipe.errors import InvalidRequestError
         pytest.param(ImageRequest("a cat"), {"prompt": "a cat"}, id="prompt-only"),
         pytest.param(
             ImageRequest("a cat", model="imagen-4", aspect_ratio="landscape", count=4, seed=0),
-            {"prompt": "a cat", "model": "imagen-4", "aspectRatio": "landscape", "count": 4,
-             "seed": 0},
+            {
+                "prompt": "a cat",
+                "model": "imagen-4",
+                "aspectRatio": "landscape",
+                "count": 4,
+                "seed": 0,
+            },
             id="seed-zero-kept",
         ),
         pytest.param(
-            ImageRequest("a cat", email="a@b.c", style_reference="user:1-email:x-image:s",
-                         context_references=("c1", "c2", "c3", "c4")),
-            {"prompt": "a cat", "email": "a@b.c", "styleReference_1": "user:1-email:x-image:s",
-             "contextReference_1": "c1", "contextReference_2": "c2", "contextReference_3": "c3",
-             "contextReference_4": "c4"},
+            ImageRequest(
+                "a cat",
+                email="a@b.c",
+                style_reference="user:1-email:x-image:s",
+                context_references=("c1", "c2", "c3", "c4"),
+            ),
+            {
+                "prompt": "a cat",
+                "email": "a@b.c",
+                "styleReference_1": "user:1-email:x-image:s",
+                "contextReference_1": "c1",
+                "contextReference_2": "c2",
+                "contextReference_3": "c3",
+                "contextReference_4": "c4",
+            },
             id="references-numbered-from-1",
         ),
     ],
@@ -76,8 +91,14 @@ def test_account_ok_follows_health(health: str, ok: bool) -> None:
 
 
 def test_generated_image_repr_hides_bytes() -> None:
-    image = GeneratedImage(b"\xff\xd8\xff" + b"\x00" * 5000 + b"\xff\xd9", 1, "m", "IMAGEN_3_5",
-                           "p", "IMAGE_ASPECT_RATIO_SQUARE")
+    image = GeneratedImage(
+        b"\xff\xd8\xff" + b"\x00" * 5000 + b"\xff\xd9",
+        1,
+        "m",
+        "IMAGEN_3_5",
+        "p",
+        "IMAGE_ASPECT_RATIO_SQUARE",
+    )
     assert "5005 bytes" in repr(image)
     assert len(repr(image)) < 300
 
@@ -85,7 +106,7 @@ def test_generated_image_repr_hides_bytes() -> None:
 def test_timeouts_are_keyword_only_and_checked() -> None:
     assert Timeouts(generate=30).generate == 30
     with pytest.raises(TypeError):
-        Timeouts(1.0)  # type: ignore[misc]
+        Timeouts(1.0)  # type: ignore[call-arg]
     for bad in (0, -1, float("inf"), float("nan")):
         with pytest.raises(ValueError, match="upload"):
             Timeouts(upload=bad)

@@ -31,7 +31,9 @@ def test_parses_images_and_decodes_jpegs() -> None:
     result = parse_image_result(encode(doc), request=REQ)
     assert len(result.images) == 3
     first = result.images[0]
-    assert first.data == base64.b64decode(doc["imagePanels"][0]["generatedImages"][0]["encodedImage"])
+    assert first.data == base64.b64decode(
+        doc["imagePanels"][0]["generatedImages"][0]["encodedImage"]
+    )
     assert (first.seed, first.media_generation_id) == (100, "user:791-email:6a6f-image:CAMa0")
     assert first.model_name_type == "IMAGEN_3_5"
     assert first.aspect_ratio == "IMAGE_ASPECT_RATIO_LANDSCAPE"
@@ -73,38 +75,72 @@ def _item(doc: dict[str, Any]) -> dict[str, Any]:
 
 BAD_IMAGE_BODIES: list[Any] = [
     pytest.param(lambda d: d.pop("imagePanels"), "imagePanels is missing", id="no-panels"),
-    pytest.param(lambda d: d.update(imagePanels={}), "imagePanels: expected an array",
-                 id="panels-not-list"),
+    pytest.param(
+        lambda d: d.update(imagePanels={}), "imagePanels: expected an array", id="panels-not-list"
+    ),
     pytest.param(lambda d: d.update(imagePanels=[]), "no generated images", id="zero-images"),
-    pytest.param(lambda d: d["imagePanels"].__setitem__(0, "x"),
-                 "imagePanels[0]: expected an object, got str", id="panel-not-object"),
-    pytest.param(lambda d: _item(d).pop("encodedImage"),
-                 "generatedImages[0].encodedImage is missing", id="no-encoded-image"),
-    pytest.param(lambda d: _item(d).update(encodedImage=5),
-                 "encodedImage: expected a string, got int", id="encoded-image-int"),
-    pytest.param(lambda d: _item(d).update(encodedImage="!!!not base64!!!"),
-                 "not valid base64", id="invalid-base64"),
-    pytest.param(lambda d: _item(d).update(encodedImage="ÿØÿ"), "not valid base64",
-                 id="non-ascii-base64"),
-    pytest.param(lambda d: _item(d).update(encodedImage=base64.b64encode(b"\x89PNG....").decode()),
-                 "not a complete JPEG", id="png-bytes"),
-    pytest.param(lambda d: _item(d).update(encodedImage=base64.b64encode(make_jpeg()[:-10]).decode()),
-                 "not a complete JPEG", id="truncated-jpeg"),
+    pytest.param(
+        lambda d: d["imagePanels"].__setitem__(0, "x"),
+        "imagePanels[0]: expected an object, got str",
+        id="panel-not-object",
+    ),
+    pytest.param(
+        lambda d: _item(d).pop("encodedImage"),
+        "generatedImages[0].encodedImage is missing",
+        id="no-encoded-image",
+    ),
+    pytest.param(
+        lambda d: _item(d).update(encodedImage=5),
+        "encodedImage: expected a string, got int",
+        id="encoded-image-int",
+    ),
+    pytest.param(
+        lambda d: _item(d).update(encodedImage="!!!not base64!!!"),
+        "not valid base64",
+        id="invalid-base64",
+    ),
+    pytest.param(
+        lambda d: _item(d).update(encodedImage="ÿØÿ"), "not valid base64", id="non-ascii-base64"
+    ),
+    pytest.param(
+        lambda d: _item(d).update(encodedImage=base64.b64encode(b"\x89PNG....").decode()),
+        "not a complete JPEG",
+        id="png-bytes",
+    ),
+    pytest.param(
+        lambda d: _item(d).update(encodedImage=base64.b64encode(make_jpeg()[:-10]).decode()),
+        "not a complete JPEG",
+        id="truncated-jpeg",
+    ),
     pytest.param(lambda d: _item(d).update(seed="1"), "seed: expected an integer", id="seed-str"),
     pytest.param(lambda d: _item(d).update(seed=True), "seed: expected an integer", id="seed-bool"),
-    pytest.param(lambda d: _item(d).update(seed=-1), "seed: expected an integer >= 0",
-                 id="seed-negative"),
+    pytest.param(
+        lambda d: _item(d).update(seed=-1), "seed: expected an integer >= 0", id="seed-negative"
+    ),
     pytest.param(lambda d: _item(d).update(seed=1.5), "seed: expected an integer", id="seed-float"),
-    pytest.param(lambda d: _item(d).update(mediaGenerationId="user:1"),
-                 "mediaGenerationId: expected an object", id="media-id-flat"),
-    pytest.param(lambda d: _item(d).update(mediaGenerationId={"mediaGenerationId": ""}),
-                 "expected a non-empty string", id="media-id-empty"),
-    pytest.param(lambda d: _item(d).pop("modelNameType"), "modelNameType is missing",
-                 id="no-model-name"),
-    pytest.param(lambda d: _item(d).update(aspectRatio=None), "aspectRatio: expected a string, got null",
-                 id="aspect-null"),
-    pytest.param(lambda d: d.update(imagePanels=None, error="quota") or d.pop("imagePanels"),
-                 "success status with an error: quota", id="200-with-error"),
+    pytest.param(
+        lambda d: _item(d).update(mediaGenerationId="user:1"),
+        "mediaGenerationId: expected an object",
+        id="media-id-flat",
+    ),
+    pytest.param(
+        lambda d: _item(d).update(mediaGenerationId={"mediaGenerationId": ""}),
+        "expected a non-empty string",
+        id="media-id-empty",
+    ),
+    pytest.param(
+        lambda d: _item(d).pop("modelNameType"), "modelNameType is missing", id="no-model-name"
+    ),
+    pytest.param(
+        lambda d: _item(d).update(aspectRatio=None),
+        "aspectRatio: expected a string, got null",
+        id="aspect-null",
+    ),
+    pytest.param(
+        lambda d: d.update(imagePanels=None, error="quota") or d.pop("imagePanels"),
+        "success status with an error: quota",
+        id="200-with-error",
+    ),
 ]
 
 
@@ -136,17 +172,28 @@ def test_non_json_and_odd_json_are_response_errors(body: bytes) -> None:
 
 
 def test_upload_answer() -> None:
-    body = encode({"mediaGenerationId": {"mediaGenerationId": "user:1-email:2-image:3"},
-                   "width": 640, "height": 480})
+    body = encode(
+        {
+            "mediaGenerationId": {"mediaGenerationId": "user:1-email:2-image:3"},
+            "width": 640,
+            "height": 480,
+        }
+    )
     asset = parse_uploaded_asset(body, request="POST /assets/a@b.c")
-    assert (asset.media_generation_id, asset.width, asset.height) == ("user:1-email:2-image:3", 640, 480)
+    assert (asset.media_generation_id, asset.width, asset.height) == (
+        "user:1-email:2-image:3",
+        640,
+        480,
+    )
 
 
 @pytest.mark.parametrize(
     "doc",
     [
-        pytest.param({"mediaGenerationId": {"mediaGenerationId": "m"}, "width": 0, "height": 4},
-                     id="zero-width"),
+        pytest.param(
+            {"mediaGenerationId": {"mediaGenerationId": "m"}, "width": 0, "height": 4},
+            id="zero-width",
+        ),
         pytest.param({"mediaGenerationId": {"mediaGenerationId": "m"}, "width": 4}, id="no-height"),
         pytest.param({"width": 4, "height": 4}, id="no-id"),
         pytest.param([], id="array"),
@@ -158,8 +205,12 @@ def test_bad_upload_answers(doc: Any) -> None:
 
 
 def test_accounts_keyed_by_email() -> None:
-    body = encode({"a@b.c": {"health": "OK", "created": "2025"},
-                   "d@e.f": {"health": "Failed to refresh session."}})
+    body = encode(
+        {
+            "a@b.c": {"health": "OK", "created": "2025"},
+            "d@e.f": {"health": "Failed to refresh session."},
+        }
+    )
     accounts = parse_accounts(body, request="GET /accounts")
     assert sorted(accounts) == ["a@b.c", "d@e.f"]
     assert accounts["a@b.c"].ok and not accounts["d@e.f"].ok

@@ -57,8 +57,9 @@ def test_reprs_hide_credentials_and_bodies() -> None:
 Seen = list[dict[str, str]]
 
 
-async def _serve(handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-                 ) -> tuple[web.AppRunner, str]:
+async def _serve(
+    handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+) -> tuple[web.AppRunner, str]:
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", handler)
     runner = web.AppRunner(app)
@@ -79,8 +80,9 @@ async def test_aiohttp_transport_sends_and_reads_on_one_session() -> None:
         assert transport is not None
         peers.add(transport.get_extra_info("peername")[1])
         body = await request.read()
-        return web.json_response(images_doc(1) if body else {"a@b.c": {"health": "OK"}},
-                                 headers={"X-Twice": "1"})
+        return web.json_response(
+            images_doc(1) if body else {"a@b.c": {"health": "OK"}}, headers={"X-Twice": "1"}
+        )
 
     runner, base = await _serve(handler)
     try:
@@ -139,8 +141,11 @@ async def raw_server(reply: Callable[[asyncio.StreamWriter], None]) -> AsyncIter
 
 def _truncated(writer: asyncio.StreamWriter) -> None:
     body = json.dumps({"a@b.c": {"health": "OK"}}).encode()
-    writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                 + f"Content-Length: {len(body) + 50}\r\n\r\n".encode() + body)
+    writer.write(
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+        + f"Content-Length: {len(body) + 50}\r\n\r\n".encode()
+        + body
+    )
 
 
 def _nothing(writer: asyncio.StreamWriter) -> None:
@@ -181,8 +186,9 @@ async def test_silent_server_times_out() -> None:
     server = await asyncio.start_server(hang, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     try:
-        client = FlowClient(base_url=f"http://127.0.0.1:{port}", token=TOKEN,
-                            timeouts=Timeouts(accounts=0.05))
+        client = FlowClient(
+            base_url=f"http://127.0.0.1:{port}", token=TOKEN, timeouts=Timeouts(accounts=0.05)
+        )
         async with client:
             with pytest.raises(TransportError) as caught:
                 await client.accounts()

@@ -27,6 +27,7 @@ CFG = LimiterConfig(
     max_step=8,
     probe_interval=1.0,
     confirm_after=1.0,
+    probe_pace=0.0,
     cut_factor=0.7,
     hold_after_cut=5.0,
     hold_after_fallback=5.0,
@@ -269,6 +270,37 @@ def test_no_probe_without_rejection_budget() -> None:
     fill(lim, 5.0)
     lim.poll(6.0, waiting=1)
     assert lim.window == 4
+
+
+def test_sends_above_the_last_good_window_are_paced() -> None:
+    lim, _ = make(probe_pace=0.25)
+    now = ramp_to(lim, 6)  # last good 4: levels 5 and 6 are the probe
+    fill(lim, now)
+    assert lim.in_flight == 5  # level 6 must wait 0.25 s after level 5
+    assert lim.poll(now, waiting=1) == pytest.approx(now + 0.25)
+    assert lim.try_acquire(now + 0.25) is not None
+
+
+@pytest.mark.parametrize(
+    ("probe_failed", "budget_left"),
+    [
+        pytest.param(True, False, id="failed-probe-spends"),
+        pytest.param(False, True, id="cut-is-free"),
+    ],
+)
+def test_only_probing_spends_the_rejection_budget(probe_failed: bool, budget_left: bool) -> None:
+    lim, _ = make(initial_budget=1.0, rejection_budget=0.0)
+    held = fill(lim, 0.0)  # levels 1-3
+    lim.poll(1.0, waiting=1)  # 3 -> 4 costs nothing by itself
+    held += fill(lim, 1.0)  # level 4: the probe
+    rejected = held[-1] if probe_failed else held[0]
+    lim.release(rejected, Outcome.REJECTED, now=1.2)
+    for p in held:
+        if p is not rejected:
+            lim.release(p, Outcome.OK, now=1.2)
+    assert lim.window == 3 and len(fill(lim, 100.0)) == 3
+    lim.poll(101.0, waiting=1)
+    assert (lim.window > 3) is budget_left
 
 
 def test_time_scale_shrinks_every_timer() -> None:

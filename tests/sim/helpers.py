@@ -48,9 +48,11 @@ async def upload(
 async def hold_slots(client: TestClient[Any, Any], n: int, **body: Any) -> list[asyncio.Task[Any]]:
     """Start ``n`` generations and return once all of them hold a capacity slot."""
     tasks = [asyncio.create_task(generate(client, seed=i, **body)) for i in range(n)]
-    while stats(client)["in_flight"] < n:
+    for _ in range(5000):  # a bound, so a broken simulator fails instead of hanging
+        if stats(client)["in_flight"] >= n:
+            return tasks
         await asyncio.sleep(0.002)
-    return tasks
+    raise AssertionError(f"{n} generations never held a slot: {stats(client)}")
 
 
 def image_bytes(fmt: str, size: tuple[int, int] = (64, 48)) -> bytes:
@@ -67,7 +69,9 @@ def decoded(body: Any, index: int = 0) -> bytes:
 
 def media_id(body: Any, index: int = 0) -> str:
     """The mediaGenerationId of image ``index`` in a 200 body."""
-    return str(body["imagePanels"][0]["generatedImages"][index]["mediaGenerationId"]["mediaGenerationId"])
+    return str(
+        body["imagePanels"][0]["generatedImages"][index]["mediaGenerationId"]["mediaGenerationId"]
+    )
 
 
 # The API page's bodies, copied from it (not from flowpipe.sim.bodies) so a typo there fails.

@@ -1,0 +1,40 @@
+"""mediaGenerationIds: the page's form, parsing, ownership registry."""
+
+from __future__ import annotations
+
+import pytest
+
+from flowpipe.sim.ids import MediaRecord, MediaRegistry, format_id, parse_id, user_id
+
+
+def test_format_and_parse_round_trip() -> None:
+    media = format_id("jo@example.com", "CAMaJDgy")
+    assert (
+        media
+        == f"user:{user_id('jo@example.com')}-email:6a6f406578616d706c652e636f6d-image:CAMaJDgy"
+    )
+    parsed = parse_id(media)
+    assert parsed is not None
+    assert (parsed.user, parsed.email, parsed.image) == (
+        f"user:{user_id('jo@example.com')}",
+        "jo@example.com",
+        "CAMaJDgy",
+    )
+
+
+@pytest.mark.parametrize(
+    "text", ["", "user:1-email:zz-image:A", "user:x-email:61-image:A", "user:1-email:61-image:"]
+)
+def test_parse_rejects_malformed(text: str) -> None:
+    assert parse_id(text) is None
+
+
+def test_registry_gives_new_ids_and_forgets() -> None:
+    registry = MediaRegistry(seed=0)
+    record = MediaRecord(owner="a@x.io", sha256="ab" * 32, thumb=b"")
+    first, second = registry.register(record), registry.register(record)
+    assert first != second
+    assert registry.get(first) == record
+    assert parse_id(first) is not None
+    assert registry.forget_all() == 2
+    assert registry.get(first) is None
