@@ -137,7 +137,7 @@ class TemplateError(RecipeError):
     """A Jinja template fails: an undefined name, bad syntax or a sandbox escape."""
 
 
-class ReferenceError_(RecipeError):  # noqa: N801 - the builtin ReferenceError is unrelated
+class ReferenceError_(RecipeError):  # trailing _: the builtin ReferenceError is unrelated
     """A ``style``/``context`` reference names no image the plan will have."""
 
 

@@ -29,7 +29,7 @@ from flowpipe.recipe.graph import Cycle, topological_order
 from flowpipe.recipe.load import load_document
 from flowpipe.recipe.messages import ErrorList, quote
 from flowpipe.recipe.refs import RefProblem, Target, resolve_reference
-from flowpipe.recipe.rules import auto_model, default_fallback, model_problem
+from flowpipe.recipe.rules import IMAGEN, auto_model, default_fallback, model_problem
 from flowpipe.recipe.validate import validate_document
 
 __all__ = [
@@ -173,7 +173,7 @@ def _build(path: Path, overrides: Mapping[str, object], backend: str) -> Plan:
     errors = ErrorList()
     expansion = expand(doc, overrides, errors)
     assets = load_assets(doc, path.parent, errors)
-    resolver = _Resolver(expansion, assets, errors)
+    resolver = _Resolver(expansion, assets, errors, declared=set(doc.data.get("assets") or ()))
     resolved = [r for r in map(resolver.resolve, expansion.nodes) if r is not None]
     errors.raise_if_any()
     by_id = {r.raw.id: r for r in resolved}
@@ -262,9 +262,17 @@ class _Resolved:
 class _Resolver:
     """Turns RawNodes into _Resolved ones: references, model choice, model rules."""
 
-    def __init__(self, expansion: Expansion, assets: Mapping[str, Asset], errors: ErrorList):
+    def __init__(
+        self,
+        expansion: Expansion,
+        assets: Mapping[str, Asset],
+        errors: ErrorList,
+        *,
+        declared: set[str],
+    ) -> None:
         self.steps = expansion.steps
         self.assets = assets
+        self.broken_assets = declared - set(assets)  # already reported by load_assets
         self.errors = errors
         self._reported: set[tuple[str, str]] = set()  # (step, message) already said once
         self._targets: dict[str, Target | RefProblem] = {}  # by text: `hero.0` is used often
@@ -278,14 +286,7 @@ class _Resolver:
         model = raw.model or auto_model(len(refs))
         problem = model_problem(model, has_style=style is not None, context_count=len(refs))
         if problem:
-            where = raw.model_location or (raw.style.location if raw.style else raw.location)
-            if style is not None and model != "imagen-4":
-                where = style.location
-            chosen = "" if raw.model else " (chosen because no model is set)"
-            self._fail(raw, PlanError(
-                f"step {raw.id!r}: model {model}{chosen}: {problem}", where,
-                hint="set 'model: imagen-4' for a style reference, or use fewer references",
-            ))
+            self._fail(raw, _model_error(raw, model, problem, style))
             return None
         fallback, problem = default_fallback(
             raw.fallback, model, has_style=style is not None, context_count=len(refs)
@@ -298,6 +299,8 @@ class _Resolver:
         return _Resolved(raw, model, fallback, style, refs, deps)
 
     def _ref(self, raw: RawNode, ref: RawRef) -> Ref | None:
+        if ref.text.startswith("assets.") and ref.text[7:] in self.broken_assets:
+            return None
         target = self._targets.get(ref.text)
         if target is None:
             try:
@@ -328,6 +331,20 @@ class _Resolver:
         if (raw.step, generic) not in self._reported:
             self._reported.add((raw.step, generic))
             self.errors.add(error)
+
+
+def _model_error(raw: RawNode, model: str, problem: str, style: Ref | None) -> PlanError:
+    """The model cannot take the step's references: say why and which model can."""
+    if style is not None and model != IMAGEN:
+        where, hint = style.location, "set 'model: imagen-4' to use a style reference"
+    else:
+        where = raw.model_location or (raw.context[-1].location if raw.context else raw.location)
+        hint = (
+            "use at most 3 context references, or 'model: nano-banana' for 4"
+            if model == IMAGEN else "use at most 4 context references"
+        )
+    chosen = "" if raw.model else f"no model is set, so the API would pick {model}, but "
+    return PlanError(f"step {raw.id!r}: {chosen}{problem}", where, hint=hint)
 
 
 def _cycle_error(cycle: tuple[str, ...], by_id: Mapping[str, _Resolved]) -> PlanError:

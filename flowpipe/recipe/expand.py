@@ -247,6 +247,8 @@ class _StepExpander:
             node = self._node(self.step_id, (), {}, PurePosixPath(self.step_id, "default"))
             return [node] if node is not None else []
         keys = tuple(matrix)
+        if not self._distinct_texts(matrix):
+            return []
         columns = [  # per variable: (value, text, id part, folder part), computed once
             [(v, t, f"{k}={one_line(t, 10**6)}", f"{k}={_slug(t)}")
              for v, t in ((v, value_text(v)) for v in values)]
@@ -281,6 +283,23 @@ class _StepExpander:
                     tag = hashlib.sha256(n.id.encode("utf-8")).hexdigest()[:8]
                     nodes[i] = replace(n, out_dir=n.out_dir.with_name(f"{n.out_dir.name}-{tag}"))
         return nodes
+
+    def _distinct_texts(self, matrix: Mapping[str, list[Any]]) -> bool:
+        """Values must differ as text (``1`` and ``"1"`` would make one node id)."""
+        for key, values in matrix.items():
+            first: dict[str, Any] = {}
+            for i, value in enumerate(values):
+                text = value_text(value)
+                if text in first:
+                    self.errors.add(PlanError(
+                        f"step {self.step_id!r}: matrix.{key}: {quote(first[text])} and "
+                        f"{quote(value)} are the same in node ids and selectors",
+                        self.doc.at(("steps", self.step_id, "matrix", key, i)),
+                        hint="keep one of them",
+                    ))
+                    return False
+                first[text] = value
+        return True
 
     def _node(
         self,

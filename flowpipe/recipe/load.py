@@ -134,8 +134,13 @@ def _syntax_error(exc: yaml.MarkedYAMLError, text: str, file: str) -> RecipeSynt
         return RecipeSyntaxError(
             "YAML syntax: a recipe is one YAML document", loc, hint="remove the second '---'"
         )
-    context = f" {one_line(exc.context)}" if exc.context else ""
-    return RecipeSyntaxError(f"YAML syntax:{context} {problem}".replace(":  ", ": "), loc)
+    opened = exc.context_mark
+    where = ""
+    if exc.context and opened is not None and mark is not None and opened.line != mark.line:
+        what = one_line(exc.context).removeprefix("while parsing ").removeprefix("while scanning ")
+        what = what.removeprefix("a ").removeprefix("an ")
+        where = f" (the {what} opened at line {opened.line + 1}, column {opened.column + 1})"
+    return RecipeSyntaxError(f"YAML syntax: {problem}{where}", loc)
 
 
 def _char_at(text: str, line: int, column: int) -> str:
@@ -204,7 +209,7 @@ class _Builder:
 
     def bad_tag(self, node: yaml.Node) -> RecipeSyntaxError:
         return RecipeSyntaxError(
-            f"unsupported YAML tag {one_line(node.tag)!r}", self.location(node),
+            f"unsupported YAML tag {one_line(node.tag.replace(_TAG, '!!'))!r}", self.location(node),
             hint="recipes use plain YAML values only",
         )
 

@@ -46,7 +46,9 @@ def _images(out: Path) -> list[Path]:
     return sorted(out.rglob("*.jpg"))
 
 
-async def test_chain_runs_then_reruns_from_cache_byte_for_byte(write_recipe, tmp_path: Path) -> None:
+async def test_chain_runs_then_reruns_from_cache_byte_for_byte(
+    write_recipe, tmp_path: Path
+) -> None:
     recipe = write_recipe(CHAIN)
     async with running_sim(_config()) as sim:
         first = await run_recipe_async(recipe, _options(sim.base_url, tmp_path))
@@ -204,3 +206,47 @@ async def test_402_keeps_what_finished(write_recipe, tmp_path: Path) -> None:
     assert (tmp_path / "out" / "hero" / "default" / "0.jpg").exists()
     lock = json.loads((recipe.parent / "recipe.lock.json").read_text())
     assert list(lock["nodes"]) == ["hero"]
+
+
+async def test_unknown_account_is_dropped_and_others_finish(write_recipe, tmp_path: Path) -> None:
+    recipe = write_recipe(CHAIN)
+    config = _config(accounts=("a@example.com", "b@example.com"))
+    async with running_sim(config) as sim:
+        result = await run_recipe_async(
+            recipe,
+            _options(sim.base_url, tmp_path, accounts=("ghost@example.com", "b@example.com")),
+        )
+        stats = sim.stats()
+    assert result.exit_code == 0, result.message
+    assert stats["statuses"].get("404", 0) >= 1
+    used = {n["account"] for n in result.run_info["nodes"].values() if n["account"]}
+    assert "b@example.com" in used
+
+
+async def test_references_cross_accounts_by_upload(write_recipe, tmp_path: Path) -> None:
+    """Nodes spread over two accounts: a reference made on one is uploaded to the other."""
+    recipe = write_recipe(
+        """
+        version: 1
+        name: spread
+        defaults: {count: 1, model: imagen-4}
+        steps:
+          base:
+            prompt: "a base image"
+          uses:
+            matrix: {n: [1, 2, 3, 4, 5, 6, 7, 8]}
+            context: [base.0]
+            prompt: "variation {{ n }}"
+        """
+    )
+    config = _config(accounts=("a@example.com", "b@example.com"))
+    async with running_sim(config) as sim:
+        result = await run_recipe_async(
+            recipe, _options(sim.base_url, tmp_path, accounts=("a@example.com", "b@example.com"))
+        )
+        stats = sim.stats()
+    assert result.exit_code == 0, result.message
+    assert stats["statuses"].get("403", 0) == 0  # never sent another account's id
+    used = {n["account"] for n in result.run_info["nodes"].values() if n["account"]}
+    assert used == {"a@example.com", "b@example.com"}  # 8 ready nodes > one window of 3
+    assert result.summary["uploads"] >= 1

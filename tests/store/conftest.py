@@ -10,7 +10,9 @@ from PIL import Image
 from flowpipe.store import CacheStore, DiskCache, MemoryCache
 
 
-def make_jpeg(color: tuple[int, int, int] = (200, 40, 40), size: tuple[int, int] = (64, 48)) -> bytes:
+def make_jpeg(
+    color: tuple[int, int, int] = (200, 40, 40), size: tuple[int, int] = (64, 48)
+) -> bytes:
     buf = io.BytesIO()
     Image.new("RGB", size, color).save(buf, "JPEG")
     return buf.getvalue()

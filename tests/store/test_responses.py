@@ -43,11 +43,11 @@ def test_generation_roundtrip(store: CacheStore) -> None:
         pytest.param(lambda s: s.put("gen:key1", b"{not json"), id="garbage-json"),
         pytest.param(lambda s: s.put("gen:key1", b'{"images": []}'), id="wrong-shape"),
         pytest.param(
-            lambda s: s.put(next(k for k in s.keys() if k.startswith("img:")), b"\xff\xd8tr"),
+            lambda s: s.put(next(k for k in list(s.keys()) if k.startswith("img:")), b"\xff\xd8tr"),
             id="truncated-image",
         ),
         pytest.param(
-            lambda s: s.delete(next(k for k in s.keys() if k.startswith("img:"))),
+            lambda s: s.delete(next(k for k in list(s.keys()) if k.startswith("img:"))),
             id="missing-image",
         ),
     ],

@@ -1,0 +1,270 @@
+"""Shared helpers for the benchmarks: generated recipes and one measured run on loopback.
+
+A measured run serves a simulator in the current event loop (its own ``SimState``, so
+the benchmark can read the simulator's API clock from an event sink) and runs the real
+runner against it with the response cache in memory. Everything is in API seconds.
+"""
+
+from __future__ import annotations
+
+import bisect
+import contextlib
+import sys
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from aiohttp import web
+
+from flowpipe.run import RunOptions, run_recipe_async
+from flowpipe.run.events import Event, InflightChanged, NodeDone, Rejected, WindowChanged
+from flowpipe.run.limiter import LimiterConfig
+from flowpipe.run.retry import RetryPolicy
+from flowpipe.sim import CapacitySpec, SimConfig
+from flowpipe.sim.app import create_app
+from flowpipe.sim.render import Rendered, Renderer, RenderSpec, render_image
+from flowpipe.sim.state import SimState
+
+TOKEN = "bench-token-not-secret"  # noqa: S105 - the loopback simulator's throwaway token
+
+
+def independent_recipe(n: int) -> str:
+    """``n`` independent requests: one matrix step, one image each."""
+    values = ", ".join(str(i) for i in range(n))
+    return (
+        "version: 1\nname: independent\n"
+        "defaults: {model: imagen-4, aspectRatio: square, count: 1}\n"
+        "steps:\n"
+        "  shot:\n"
+        f"    matrix: {{i: [{values}]}}\n"
+        '    prompt: "product shot number {{ i }}"\n'
+    )
+
+
+def layered_recipe(layers: int, width: int) -> str:
+    """``layers`` steps of ``width`` nodes; node i of a layer uses node i of the one before."""
+    values = ", ".join(str(i) for i in range(width))
+    lines = [
+        "version: 1",
+        "name: layered",
+        "defaults: {model: nano-banana, aspectRatio: square, count: 1}",
+        "steps:",
+    ]
+    for k in range(layers):
+        lines += [
+            f"  l{k}:",
+            f"    matrix: {{i: [{values}]}}",
+            f'    prompt: "layer {k} variant {{{{ i }}}}"',
+        ]
+        if k:
+            lines.append(f'    context: ["l{k - 1}[i={{{{ i }}}}].0"]')
+    return "\n".join(lines) + "\n"
+
+
+WORKLOADS = {
+    "indep-400": lambda: independent_recipe(400),
+    "dag-4x100": lambda: layered_recipe(4, 100),
+}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Policy:
+    """How the runner is configured: adaptive (None window) or a fixed window."""
+
+    name: str
+    fixed: int | None = None
+    capacity_delay: tuple[float, float] = (5.0, 10.0)
+    limiter: LimiterConfig | None = None
+
+
+@dataclass(slots=True)
+class Recorder:
+    """An event sink that stamps window, in-flight and rejections with the sim's API clock."""
+
+    state: SimState
+    window: list[tuple[float, int]] = field(default_factory=list)
+    inflight: list[tuple[float, int]] = field(default_factory=list)
+    rejections: list[float] = field(default_factory=list)
+    last_done: float = 0.0
+    done: int = 0
+
+    def handle(self, event: Event) -> None:
+        now = self.state.now()
+        if isinstance(event, WindowChanged):
+            self.window.append((now, event.window))
+        elif isinstance(event, InflightChanged):
+            self.inflight.append((now, event.in_flight))
+        elif isinstance(event, Rejected):
+            self.rejections.append(now)
+        elif isinstance(event, NodeDone):
+            self.last_done = now
+            self.done += 1
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunStats:
+    """One run's measurements, API seconds."""
+
+    policy: str
+    trace: str
+    workload: str
+    seed: int
+    makespan: float
+    oracle: float
+    successes: int
+    rejections: int
+    failed: int
+    utilization: float
+    rise_times: tuple[float, ...]  # time to reach 0.9 C after each rise reached in time
+    rises_missed: int  # rises where the window never got there before C changed again
+    wall: float
+    cpu: float
+    window: tuple[tuple[float, int], ...] = ()
+    capacity: tuple[tuple[float, int], ...] = ()
+
+    @property
+    def ratio(self) -> float:
+        return self.makespan / self.oracle if self.oracle else float("nan")
+
+    @property
+    def rej_per_success(self) -> float:
+        return self.rejections / max(1, self.successes)
+
+
+class StockRenderer(Renderer):
+    """Renders one image per model and aspect ratio and serves it for every request.
+
+    The real renderer draws and encodes a native-size JPEG per request, about 15 ms of
+    CPU: 400 of them per run would make the two shared cores, not the scheduler, the
+    bottleneck at a 1/50 time scale. The client still downloads, parses, hashes and
+    writes every image; only the server's drawing is shared.
+    """
+
+    _stock: dict[tuple[str, str], Rendered] = {}
+
+    def render(self, spec: RenderSpec, index: int = 0) -> Rendered:
+        key = (spec.model, spec.aspect_ratio)
+        hit = self._stock.get(key)
+        if hit is None:
+            hit = self._stock[key] = render_image(spec, 0)
+        return hit
+
+
+@contextlib.asynccontextmanager
+async def serve_sim(config: SimConfig, *, stock: bool = True) -> AsyncIterator[tuple[str, SimState]]:
+    """Serve ``config`` on a free loopback port; yield (base_url, state)."""
+    state = SimState(config, renderer=StockRenderer()) if stock else SimState(config)
+    runner = web.AppRunner(create_app(config, state=state), access_log=None)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = int(runner.addresses[0][1])
+        yield f"http://127.0.0.1:{port}/v1/google-flow", state
+    finally:
+        await runner.cleanup()
+
+
+def integrate(trace: list[tuple[float, int]], start: float, end: float) -> float:
+    """Integral of the piecewise-constant capacity over [start, end]."""
+    total = 0.0
+    for i, (t, c) in enumerate(trace):
+        nxt = trace[i + 1][0] if i + 1 < len(trace) else float("inf")
+        lo, hi = max(t, start), min(nxt, end)
+        if hi > lo:
+            total += c * (hi - lo)
+    return total
+
+
+def rise_times(
+    trace: list[tuple[float, int]], window: list[tuple[float, int]], end: float
+) -> tuple[list[float], int]:
+    """For each rise of C before ``end``: API seconds until the window reaches 0.9 C."""
+    times = [t for t, _ in window]
+    reached: list[float] = []
+    missed = 0
+    for i in range(1, len(trace)):
+        t, c = trace[i]
+        if c <= trace[i - 1][1] or t >= end:
+            continue
+        until = min(trace[i + 1][0] if i + 1 < len(trace) else end, end)
+        target = 0.9 * c
+        k = bisect.bisect_right(times, t) - 1
+        if k >= 0 and window[k][1] >= target:
+            reached.append(0.0)
+            continue
+        hit = next((wt for wt, w in window[k + 1 :] if w >= target and wt <= until), None)
+        if hit is None:
+            missed += 1
+        else:
+            reached.append(hit - t)
+    return reached, missed
+
+
+async def measured_run(
+    *,
+    recipe: Path,
+    out: Path,
+    policy: Policy,
+    capacity: CapacitySpec,
+    trace_name: str,
+    workload: str,
+    seed: int,
+    time_scale: float,
+    keep_series: bool = False,
+) -> RunStats:
+    """Run ``recipe`` once under ``policy`` against a fresh simulator; measure it."""
+    config = SimConfig(
+        tokens=(TOKEN,), time_scale=time_scale, capacity=capacity, seed=seed, reject_status="mixed"
+    )
+    wall0, cpu0 = time.perf_counter(), time.process_time()
+    async with serve_sim(config) as (url, state):
+        rec = Recorder(state)
+        options = RunOptions(
+            out=out,
+            backend="sim",
+            base_url=url,
+            token=TOKEN,
+            time_scale=time_scale,
+            use_cache=False,
+            report=False,
+            lock=False,
+            fixed_concurrency=policy.fixed,
+            limiter=policy.limiter,
+            retry=RetryPolicy(capacity_delay=policy.capacity_delay, max_capacity_retries=100_000),
+            seed=seed,
+        )
+        result = await run_recipe_async(recipe, options, sinks=[rec])
+        stats: dict[str, Any] = state.stats()
+    wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    oracle = stats["oracle"]
+    start = float(oracle["start_api_seconds"] or 0.0)
+    end = rec.last_done
+    trace = [(float(t), int(c)) for t, c in stats["capacity_trace"]]
+    # the recorder's window starts at the limiter's first event; before it, the initial window
+    reached, missed = rise_times(trace, rec.window, end)
+    succ = int(stats["images_statuses"].get("200", 0))
+    rej = sum(int(v) for k, v in stats["images_statuses"].items() if k in ("429", "503"))
+    failed = int(result.summary["nodes"]) - int(result.summary["done"])
+    return RunStats(
+        policy=policy.name,
+        trace=trace_name,
+        workload=workload,
+        seed=seed,
+        makespan=end - start,
+        oracle=float(oracle["makespan_api_seconds"]),
+        successes=succ,
+        rejections=rej,
+        failed=failed,
+        utilization=float(oracle["work_api_seconds"]) / max(1e-9, integrate(trace, start, end)),
+        rise_times=tuple(reached),
+        rises_missed=missed,
+        wall=wall,
+        cpu=cpu,
+        window=tuple(rec.window) if keep_series else (),
+        capacity=tuple(trace) if keep_series else (),
+    )

@@ -1,0 +1,117 @@
+"""Every recipe in examples/ runs to exit 0 on the embedded simulator.
+
+Each test copies the example (and examples/assets) into a temporary folder first,
+because ``flowpipe run`` writes ``<stem>.lock.json`` beside the recipe and the tests
+must never modify the repository.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+from flowpipe.cli import cli
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+RECIPES = sorted(EXAMPLES.glob("*.yaml"))
+CI_EXAMPLE = EXAMPLES / "ci-smoke.yaml"
+
+
+@pytest.fixture
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private cache folder and no token or API URL, so runs use the embedded simulator."""
+    monkeypatch.delenv("USEAPI_TOKEN", raising=False)
+    monkeypatch.delenv("FLOWPIPE_API_URL", raising=False)
+    monkeypatch.setenv("FLOWPIPE_CACHE_DIR", str(tmp_path / "cache"))
+    return tmp_path
+
+
+def copy_example(recipe: Path, into: Path) -> Path:
+    """Copy one recipe, its committed lock (if any) and the shared assets into ``into``."""
+    folder = into / "examples"
+    folder.mkdir()
+    shutil.copy2(recipe, folder / recipe.name)
+    lock = recipe.with_suffix(".lock.json")
+    if lock.exists():
+        shutil.copy2(lock, folder / lock.name)
+    shutil.copytree(EXAMPLES / "assets", folder / "assets")
+    return folder / recipe.name
+
+
+def run(recipe: Path, out: Path, *extra: str) -> Result:
+    return CliRunner().invoke(
+        cli, ["run", str(recipe), "-o", str(out), "--plain", "--no-report", *extra]
+    )
+
+
+def manifest_nodes(out: Path) -> list[dict[str, Any]]:
+    nodes: list[dict[str, Any]] = json.loads((out / "manifest.json").read_text())["nodes"]
+    return nodes
+
+
+def test_there_are_examples_to_run() -> None:
+    names = {recipe.stem for recipe in RECIPES}
+    assert {"character-sheet", "storyboard", "style-matrix", "brand-kit", "ci-smoke"} <= names
+
+
+@pytest.mark.parametrize("recipe", RECIPES, ids=[r.stem for r in RECIPES])
+def test_example_has_a_header_saying_how_to_run_it(recipe: Path) -> None:
+    header = []
+    for line in recipe.read_text(encoding="utf-8").splitlines():
+        if not line.startswith("#"):
+            break
+        header.append(line)
+    assert len(header) >= 3, f"{recipe.name}: no comment header"
+    assert any(f"flowpipe run examples/{recipe.name}" in line for line in header)
+
+
+@pytest.mark.parametrize("recipe", RECIPES, ids=[r.stem for r in RECIPES])
+def test_example_runs_on_the_embedded_simulator(recipe: Path, isolated: Path) -> None:
+    copy = copy_example(recipe, isolated)
+    out = isolated / "out"
+    result = run(copy, out)
+    assert result.exit_code == 0, result.output
+    assert "embedded simulator" in result.stderr
+    nodes = manifest_nodes(out)
+    assert nodes, f"{recipe.name}: no nodes in the manifest"
+    for node in nodes:
+        assert node["status"] == "done", node
+        assert len(node["images"]) == node["request"]["count"], node["id"]
+        for image in node["images"]:
+            assert (out / image["path"]).is_file(), f"{node['id']}: {image['path']} missing"
+    assert copy.with_suffix(".lock.json").is_file()
+
+
+def test_brand_kit_uploads_the_logo_once(isolated: Path) -> None:
+    copy = copy_example(EXAMPLES / "brand-kit.yaml", isolated)
+    result = run(copy, isolated / "out", "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)["summary"]
+    assert summary["uploads"] == 1
+    assert summary["api_calls"] == summary["nodes"]
+
+
+def test_ci_example_lock_is_committed_and_current(isolated: Path) -> None:
+    committed = json.loads(CI_EXAMPLE.with_suffix(".lock.json").read_text())
+    copy = copy_example(CI_EXAMPLE, isolated)
+    assert run(copy, isolated / "out").exit_code == 0
+    fresh = json.loads(copy.with_suffix(".lock.json").read_text())
+    assert fresh == committed, "examples/ci-smoke.lock.json is stale: re-run the example"
+
+
+def test_ci_example_frozen_rerun_sends_nothing(isolated: Path) -> None:
+    copy = copy_example(CI_EXAMPLE, isolated)
+    out = isolated / "out"
+    miss = run(copy, out, "--frozen")
+    assert miss.exit_code == 4, miss.output
+    assert run(copy, out).exit_code == 0
+    hit = run(copy, out, "--frozen", "--json")
+    assert hit.exit_code == 0, hit.output
+    summary = json.loads(hit.stdout)["summary"]
+    assert summary["api_calls"] == 0
+    assert summary["cached"] == summary["nodes"] == 2
