@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -61,6 +62,7 @@ def cli() -> None:
     Example:
         flowpipe run examples/campaign.yaml -o out/campaign
     """
+    logging.basicConfig(level=logging.WARNING, format="flowpipe: %(message)s")
 
 
 @cli.command("sim")

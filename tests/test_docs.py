@@ -24,7 +24,7 @@ from flowpipe.cli import cli
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
-PAGES = [ROOT / "README.md", *sorted(DOCS.glob("*.md"))]
+PAGES = [ROOT / "README.md", *sorted(DOCS.glob("*.md")), ROOT / "examples" / "README.md"]
 SCHEMA = ROOT / "schemas" / "recipe.schema.json"
 NO_VALIDATE = "<!-- no-validate -->"
 

@@ -96,20 +96,18 @@ def test_brand_kit_uploads_the_logo_once(isolated: Path) -> None:
     assert summary["api_calls"] == summary["nodes"]
 
 
-def test_ci_example_lock_is_committed_and_current(isolated: Path) -> None:
+def test_ci_example_frozen_rerun_matches_the_committed_lock_and_sends_nothing(
+    isolated: Path,
+) -> None:
     committed = json.loads(CI_EXAMPLE.with_suffix(".lock.json").read_text())
     copy = copy_example(CI_EXAMPLE, isolated)
-    assert run(copy, isolated / "out").exit_code == 0
+    out = isolated / "out"
+    miss = run(copy, out, "--frozen")  # an empty cache: exit 4, nothing sent
+    assert miss.exit_code == 4, miss.output
+    assert not out.exists()
+    assert run(copy, out).exit_code == 0
     fresh = json.loads(copy.with_suffix(".lock.json").read_text())
     assert fresh == committed, "examples/ci-smoke.lock.json is stale: re-run the example"
-
-
-def test_ci_example_frozen_rerun_sends_nothing(isolated: Path) -> None:
-    copy = copy_example(CI_EXAMPLE, isolated)
-    out = isolated / "out"
-    miss = run(copy, out, "--frozen")
-    assert miss.exit_code == 4, miss.output
-    assert run(copy, out).exit_code == 0
     hit = run(copy, out, "--frozen", "--json")
     assert hit.exit_code == 0, hit.output
     summary = json.loads(hit.stdout)["summary"]

@@ -122,6 +122,7 @@ class Scheduler:
         self._heap: list[tuple[float, int, str]] = []
         self._cond: asyncio.Condition | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._uploads: dict[tuple[str, str], asyncio.Future[str]] = {}
         self._open = len(plan.nodes)
         self._primed = False
         self.client: FlowClient | None = None
@@ -458,6 +459,22 @@ class Scheduler:
         cached = None if res.force_upload else self.cache.get_upload(account, sha)
         if cached:
             return cached
+        pending = self._uploads.get((account, sha))
+        if pending is not None and not res.force_upload:
+            return await asyncio.shield(pending)  # another node is uploading these bytes
+        key = (account, sha)
+        task = asyncio.ensure_future(self._upload(ref, sha, account))
+        self._uploads[key] = task
+
+        def forget(done: asyncio.Future[str]) -> None:
+            if self._uploads.get(key) is done:
+                del self._uploads[key]
+
+        task.add_done_callback(forget)
+        return await asyncio.shield(task)
+
+    async def _upload(self, ref: Ref, sha: str, account: str) -> str:
+        """Upload the bytes behind ``ref`` to ``account`` once and remember the id."""
         data, mime = self._bytes_of(ref, sha)
         assert self.client is not None
         uploaded = await self.client.upload_asset(account, data, mime)

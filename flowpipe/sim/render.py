@@ -183,10 +183,14 @@ def encode_variant(base: Image.Image, spec: RenderSpec, index: int) -> Rendered:
     buffer = io.BytesIO()
     image.save(buffer, "JPEG", quality=JPEG_QUALITY)
     jpeg = buffer.getvalue()
+    with Image.open(io.BytesIO(jpeg)) as decoded:
+        # From the decoded bytes, as for an upload: a re-uploaded copy of this image
+        # must render exactly like a reference to the original.
+        thumb = make_thumb(decoded)
     return Rendered(
         jpeg=jpeg,
         sha256=hashlib.sha256(jpeg).hexdigest(),
-        thumb=make_thumb(image),
+        thumb=thumb,
         width=image.width,
         height=image.height,
     )

@@ -39,7 +39,8 @@ def test_step_variables_and_var_overrides(write_recipe: WriteRecipe) -> None:
         steps:
           s:
             matrix: {angle: [side]}
-            prompt: "{{ product }}/{{ angle }}/{{ step.id }}/{{ step.node }}/{{ step.variant.angle }}"
+            prompt: "{{ product }}/{{ angle }}/{{ step.id }}/{{ step.node }}/{{
+              step.variant.angle }}"
     """)
     assert build_plan(path).nodes["s[angle=side]"].prompt == "shoe/side/s/s[angle=side]/side"
     plan = build_plan(path, overrides={"product": "boot"})
@@ -165,5 +166,7 @@ def test_references_render_with_the_nodes_own_values(write_recipe: WriteRecipe) 
             context: ["a[k={{ k }}].1", " a[k=x].0 "]
     """))
     refs = plan.nodes["b[k=y]"].context
-    assert [(r.node, r.index, r.text) for r in refs] == [("a[k=y]", 1, "a[k=y].1"), ("a[k=x]", 0, "a[k=x].0")]
+    assert [(r.node, r.index, r.text) for r in refs] == [
+        ("a[k=y]", 1, "a[k=y].1"), ("a[k=x]", 0, "a[k=x].0"),
+    ]
     assert plan.nodes["b[k=y]"].deps == ("a[k=y]", "a[k=x]")

@@ -9,7 +9,8 @@ from flowpipe.recipe.load import MAX_ALIAS_NODES, load_document, load_text
 
 
 def test_positions_of_values_and_keys_are_one_based() -> None:
-    doc = load_text("version: 1\nsteps:\n  hero:\n    prompt: a shoe\n    context: [x.0, y.1]\n", file="r.yaml")
+    text = "version: 1\nsteps:\n  hero:\n    prompt: a shoe\n    context: [x.0, y.1]\n"
+    doc = load_text(text, file="r.yaml")
     assert doc.at(("steps", "hero", "prompt")) == Location("r.yaml", 4, 13)
     assert doc.key_at(("steps", "hero")) == Location("r.yaml", 3, 3)
     assert doc.at(("steps", "hero", "context", 1)) == Location("r.yaml", 5, 20)
@@ -37,7 +38,7 @@ def test_data_is_plain(text: str, expected: object) -> None:
     [
         ("a: 1\nb: 2\na: 3\n", (3, 1), "duplicate key 'a' (first written at line 1)"),
         ("a:\n\tb: 1\n", (2, 1), "tab character"),
-        ("a: !!python/name:os.system x\n", (1, 4), "unsupported YAML tag '!!python/name:os.system'"),
+        ("a: !!python/name:os.system x\n", (1, 4), "YAML tag '!!python/name:os.system'"),
         ("a: !custom x\n", (1, 4), "unsupported YAML tag '!custom'"),
         ("? [a, b]\n: 1\n", (1, 3), "mapping key must be a plain word"),
         ("a: &x [*x]\n", (1, 4), "alias refers to itself"),

@@ -362,6 +362,7 @@ def test_lazy_loading_only_for_big_reports(
     monkeypatch.setattr(render, "LAZY_THRESHOLD", threshold)
     html = write_report(fabricated.out).read_text()
     assert ('loading="lazy"' in html) is lazy
+    assert ('<body class="big">' in html) is lazy
 
 
 def test_cache_status_and_fallback_model_on_cards(reported: Fabricated) -> None:

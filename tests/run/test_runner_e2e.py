@@ -250,3 +250,29 @@ async def test_references_cross_accounts_by_upload(write_recipe, tmp_path: Path)
     used = {n["account"] for n in result.run_info["nodes"].values() if n["account"]}
     assert used == {"a@example.com", "b@example.com"}  # 8 ready nodes > one window of 3
     assert result.summary["uploads"] >= 1
+
+
+async def test_an_asset_shared_by_parallel_nodes_is_uploaded_once(
+    write_recipe, tmp_path: Path
+) -> None:
+    logo = tmp_path / "recipes" / "logo.png"
+    logo.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", (32, 32), (10, 120, 200)).save(logo, "PNG")
+    recipe = write_recipe(
+        """
+        version: 1
+        name: shared-asset
+        defaults: {count: 1, model: imagen-4}
+        assets: {logo: logo.png}
+        steps:
+          badge:
+            matrix: {n: [1, 2, 3, 4, 5, 6]}
+            context: [assets.logo]
+            prompt: "badge {{ n }} with the logo"
+        """
+    )
+    async with running_sim(_config()) as sim:
+        result = await run_recipe_async(recipe, _options(sim.base_url, tmp_path))
+        assert sim.stats()["uploads"] == 1
+    assert result.exit_code == 0
+    assert result.summary["uploads"] == 1

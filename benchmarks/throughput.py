@@ -1,0 +1,312 @@
+"""Throughput against the physical limit: the real runner on loopback vs the simulator.
+
+Every cell runs ``flowpipe.run.run_recipe_async`` (client, scheduler, limiter; response
+cache in memory, so every node is sent) against a fresh simulator with a hidden
+capacity trace, and compares its makespan with the simulator's oracle bound (the
+fluid bound for the work it served). The same traces and seeds run flowpipe's
+adaptive limiter and the baselines a user would otherwise write:
+
+    flowpipe    the adaptive limiter (LimiterConfig defaults)
+    fixed-3     3 in flight, the level the API always grants
+    fixed-20    20 in flight, retry after U(5, 10) s
+    one         one at a time, sleep 30 s on a 429
+    unbounded   everything at once (400), retry after a flat 5 s
+
+Runs go concurrently (they mostly wait), in two worker processes: one for the cheap
+policies and one for the floods, whose tens of thousands of rejected requests would
+otherwise add event-loop lag to the runs being measured. Outputs go to /dev/shm.
+
+    .venv/bin/python benchmarks/throughput.py --quick            # < 2 min, one seed
+    .venv/bin/python benchmarks/throughput.py                    # the docs table, < 10 min
+    .venv/bin/python benchmarks/throughput.py --quick --plots docs/img
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import multiprocessing
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import WORKLOADS, Policy, RunStats, measured_run  # noqa: E402
+
+from flowpipe.sim import CapacitySpec  # noqa: E402
+
+TRACES: dict[str, CapacitySpec] = {
+    "const-3": CapacitySpec(kind="constant", level=3),
+    "const-10": CapacitySpec(kind="constant", level=10),
+    "const-20": CapacitySpec(kind="constant", level=20),
+    "steps-30s": CapacitySpec(kind="steps", period=30.0),
+    "steps-120s": CapacitySpec(kind="steps", period=120.0),
+    "steps-600s": CapacitySpec(kind="steps", period=600.0),
+    "square-60s": CapacitySpec(kind="square", period=60.0),
+    "walk": CapacitySpec(kind="walk", period=10.0),
+}
+POLICIES: dict[str, Policy] = {
+    "flowpipe": Policy(name="flowpipe"),
+    "fixed-3": Policy(name="fixed-3", fixed=3),
+    "fixed-20": Policy(name="fixed-20", fixed=20),
+    "one": Policy(name="one", fixed=1, capacity_delay=(30.0, 30.0)),
+    "unbounded": Policy(name="unbounded", fixed=400, capacity_delay=(5.0, 5.0)),
+}
+FLOODS = ("fixed-20", "unbounded")  # CPU-heavy: thousands of rejections per run
+ROOT = Path("/dev/shm") if Path("/dev/shm").is_dir() else Path(tempfile.gettempdir())
+
+
+@dataclass(frozen=True, slots=True)
+class Cell:
+    policy: str
+    trace: str
+    workload: str
+    seed: int
+    scale: float
+    keep_series: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Plan:
+    traces: tuple[str, ...]
+    workloads: dict[str, tuple[str, ...]]  # workload -> traces it runs on
+    seeds: tuple[int, ...]
+    flood_seeds: tuple[int, ...]
+    flood_traces: tuple[str, ...]
+    scale: float
+    slow_scale: float  # for one-at-a-time, which needs 6,000 API s for 400 jobs
+    parallel: int
+
+
+def make_plan(args: argparse.Namespace) -> Plan:
+    if args.quick:
+        traces = ("walk", "steps-120s", "const-10")
+        return Plan(
+            traces=traces,
+            workloads={"indep-400": traces},
+            seeds=(1,),
+            flood_seeds=(1,),
+            flood_traces=("walk", "const-10"),
+            scale=args.scale or 0.02,
+            slow_scale=args.slow_scale or 0.012,
+            parallel=args.parallel,
+        )
+    seeds = tuple(range(1, args.seeds + 1))
+    return Plan(
+        traces=tuple(TRACES),
+        workloads={"indep-400": tuple(TRACES), "dag-4x100": ("walk", "steps-120s", "square-60s")},
+        seeds=seeds,
+        flood_seeds=seeds[: args.flood_seeds],
+        flood_traces=tuple(TRACES),
+        scale=args.scale or 0.04,
+        slow_scale=args.slow_scale or 0.04,
+        parallel=args.parallel,
+    )
+
+
+def cells(plan: Plan, policies: Sequence[str]) -> list[Cell]:
+    out: list[Cell] = []
+    for workload, traces in plan.workloads.items():
+        for trace in traces:
+            for policy in policies:
+                flood = policy in FLOODS
+                if flood and trace not in plan.flood_traces:
+                    continue
+                if workload != "indep-400" and policy == "one":
+                    continue  # 6,000 API s again, and no dependency question to answer
+                for seed in plan.flood_seeds if flood else plan.seeds:
+                    scale = plan.slow_scale if policy == "one" else plan.scale
+                    keep = policy == "flowpipe" and seed == plan.seeds[0]
+                    out.append(Cell(policy, trace, workload, seed, scale, keep))
+    return out
+
+
+def expected_api_seconds(cell: Cell) -> float:
+    """Rough length, to start the longest runs first."""
+    level = {"const-3": 3, "const-10": 10, "const-20": 20}.get(cell.trace, 11)
+    width = {"one": 1, "fixed-3": 3}.get(cell.policy, level)
+    return 6000.0 / min(width, level) * cell.scale
+
+
+async def run_cells(todo: list[Cell], parallel: int, recipes: dict[str, Path]) -> list[RunStats]:
+    gate = asyncio.Semaphore(parallel)
+    results: list[RunStats] = []
+
+    async def one(cell: Cell) -> None:
+        async with gate:
+            out = Path(tempfile.mkdtemp(prefix="fp-bench-", dir=ROOT))
+            try:
+                stats = await measured_run(
+                    recipe=recipes[cell.workload],
+                    out=out,
+                    policy=POLICIES[cell.policy],
+                    capacity=TRACES[cell.trace],
+                    trace_name=cell.trace,
+                    workload=cell.workload,
+                    seed=cell.seed,
+                    time_scale=cell.scale,
+                    keep_series=cell.keep_series,
+                )
+            finally:
+                shutil.rmtree(out, ignore_errors=True)
+            results.append(stats)
+            print(
+                f"  {cell.workload} {cell.trace} {cell.policy} seed {cell.seed}: "
+                f"{stats.ratio:.3f}, {stats.rej_per_success:.2f} rej/ok, wall {stats.wall:.0f}s",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    todo = sorted(todo, key=expected_api_seconds, reverse=True)
+    await asyncio.gather(*(one(c) for c in todo))
+    return results
+
+
+def worker(todo: list[Cell], parallel: int, folder: str) -> list[RunStats]:
+    recipes: dict[str, Path] = {}
+    for name, make in WORKLOADS.items():
+        path = Path(folder) / f"{name}.yaml"
+        path.write_text(make(), encoding="utf-8")
+        recipes[name] = path
+    return asyncio.run(run_cells(todo, parallel, recipes))
+
+
+def spread(values: list[float]) -> str:
+    if not values:
+        return "-"
+    med = statistics.median(values)
+    if len(values) == 1:
+        return f"{med:.3f}"
+    return f"{med:.3f} [{min(values):.3f}-{max(values):.3f}]"
+
+
+def table(results: list[RunStats]) -> str:
+    groups: dict[tuple[str, str, str], list[RunStats]] = defaultdict(list)
+    for r in results:
+        groups[(r.workload, r.trace, r.policy)].append(r)
+    order = {name: i for i, name in enumerate(POLICIES)}
+    trace_order = {name: i for i, name in enumerate(TRACES)}
+    lines = [
+        "| workload | trace | policy | seeds | makespan/oracle median [min-max] | rej/success "
+        "| utilization | to 0.9 C after a rise, s (missed) | failed |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for key in sorted(groups, key=lambda k: (k[0] != "indep-400", trace_order[k[1]], order[k[2]])):
+        runs = groups[key]
+        rej = statistics.median(r.rej_per_success for r in runs)
+        util = statistics.median(r.utilization for r in runs)
+        rises = [t for r in runs for t in r.rise_times]
+        missed = sum(r.rises_missed for r in runs)
+        rise = f"{statistics.median(rises):.1f} ({missed})" if rises or missed else "-"
+        if key[2] != "flowpipe":
+            rise = "-"
+        failed = sum(r.failed for r in runs)
+        lines.append(
+            f"| {key[0]} | {key[1]} | {key[2]} | {len(runs)} | {spread([r.ratio for r in runs])} "
+            f"| {rej:.2f} | {util:.2f} | {rise} | {failed} |"
+        )
+    return "\n".join(lines)
+
+
+def verdicts(results: list[RunStats]) -> list[str]:
+    """The --quick claims: flowpipe vs fixed-3 speed and vs fixed-20 rejections, per trace."""
+    by: dict[tuple[str, str, str], list[RunStats]] = defaultdict(list)
+    for r in results:
+        by[(r.workload, r.trace, r.policy)].append(r)
+    lines = []
+    for (workload, trace, policy), runs in sorted(by.items()):
+        if policy != "flowpipe":
+            continue
+        f3 = by.get((workload, trace, "fixed-3"))
+        f20 = by.get((workload, trace, "fixed-20"))
+        me = statistics.median(r.makespan for r in runs)
+        parts = [f"{workload} {trace}:"]
+        if f3:
+            parts.append(f"{statistics.median(r.makespan for r in f3) / me:.2f}x faster than fixed-3")
+        if f20:
+            mine = statistics.median(r.rej_per_success for r in runs)
+            theirs = statistics.median(r.rej_per_success for r in f20)
+            frac = mine / theirs if theirs else math.nan
+            parts.append(f"{frac:.3f} of fixed-20's rejections per success")
+        lines.append(" ".join(parts))
+    return lines
+
+
+def plots(results: list[RunStats], folder: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for r in results:
+        if not r.window:
+            continue
+        fig, ax = plt.subplots(figsize=(7, 2.6), dpi=80)
+        cap_t = [t for t, _ in r.capacity] + [r.capacity[-1][0] + r.makespan]
+        cap_c = [c for _, c in r.capacity] + [r.capacity[-1][1]]
+        ax.step(cap_t, cap_c, where="post", label="hidden capacity C(t)", color="0.55")
+        ax.step([t for t, _ in r.window], [w for _, w in r.window], where="post",
+                label="flowpipe window", color="tab:blue")
+        end = max(t for t, _ in r.window)
+        ax.set_xlim(0, end)
+        ax.set_ylim(0, 22)
+        ax.set_xlabel("API seconds")
+        ax.set_title(f"{r.workload}, {r.trace}, seed {r.seed}: makespan/oracle {r.ratio:.3f}",
+                     fontsize=9)
+        ax.legend(loc="lower right", fontsize=7)
+        fig.tight_layout()
+        path = folder / f"window-{r.workload}-{r.trace}.png"
+        fig.savefig(path, optimize=True)
+        plt.close(fig)
+        written.append(path)
+    return written
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="one seed, three traces, < 2 min")
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--flood-seeds", type=int, default=2,
+                        help="seeds for fixed-20 and unbounded (CPU-heavy)")
+    parser.add_argument("--scale", type=float, default=None, help="clock s per API s")
+    parser.add_argument("--slow-scale", type=float, default=None, help="... for one-at-a-time")
+    parser.add_argument("--parallel", type=int, default=200, help="runs at once per worker")
+    parser.add_argument("--policies", default=",".join(POLICIES))
+    parser.add_argument("--plots", type=Path, default=None, help="write window PNGs here")
+    args = parser.parse_args()
+    plan = make_plan(args)
+    wanted = [p for p in args.policies.split(",") if p]
+    light = cells(plan, [p for p in wanted if p not in FLOODS])
+    heavy = cells(plan, [p for p in wanted if p in FLOODS])
+    print(f"{len(light) + len(heavy)} runs, scale {plan.scale} (one-at-a-time {plan.slow_scale}); "
+          f"{os.cpu_count()} cores", file=sys.stderr)
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as folder:
+        ctx = multiprocessing.get_context("fork")
+        with ctx.Pool(2) as pool:
+            jobs = [pool.apply_async(worker, (part, plan.parallel, folder))
+                    for part in (light, heavy) if part]
+            results = [r for job in jobs for r in job.get()]
+    print(table(results))
+    print()
+    for line in verdicts(results):
+        print(line)
+    print(f"\n{len(results)} runs in {time.perf_counter() - start:.0f} s")
+    if args.plots:
+        for path in plots(results, args.plots):
+            print(f"wrote {path} ({path.stat().st_size // 1024} KB)")
+
+
+if __name__ == "__main__":
+    main()
