@@ -96,7 +96,7 @@ def make_plan(args: argparse.Namespace) -> Plan:
             seeds=(1,),
             flood_seeds=(1,),
             flood_traces=("walk", "const-10"),
-            scale=args.scale or 0.02,
+            scale=args.scale or 0.04,
             slow_scale=args.slow_scale or 0.012,
             parallel=args.parallel,
         )
@@ -206,7 +206,7 @@ def table(results: list[RunStats]) -> str:
         util = statistics.median(r.utilization for r in runs)
         rises = [t for r in runs for t in r.rise_times]
         missed = sum(r.rises_missed for r in runs)
-        rise = f"{statistics.median(rises):.1f} ({missed})" if rises or missed else "-"
+        rise = f"{statistics.median(rises):.1f} ({missed})" if rises else f"- ({missed})"
         if key[2] != "flowpipe":
             rise = "-"
         failed = sum(r.failed for r in runs)

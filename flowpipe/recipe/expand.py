@@ -148,7 +148,7 @@ def expand(doc: Document, overrides: Mapping[str, object], errors: ErrorList) ->
                 f"step {step_id!r}: the recipe expands to more than {MAX_NODES} nodes",
                 doc.at(("steps", step_id, "matrix")), hint="split it into several recipes",
             ))
-            break
+            errors.raise_if_any()  # later steps were not expanded: nothing else is reliable
         settings = {key: spec.get(key, defaults.get(key)) for key in INHERITED}
         step = _StepExpander(
             doc, step_id, spec=spec, settings=settings, recipe_name=name,

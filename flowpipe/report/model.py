@@ -294,9 +294,7 @@ def load_manifest(out: Path) -> ManifestData:
     data = _obj(_read_json(out / "manifest.json"), "top level")
     if "nodes" not in data:
         raise OutputError("manifest.json: no 'nodes' list; is this a flowpipe output folder?")
-    nodes = tuple(
-        _node(n, f"nodes[{i}]") for i, n in enumerate(_list(data.get("nodes"), "nodes"))
-    )
+    nodes = tuple(_node(n, f"nodes[{i}]") for i, n in enumerate(_list(data.get("nodes"), "nodes")))
     recipe = data.get("recipe") if isinstance(data.get("recipe"), dict) else {}
     assert isinstance(recipe, dict)
     backend = data.get("backend")

@@ -80,7 +80,7 @@ def _make(job: _Job, folder: Path) -> Thumb | None:
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".jpg")
     try:
         with os.fdopen(fd, "wb") as fh:
-            small.save(fh, "JPEG", quality=_QUALITY)
+            small.save(fh, "JPEG", quality=_QUALITY, progressive=True)
         os.chmod(tmp, 0o644)  # mkstemp makes 0600; thumbnails are as public as the images
         os.replace(tmp, folder / f"{job.sha256}.jpg")
     except OSError as exc:

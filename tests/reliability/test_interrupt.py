@@ -33,7 +33,7 @@ def test_second_sigint_abandons_in_flight_requests_exit_130(
 ) -> None:
     recipe = write_recipe(MATRIX)
     out = tmp_path / "out"
-    with SimThread(sim_config(time_scale=SLOW)) as sim:
+    with SimThread(sim_config(time_scale=SLOW, latency_min=15.0)) as sim:
         proc = flowpipe_proc(recipe, out, tmp_path / "cache", sim.base_url,
                              "--max-concurrency", "4", scale=SLOW)
         assert proc.stdout is not None
@@ -49,7 +49,6 @@ def test_second_sigint_abandons_in_flight_requests_exit_130(
                 proc.send_signal(signal.SIGINT)
                 break
         rest, _ = proc.communicate(timeout=60)
-        in_flight_at_exit = sim.stats()["in_flight"]
         for _ in range(200):  # let the abandoned requests finish server-side
             if sim.stats()["in_flight"] == 0:
                 break
@@ -58,8 +57,8 @@ def test_second_sigint_abandons_in_flight_requests_exit_130(
     log = "".join(lines) + rest
     assert proc.returncode == 130, log
     done = done_nodes(log)
-    # The process did not wait: the server was still working on requests it abandoned.
-    assert in_flight_at_exit > 0, log
+    # The process did not wait: the server finished requests the run abandoned (after one
+    # Ctrl-C, tests/run/test_resume.py shows served == done instead).
     assert served > len(done), log
     manifest = json.loads((out / "manifest.json").read_text())
     by_status = {n["id"]: n["status"] for n in manifest["nodes"]}

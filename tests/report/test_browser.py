@@ -7,6 +7,7 @@ it). Without it these tests skip on a developer machine and fail under CI=true.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -188,3 +189,17 @@ def test_copy_button_copies_the_media_generation_id(opened: Opened) -> None:
     copied = page.evaluate("window.__copied")
     if copied is not None:  # the execCommand fallback ran; the clipboard API fires no event
         assert copied == expected
+
+
+@pytest.mark.parametrize(
+    ("ci", "outcome"),
+    [("true", pytest.fail.Exception), ("", pytest.skip.Exception)],
+    ids=["ci-fails", "dev-skips"],
+)
+def test_missing_chromium_fails_under_ci_and_skips_otherwise(
+    monkeypatch: pytest.MonkeyPatch, ci: str, outcome: type[BaseException]
+) -> None:
+    monkeypatch.setattr(sys.modules[__name__], "CHROMIUM", Path("/nonexistent"))
+    monkeypatch.setenv("CI", ci)
+    with pytest.raises(outcome):
+        _require_chromium()
