@@ -13,8 +13,6 @@ import base64
 import functools
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
@@ -29,6 +27,7 @@ from flowpipe.report.model import ManifestData, RunData, load_manifest, load_run
 from flowpipe.report.thumbs import ensure_thumbnails
 from flowpipe.report.timeline import CHART_HEIGHT, CHART_WIDTH, AccountChart, timeline_charts
 from flowpipe.report.view import StepView, build_steps, image_entries
+from flowpipe.store.outputs import atomic_write
 
 __all__ = ["LAZY_THRESHOLD", "Stat", "safe_json", "write_report"]
 
@@ -154,15 +153,10 @@ def _dag(steps: tuple[StepView, ...]) -> DagLayout:
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; the report is as public as the images
-        os.replace(tmp, path)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise OutputError(f"{path}: cannot be written: {exc}") from None
+        atomic_write(path, text.encode("utf-8"))
+    except OutputError as exc:
+        raise OutputError(f"{path}: cannot be written: {exc.message}") from None
 
 
 def write_report(out: Path) -> Path:

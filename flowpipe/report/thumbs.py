@@ -9,9 +9,9 @@ manifest names any more are removed, so the folder holds what the report shows.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import re
-import tempfile
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -20,6 +20,7 @@ from pathlib import Path, PurePosixPath
 from PIL import Image, UnidentifiedImageError
 
 from flowpipe.errors import OutputError
+from flowpipe.store.outputs import atomic_write
 
 __all__ = [
     "THUMB_DIR",
@@ -77,15 +78,12 @@ def _make(job: _Job, folder: Path) -> Thumb | None:
             small = im.convert("RGB").resize(size, Image.Resampling.LANCZOS)
     except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError):
         return None
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".jpg")
+    buffer = io.BytesIO()
+    small.save(buffer, "JPEG", quality=_QUALITY, progressive=True)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            small.save(fh, "JPEG", quality=_QUALITY, progressive=True)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; thumbnails are as public as the images
-        os.replace(tmp, folder / f"{job.sha256}.jpg")
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise OutputError(f"{folder}: cannot write a thumbnail: {exc}") from None
+        atomic_write(folder / f"{job.sha256}.jpg", buffer.getvalue())
+    except OutputError as exc:
+        raise OutputError(f"{folder}: cannot write a thumbnail: {exc.message}") from None
     return Thumb(f"{THUMB_DIR}/{job.sha256}.jpg", *size)
 
 

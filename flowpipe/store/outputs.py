@@ -19,6 +19,16 @@ from flowpipe.errors import OutputError
 __all__ = ["OutputWriter", "atomic_write", "dump_json"]
 
 
+def _file_mode() -> int:
+    """What open() would give a new file: 0666 less the umask (mkstemp gives 0600)."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+_FILE_MODE = _file_mode()
+
+
 def dump_json(data: Any) -> bytes:
     """Stable, readable JSON: the same data gives the same bytes."""
     return (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
@@ -36,6 +46,7 @@ def atomic_write(path: Path, data: bytes) -> None:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, _FILE_MODE)
         os.replace(tmp, path)
     except OSError as exc:
         with contextlib.suppress(OSError):
