@@ -14,7 +14,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -29,7 +29,7 @@ from flowpipe.sim.app import create_app
 from flowpipe.sim.render import Rendered, Renderer, RenderSpec, render_image
 from flowpipe.sim.state import SimState
 
-TOKEN = "bench-token-not-secret"  # noqa: S105 - the loopback simulator's throwaway token
+TOKEN = "bench-token-not-secret"  # the loopback simulator's throwaway token
 
 
 def independent_recipe(n: int) -> str:
@@ -144,7 +144,7 @@ class StockRenderer(Renderer):
     writes every image; only the server's drawing is shared.
     """
 
-    _stock: dict[tuple[str, str], Rendered] = {}
+    _stock: ClassVar[dict[tuple[str, str], Rendered]] = {}
 
     def render(self, spec: RenderSpec, index: int = 0) -> Rendered:
         key = (spec.model, spec.aspect_ratio)
@@ -155,7 +155,9 @@ class StockRenderer(Renderer):
 
 
 @contextlib.asynccontextmanager
-async def serve_sim(config: SimConfig, *, stock: bool = True) -> AsyncIterator[tuple[str, SimState]]:
+async def serve_sim(
+    config: SimConfig, *, stock: bool = True
+) -> AsyncIterator[tuple[str, SimState]]:
     """Serve ``config`` on a free loopback port; yield (base_url, state)."""
     state = SimState(config, renderer=StockRenderer()) if stock else SimState(config)
     runner = web.AppRunner(create_app(config, state=state), access_log=None)
@@ -219,7 +221,11 @@ async def measured_run(
 ) -> RunStats:
     """Run ``recipe`` once under ``policy`` against a fresh simulator; measure it."""
     config = SimConfig(
-        tokens=(TOKEN,), time_scale=time_scale, capacity=capacity, seed=seed, reject_status="mixed"
+        tokens=(TOKEN,),
+        time_scale=time_scale,
+        capacity=capacity,
+        seed=seed,
+        reject_status="mixed",
     )
     wall0, cpu0 = time.perf_counter(), time.process_time()
     async with serve_sim(config) as (url, state):

@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from plan_overhead import time_plan, write_matrix_recipe  # noqa: E402
+from plan_overhead import time_plan, write_matrix_recipe
 
 CHILD = """
 import json, sys, time
@@ -63,13 +63,17 @@ def images_recipe(folder: Path, images: int) -> Path:
     return path
 
 
-def child_run(recipe: Path, out: Path, cache: Path, report: bool) -> tuple[dict[str, object], float, int]:
+def child_run(
+    recipe: Path, out: Path, cache: Path, report: bool
+) -> tuple[dict[str, object], float, int]:
     """Run the recipe in a fresh interpreter: (its JSON line, process wall s, peak RSS KB)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     start = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, "-c", CHILD, str(recipe), str(out), str(cache), "1" if report else "0"],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     wall = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
@@ -109,11 +113,15 @@ def main() -> None:
         print()
         print("| run | images written | report | run_recipe s | process s | peak RSS MB |")
         print("|---|---|---|---|---|---|")
-        print(f"| first (fills the cache) | {written} | {first['report']} | "
-              f"{float(first['seconds']):.2f} | {first_wall:.2f} | "
-              f"{peak_kb / 1024:.0f} |")
-        print(f"| cached re-run | {sum(1 for _ in (folder / 'out2').rglob('*.jpg'))} | "
-              f"{second['report']} | {float(second['seconds']):.2f} | {second_wall:.2f} | - |")
+        print(
+            f"| first (fills the cache) | {written} | {first['report']} | "
+            f"{float(first['seconds']):.2f} | {first_wall:.2f} | "
+            f"{peak_kb / 1024:.0f} |"
+        )
+        print(
+            f"| cached re-run | {sum(1 for _ in (folder / 'out2').rglob('*.jpg'))} | "
+            f"{second['report']} | {float(second['seconds']):.2f} | {second_wall:.2f} | - |"
+        )
         print(f"\ncached re-run summary: {json.dumps(cached)}")
 
 

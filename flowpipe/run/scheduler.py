@@ -269,7 +269,7 @@ class Scheduler:
         return self.options.refresh_all or node.step in self.options.refresh_steps
 
     def _ref_hashes(self, node: Node) -> dict[Ref, str]:
-        refs = ([node.style] if node.style else []) + list(node.context)
+        refs = node.refs
         hashes: dict[Ref, str] = {}
         for ref in refs:
             if ref.kind == "asset":

@@ -44,7 +44,7 @@ def build_manifest(plan: Plan, results: Mapping[str, NodeResult]) -> dict[str, A
             values = step["matrix"].setdefault(name, [])
             if value not in values:
                 values.append(value)
-        refs = ([node.style] if node.style else []) + list(node.context)
+        refs = node.refs
         complete = len(res.ref_hashes) == len(refs)
         request = node_request(node, res.ref_hashes) if complete else None
         gen = res.generation
