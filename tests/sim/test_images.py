@@ -346,17 +346,24 @@ async def test_reupload_of_a_generated_image_renders_like_the_original() -> None
     from flowpipe.sim import SimConfig, running_sim
 
     config = SimConfig(tokens=("t0k3n-abcdef",), time_scale=0.0001)
-    async with running_sim(config) as sim:
-        async with FlowClient(base_url=sim.base_url, token="t0k3n-abcdef") as client:
-            first = await client.generate(ImageRequest("a red kite", count=1, seed=1))
-            original = first.images[0]
-            copy = await client.upload_asset("sim@example.com", original.data, "image/jpeg")
-            by_id = await client.generate(
-                ImageRequest("the kite at sea", count=1, seed=2,
-                             context_references=(original.media_generation_id,))
+    async with (
+        running_sim(config) as sim,
+        FlowClient(base_url=sim.base_url, token="t0k3n-abcdef") as client,
+    ):
+        first = await client.generate(ImageRequest("a red kite", count=1, seed=1))
+        original = first.images[0]
+        copy = await client.upload_asset("sim@example.com", original.data, "image/jpeg")
+        by_id = await client.generate(
+            ImageRequest(
+                "the kite at sea",
+                count=1,
+                seed=2,
+                context_references=(original.media_generation_id,),
             )
-            by_copy = await client.generate(
-                ImageRequest("the kite at sea", count=1, seed=2,
-                             context_references=(copy.media_generation_id,))
+        )
+        by_copy = await client.generate(
+            ImageRequest(
+                "the kite at sea", count=1, seed=2, context_references=(copy.media_generation_id,)
             )
+        )
     assert by_id.images[0].data == by_copy.images[0].data
