@@ -98,17 +98,24 @@ def _identity(text: str) -> str:
     return text
 
 
-def _clip(text: str, limit: int = REASON_LIMIT) -> str:
+def _clip_text(text: str, limit: int = REASON_LIMIT) -> str:
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
-def parse_error_body(body: bytes) -> tuple[Any, str | None, tuple[str, ...]]:
+def parse_error_body(
+    body: bytes, *, scrub: Scrub = _identity
+) -> tuple[Any, str | None, tuple[str, ...]]:
     """Read an error body: (parsed JSON or None, reason text, ``details[].reason`` codes).
 
     The reason is the plain ``error`` string, else the first details code, else the
-    Google ``message``, else the start of a non-JSON body. Never raises.
+    Google ``message``, else the start of a non-JSON body. Never raises. Texts are
+    scrubbed before they are clipped, so a clip cannot cut a secret in half.
     """
+
+    def _clip(text: str) -> str:
+        return _clip_text(scrub(text))
+
     try:
         doc: Any = json.loads(body)
     except (ValueError, RecursionError):
@@ -154,10 +161,8 @@ def error_for_status(
     status: int, body: bytes, *, request: str, scrub: Scrub = _identity
 ) -> APIError:
     """The exception for a non-2xx answer, with reason, hint and request summary."""
-    doc, reason, codes = parse_error_body(body)
+    doc, reason, codes = parse_error_body(body, scrub=scrub)
     cls = _class_for(status, codes)
-    if reason is not None:
-        reason = scrub(reason)
     message = f"{TITLES[cls]}: {reason}" if reason else TITLES[cls]
     raw = body[:BODY_LIMIT].decode("utf-8", "replace")
     # Keep the parsed body for callers unless it is huge or echoes a secret.
@@ -198,7 +203,7 @@ def transport_error(
     """The ``TransportError`` for a timeout, reset, truncated body or other network failure."""
     message, reason = _describe_failure(exc, timeout)
     try:
-        detail = _clip(str(exc), 200)
+        detail = _clip_text(scrub(str(exc)), 200)
     except Exception:
         detail = ""
     if detail:

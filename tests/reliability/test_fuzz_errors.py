@@ -126,11 +126,6 @@ def test_echoed_token_leaves_no_whole_token_in_the_error(
         assert TOKEN not in text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: the error reason is clipped to 300 chars before the token is scrubbed, "
-    "so a token cut by the clip leaks its first characters (flowpipe/api/errors.py)",
-)
 def test_token_cut_by_the_reason_clip_leaves_no_piece_of_it() -> None:
     body = json.dumps({"error": "x" * 285 + " " + TOKEN}).encode()
     _assert_no_token_piece(_generate(400, {}, body))
