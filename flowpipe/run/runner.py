@@ -201,9 +201,10 @@ def _outcome(sched: Scheduler, results: Mapping[str, NodeResult],
              control: RunControl | None) -> tuple[Outcome, int, str | None]:
     if control is not None and control.interrupted:
         return "interrupted", EXIT_INTERRUPTED, "interrupted"
-    if sched.stop_error is not None:
-        err = sched.stop_error
-        return "stopped", err.exit_code if err.exit_code != 1 else EXIT_STOPPED, str(err)
+    if isinstance(sched.stop_error, StopRunError):
+        return "stopped", EXIT_STOPPED, str(sched.stop_error)
+    if sched.stop_error is not None:  # e.g. a full disk: the run failed, the API did not stop it
+        return "failed", sched.stop_error.exit_code, str(sched.stop_error)
     if sched.stop_reason is not None:
         return "failed", EXIT_FAILED, sched.stop_reason
     bad = sum(1 for r in results.values() if r.status != "done")

@@ -15,7 +15,8 @@ from flowpipe.sim import SimThread
 
 from .conftest import assert_outputs_whole, done_nodes, flowpipe_proc, sim_config
 
-SLOW = 0.05  # 10-20 API seconds become 0.5-1 s: requests are surely in flight at Ctrl-C
+SLOW = 0.05  # every request takes 20 API s = 1 s: the first wave ends together, the next
+LATENCY = 20.0  # one is sent at once and is a whole second from done at Ctrl-C
 
 MATRIX = """
 version: 1
@@ -33,14 +34,15 @@ def test_second_sigint_abandons_in_flight_requests_exit_130(
 ) -> None:
     recipe = write_recipe(MATRIX)
     out = tmp_path / "out"
-    with SimThread(sim_config(time_scale=SLOW, latency_min=15.0)) as sim:
+    config = sim_config(time_scale=SLOW, latency_min=LATENCY, latency_max=LATENCY)
+    with SimThread(config) as sim:
         proc = flowpipe_proc(recipe, out, tmp_path / "cache", sim.base_url,
                              "--max-concurrency", "4", scale=SLOW)
         assert proc.stdout is not None
         lines: list[str] = []
         for line in proc.stdout:
             lines.append(line)
-            if len(done_nodes("".join(lines))) >= 2:
+            if len(done_nodes("".join(lines))) >= 3:  # the first wave (window 3) is done
                 proc.send_signal(signal.SIGINT)
                 break
         for line in proc.stdout:  # the first Ctrl-C is acknowledged before the second
