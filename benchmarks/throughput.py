@@ -264,8 +264,7 @@ def plots(results: list[RunStats], folder: Path) -> list[Path]:
             label="flowpipe window",
             color="tab:blue",
         )
-        end = max(t for t, _ in r.window)
-        ax.set_xlim(0, end)
+        ax.set_xlim(0, r.window[0][0] + r.makespan)
         ax.set_ylim(0, 22)
         ax.set_xlabel("API seconds")
         ax.set_title(
