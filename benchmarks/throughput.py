@@ -295,7 +295,7 @@ def main() -> None:
         "--procs",
         dest="parallel",
         type=int,
-        default=48,
+        default=16,
         help="runs at once, one worker process each (they mostly wait)",
     )
     parser.add_argument("--policies", default=",".join(POLICIES))
