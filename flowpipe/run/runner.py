@@ -43,6 +43,7 @@ from flowpipe.run.retry import RetryPolicy
 from flowpipe.run.scheduler import NodeResult, Scheduler, SchedulerOptions, summarize
 from flowpipe.sim import SimConfig, running_sim
 from flowpipe.store.cache import CacheStore, DiskCache, MemoryCache, default_cache_dir
+from flowpipe.store.claims import KeyClaims
 from flowpipe.store.manifest import build_lock, build_manifest, check_lock, lock_path
 from flowpipe.store.outputs import OutputWriter
 from flowpipe.store.responses import ResponseCache
@@ -229,12 +230,14 @@ async def run_recipe_async(
     out = options.out or Path("out") / plan.name
     store = _open_cache(options)
     cache = ResponseCache(store)
+    claims = KeyClaims(store.folder / "claims") if isinstance(store, DiskCache) else None
     recorder = RunRecorder()
     started_at = datetime.now(UTC)
     sched = Scheduler(
         plan,
         cache=cache,
         writer=OutputWriter(out),
+        claims=claims,
         sinks=[recorder, *sinks],
         options=SchedulerOptions(
             refresh_all=options.refresh_all,

@@ -49,13 +49,14 @@ from flowpipe.run.events import (
 )
 from flowpipe.run.limiter import Outcome, Permit
 from flowpipe.run.retry import Action, Attempts, RetryPolicy, decide
+from flowpipe.store.claims import KeyClaims
 from flowpipe.store.outputs import OutputWriter
 from flowpipe.store.responses import CachedGeneration, CachedImage, ResponseCache, sha256_hex
 
 __all__ = ["NodeResult", "Scheduler", "SchedulerOptions"]
 
 Status = Literal["pending", "ready", "running", "done", "failed", "skipped"]
-OTHER_MODEL = {"imagen-4": "nano-banana", "nano-banana": "imagen-4"}
+CLAIM_WAIT = 1.0  # API seconds between looks at a key another process is making
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -96,6 +97,7 @@ class Scheduler:
         *,
         cache: ResponseCache,
         writer: OutputWriter,
+        claims: KeyClaims | None = None,
         sinks: Sequence[EventSink] = (),
         options: SchedulerOptions | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -103,6 +105,7 @@ class Scheduler:
         self.plan = plan
         self.cache = cache
         self.writer = writer
+        self.claims = claims
         self.sinks = list(sinks)
         self.options = options or SchedulerOptions()
         self.clock = clock
@@ -135,6 +138,7 @@ class Scheduler:
         self.uploads = 0
         self.retries = 0
         self.rejections = 0
+        self.claim_waits = 0
 
     # -- events and time ---------------------------------------------------------
 
@@ -182,6 +186,8 @@ class Scheduler:
             if self._tasks:
                 await self._drain(self.options.stop_grace)
             self.skip_unfinished("run stopped before this node was sent")
+            if self.claims is not None:
+                self.claims.release_all()
         if self.crash is not None:
             raise self.crash
         return self.results
@@ -250,20 +256,29 @@ class Scheduler:
             self.emit(NodeFailed(self.now(), nid, res.error))
             return "failed"
         res.key = request_key(node, res.ref_hashes, self.plan.backend)
-        if not self._refreshing(node):
-            hit = self.cache.get_generation(res.key)
-            if hit is not None:
-                gen, blobs = hit
-                self._write_outputs(node, blobs)
-                res.cache_hit = True
-                res.generation = gen
-                res.model = gen.model_used
-                res.account = gen.account
-                self.emit(NodeCached(self.now(), nid))
-                return "done"
+        if self._from_cache(nid):
+            return "done"
         res.status = "ready"
         self._push(nid)
         return None
+
+    def _from_cache(self, nid: str) -> bool:
+        """Finish ``nid`` from the cache if its key is there (and not being refreshed)."""
+        node = self.plan.nodes[nid]
+        res = self.results[nid]
+        if res.key is None or self._refreshing(node):
+            return False
+        hit = self.cache.get_generation(res.key)
+        if hit is None:
+            return False
+        gen, blobs = hit
+        self._write_outputs(node, blobs)
+        res.cache_hit = True
+        res.generation = gen
+        res.model = gen.model_used
+        res.account = gen.account
+        self.emit(NodeCached(self.now(), nid))
+        return True
 
     def _refreshing(self, node: Node) -> bool:
         return self.options.refresh_all or node.step in self.options.refresh_steps
@@ -361,9 +376,29 @@ class Scheduler:
         self._poke()
 
     async def _execute(self, nid: str, account: str, permit: Permit) -> None:
-        node = self.plan.nodes[nid]
         res = self.results[nid]
         started = self.clock()
+        if self._from_cache(nid):  # another process may have made it since it became ready
+            self._release(account, permit, Outcome.ERROR)
+            self._complete(nid, "done")
+            return
+        assert res.key is not None
+        if self.claims is not None and not self.claims.try_claim(res.key):
+            # Another process is sending this very request: wait for its result.
+            self._release(account, permit, Outcome.ERROR)
+            self.claim_waits += 1
+            self._requeue(nid, CLAIM_WAIT * self.options.time_scale)
+            return
+        try:
+            await self._send(nid, account, permit, started)
+        finally:
+            if self.claims is not None:
+                self.claims.release(res.key)
+
+    async def _send(self, nid: str, account: str, permit: Permit, started: float) -> None:
+        """One request for ``nid`` on ``account``; its answer is stored or handled."""
+        node = self.plan.nodes[nid]
+        res = self.results[nid]
         try:
             assert self.client is not None
             request = await self._request_for(node, res, account)
@@ -389,7 +424,14 @@ class Scheduler:
         self._release(account, permit, Outcome.OK)
         res.seconds = self.clock() - started
         try:
-            self._store(node, res, account, result)
+            # Hashing, caching and fsync-ed writes off the event loop: at scale they
+            # would otherwise delay every other request's dispatch and answer.
+            gen = self._record(res, account, result)
+            assert res.key is not None
+            blobs = [img.data for img in result.images]
+            await asyncio.shield(asyncio.to_thread(self._persist, node, res.key, gen, blobs))
+            res.generation = gen
+            res.account = account
         except FlowpipeError as exc:
             self._fail(nid, _error_info(exc))
             self.request_stop(f"cannot store results: {exc}", exc)
@@ -397,12 +439,11 @@ class Scheduler:
         self.emit(NodeDone(self.now(), nid, account, res.seconds, res.attempts.sent, res.model))
         self._complete(nid, "done")
 
-    def _store(self, node: Node, res: NodeResult, account: str, result: ImageResult) -> None:
-        """Cache first (nothing finished is lost), then the output files."""
-        blobs = [img.data for img in result.images]
+    def _record(self, res: NodeResult, account: str, result: ImageResult) -> CachedGeneration:
+        """What the cache keeps about a response: image hashes, ids, sizes and timings."""
         images = []
         for img in result.images:
-            with Image.open(io.BytesIO(img.data)) as im:
+            with Image.open(io.BytesIO(img.data)) as im:  # reads the header only
                 width, height = im.size
             images.append(
                 CachedImage(
@@ -413,17 +454,17 @@ class Scheduler:
                     height=height,
                 )
             )
-        gen = CachedGeneration(
+        return CachedGeneration(
             images=tuple(images),
             account=account,
             model_used=res.model,
             attempts=res.attempts.sent,
             generation_seconds=round(res.seconds / max(self.options.time_scale, 1e-9), 3),
         )
-        assert res.key is not None
-        self.cache.put_generation(res.key, gen, blobs)
-        res.generation = gen
-        res.account = account
+
+    def _persist(self, node: Node, key: str, gen: CachedGeneration, blobs: list[bytes]) -> None:
+        """Cache first (nothing finished is lost), then the output files."""
+        self.cache.put_generation(key, gen, blobs)
         self._write_outputs(node, blobs)
 
     def _write_outputs(self, node: Node, blobs: list[bytes]) -> None:
