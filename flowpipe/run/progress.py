@@ -131,8 +131,8 @@ class LiveProgress:
     def __init__(self, console: Console | None = None) -> None:
         self.console = console or Console(stderr=True)
         self.tally = Tally()
-        self._live = Live(self._render(), console=self.console, refresh_per_second=4)
         self._stopping: str | None = None
+        self._live = Live(self._render(), console=self.console, refresh_per_second=4)
 
     def __enter__(self) -> LiveProgress:
         self._live.__enter__()

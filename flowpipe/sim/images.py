@@ -214,7 +214,7 @@ async def _generate(
         if decision.outcome == "ok":
             spec = RenderSpec(req.prompt, req.model, req.aspect_ratio, seed, refs)
             rendering = asyncio.get_running_loop().run_in_executor(
-                None, _render_all, state, spec, req.count
+                state.renderer.pool, _render_all, state, spec, req.count
             )
         await asyncio.sleep(decision.latency * scale)
     finally:

@@ -16,6 +16,7 @@ import random
 import textwrap
 import threading
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -207,7 +208,11 @@ class Renderer:
     A request for 4 images draws its base once; a repeated request encodes nothing.
     """
 
-    def __init__(self, max_entries: int = 512, max_bases: int = 16) -> None:
+    def __init__(self, max_entries: int = 128, max_bases: int = 8, workers: int = 2) -> None:
+        # Its own small pool: drawing in the loop's default executor spread large
+        # allocations over many threads' malloc arenas, which kept ~100 MB of freed
+        # memory resident in a 2,000-image run.
+        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sim-render")
         self._max = max_entries
         self._max_bases = max_bases
         self._cache: OrderedDict[tuple[object, ...], Rendered] = OrderedDict()
