@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import math
 import multiprocessing
 import os
@@ -299,11 +300,25 @@ def main() -> None:
         help="runs at once, one worker process each (they mostly wait)",
     )
     parser.add_argument("--policies", default=",".join(POLICIES))
+    parser.add_argument(
+        "--traces", default=None, help=f"comma-separated subset of {', '.join(TRACES)}"
+    )
     parser.add_argument("--plots", type=Path, default=None, help="write window PNGs here")
     parser.add_argument("--save", type=Path, default=None, help="pickle the results here")
     parser.add_argument("--load", type=Path, default=None, help="tabulate saved results")
     args = parser.parse_args()
     plan = make_plan(args)
+    if args.traces:
+        keep = set(args.traces.split(","))
+        unknown = keep - set(TRACES)
+        if unknown:
+            parser.error(f"unknown traces: {', '.join(sorted(unknown))}")
+        plan = dataclasses.replace(
+            plan,
+            traces=tuple(t for t in plan.traces if t in keep),
+            workloads={w: tuple(t for t in ts if t in keep) for w, ts in plan.workloads.items()},
+            flood_traces=tuple(t for t in plan.flood_traces if t in keep),
+        )
     wanted = [p for p in args.policies.split(",") if p]
     light = cells(plan, [p for p in wanted if p not in FLOODS])
     heavy = cells(plan, [p for p in wanted if p in FLOODS])
