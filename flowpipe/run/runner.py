@@ -285,6 +285,7 @@ async def run_recipe_async(
             uploads=sched.uploads,
             retries=sched.retries,
             rejections=sched.rejections,
+            waited_for_other_runs=sched.claim_waits,
             corrupt_cache_entries=cache.corrupt_entries,
         )
         run_info = {
