@@ -44,7 +44,13 @@ from flowpipe.run.scheduler import NodeResult, Scheduler, SchedulerOptions, summ
 from flowpipe.sim import SimConfig, running_sim
 from flowpipe.store.cache import CacheStore, DiskCache, MemoryCache, default_cache_dir
 from flowpipe.store.claims import KeyClaims
-from flowpipe.store.manifest import build_lock, build_manifest, check_lock, lock_path
+from flowpipe.store.manifest import (
+    build_lock,
+    build_manifest,
+    check_lock,
+    lock_path,
+    read_lock,
+)
 from flowpipe.store.outputs import OutputWriter
 from flowpipe.store.responses import ResponseCache
 
@@ -328,10 +334,11 @@ def _check_frozen(plan: Plan, recipe: Path, results: Mapping[str, NodeResult],
                   pending: list[str]) -> None:
     """Under --frozen: every node must be cached and, if a lock exists, match it."""
     lock = lock_path(recipe)
+    locked = read_lock(lock) if lock.exists() else None
     for nid in plan.nodes:
         res = results[nid]
-        if res.status == "done" and res.key and lock.exists():
-            check_lock(lock, nid, res.key)
+        if res.status == "done" and res.key and locked is not None:
+            check_lock(locked, lock.name, nid, res.key)
     if pending:
         raise FrozenCacheMissError(
             f"--frozen: node '{pending[0]}' is not in the cache"

@@ -18,7 +18,7 @@ from flowpipe.plan import Plan, node_request
 if TYPE_CHECKING:
     from flowpipe.run.scheduler import NodeResult
 
-__all__ = ["build_lock", "build_manifest", "check_lock", "lock_path"]
+__all__ = ["build_lock", "build_manifest", "check_lock", "lock_path", "read_lock"]
 
 FORMAT = 1
 
@@ -102,20 +102,24 @@ def build_lock(plan: Plan, results: Mapping[str, NodeResult]) -> dict[str, Any]:
     return {"format": FORMAT, "recipe": plan.name, "backend": plan.backend, "nodes": nodes}
 
 
-def check_lock(path: Path, nid: str, key: str) -> None:
-    """Under ``--frozen``: a node whose key is not the locked one is a miss."""
+def read_lock(path: Path) -> dict[str, str]:
+    """The locked key of every node (for ``--frozen``); a missing lock is a miss."""
     try:
-        locked = json.loads(path.read_text(encoding="utf-8"))["nodes"]
+        nodes = json.loads(path.read_text(encoding="utf-8"))["nodes"]
+        return {nid: str(entry["key"]) for nid, entry in nodes.items()}
     except FileNotFoundError:
         raise FrozenCacheMissError(
             f"--frozen: no lock file {path.name}",
             hint="run once without --frozen and commit the lock file",
         ) from None
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise FrozenCacheMissError(f"--frozen: cannot read {path.name}: {exc}") from exc
-    entry = locked.get(nid) if isinstance(locked, dict) else None
-    if not isinstance(entry, dict) or entry.get("key") != key:
+
+
+def check_lock(locked: Mapping[str, str], lock_name: str, nid: str, key: str) -> None:
+    """Under ``--frozen``: a node whose key is not the locked one is a miss."""
+    if locked.get(nid) != key:
         raise FrozenCacheMissError(
-            f"--frozen: node '{nid}' changed since {path.name} was written",
+            f"--frozen: node '{nid}' changed since {lock_name} was written",
             hint="run without --frozen to regenerate it, then commit the new lock file",
         )
