@@ -228,15 +228,11 @@ def cache_info(cache_dir: Path | None) -> None:
     Example:
         flowpipe cache info
     """
-    from flowpipe.store import DiskCache, ResponseCache, default_cache_dir
-    from flowpipe.store.responses import verify_cache
+    from flowpipe.store import default_cache_dir
+    from flowpipe.store.responses import verify_folder
 
     folder = cache_dir or default_cache_dir()
-    store = DiskCache(folder)
-    try:
-        report = verify_cache(ResponseCache(store))
-    finally:
-        store.close()
+    report = verify_folder(folder)
     click.echo(f"folder: {folder}")
     click.echo(f"generations: {report.generations}  images: {report.images}  "
                f"uploads: {report.uploads}  corrupt: {len(report.corrupt)}")
@@ -253,14 +249,10 @@ def cache_verify(cache_dir: Path | None, repair: bool) -> None:
     Example:
         flowpipe cache verify --repair
     """
-    from flowpipe.store import DiskCache, ResponseCache, default_cache_dir
-    from flowpipe.store.responses import verify_cache
+    from flowpipe.store import default_cache_dir
+    from flowpipe.store.responses import verify_folder
 
-    store = DiskCache(cache_dir or default_cache_dir())
-    try:
-        report = verify_cache(ResponseCache(store), repair=repair)
-    finally:
-        store.close()
+    report = verify_folder(cache_dir or default_cache_dir(), repair=repair)
     for key in report.corrupt:
         click.echo(f"corrupt: {key}")
     verb = "deleted" if repair else "found"
@@ -288,10 +280,7 @@ def cache_clear(cache_dir: Path | None, yes: bool) -> None:
         click.confirm(f"delete everything in {folder}?", abort=True)
     store = DiskCache(folder)
     try:
-        count = 0
-        for key in list(store.keys()):
-            store.delete(key)
-            count += 1
+        count = store.clear()
     finally:
         store.close()
     click.echo(f"deleted {count} entries from {folder}")

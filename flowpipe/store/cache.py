@@ -154,5 +154,12 @@ class DiskCache:
     def keys(self) -> Iterator[str]:
         return (k for k in self._cache.iterkeys() if isinstance(k, str))
 
+    def clear(self) -> int:
+        """Delete every entry; return how many there were."""
+        try:
+            return int(self._cache.clear(retry=True))
+        except (OSError, sqlite3.Error) as exc:
+            raise CacheError(f"cannot clear cache folder {self.folder}: {exc}") from exc
+
     def close(self) -> None:
         self._cache.close()

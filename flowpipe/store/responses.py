@@ -17,9 +17,10 @@ import hashlib
 import json
 import logging
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
-from flowpipe.store.cache import CacheStore
+from flowpipe.store.cache import CacheStore, DiskCache
 
 __all__ = [
     "CacheReport",
@@ -29,6 +30,7 @@ __all__ = [
     "looks_like_jpeg",
     "sha256_hex",
     "verify_cache",
+    "verify_folder",
 ]
 
 log = logging.getLogger("flowpipe.cache")
@@ -194,3 +196,12 @@ def verify_cache(cache: ResponseCache, *, repair: bool = False) -> CacheReport:
         for key in corrupt:
             cache.store.delete(key)
     return CacheReport(counts["gen"], counts["img"], counts["up"], tuple(corrupt))
+
+
+def verify_folder(folder: Path, *, repair: bool = False) -> CacheReport:
+    """``verify_cache`` on the disk cache in ``folder`` (what ``flowpipe cache`` runs)."""
+    store = DiskCache(folder)
+    try:
+        return verify_cache(ResponseCache(store), repair=repair)
+    finally:
+        store.close()
