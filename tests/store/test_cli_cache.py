@@ -42,7 +42,7 @@ def test_info_counts_entries(filled: Path) -> None:
 
 def test_verify_finds_then_repairs_a_damaged_image(filled: Path) -> None:
     store = DiskCache(filled)
-    key = next(k for k in store.keys() if k.startswith("img:"))
+    key = next(k for k in list(store.keys()) if k.startswith("img:"))
     store.put(key, b"\xff\xd8 not a whole jpeg")
     store.close()
     found = CliRunner().invoke(cli, ["cache", "verify"])
