@@ -21,7 +21,7 @@ def test_read_lock_gives_keys_by_node(tmp_path: Path) -> None:
     locked = read_lock(lock)
     assert locked == {"hero": "k1"}
     check_lock(locked, lock.name, "hero", "k1")
-    with pytest.raises(FrozenCacheMissError, match="'hero' changed since r.lock.json"):
+    with pytest.raises(FrozenCacheMissError, match=r"'hero' changed since r\.lock\.json"):
         check_lock(locked, lock.name, "hero", "k2")
     with pytest.raises(FrozenCacheMissError, match="'new' changed"):
         check_lock(locked, lock.name, "new", "k3")
@@ -34,7 +34,7 @@ def test_read_lock_gives_keys_by_node(tmp_path: Path) -> None:
 def test_unreadable_lock_is_a_frozen_miss_not_a_crash(tmp_path: Path, text: str) -> None:
     lock = tmp_path / "r.lock.json"
     lock.write_text(text)
-    with pytest.raises(FrozenCacheMissError, match="cannot read r.lock.json"):
+    with pytest.raises(FrozenCacheMissError, match=r"cannot read r\.lock\.json"):
         read_lock(lock)
 
 
