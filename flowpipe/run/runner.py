@@ -257,9 +257,13 @@ async def run_recipe_async(
     if control is not None:
         control.scheduler = sched
     backend_url = base_url or "embedded simulator"
-    pending = sched.prime()
-    if options.frozen:
-        _check_frozen(plan, recipe, sched.results, pending)
+    try:  # decided from the cache alone, before any request could be sent
+        pending = sched.prime()
+        if options.frozen:
+            _check_frozen(plan, recipe, sched.results, pending)
+    except BaseException:
+        store.close()
+        raise
     try:
         if pending:
             async with _open_backend(options, kind, base_url, token) as backend:
