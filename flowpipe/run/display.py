@@ -15,6 +15,8 @@ __all__ = ["describe_backend", "open_display"]
 
 def describe_backend(options: RunOptions) -> str:
     """One line for stderr, so nobody mistakes simulated images for real ones."""
+    if options.frozen:
+        return "--frozen: answering from the cache only; nothing will be sent"
     kind, base_url, _ = choose_backend(options)
     if base_url is None:
         return (

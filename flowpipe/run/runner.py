@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import dataclasses
 import ipaddress
+import json
 import logging
 import os
 import secrets
@@ -162,6 +163,20 @@ def choose_backend(options: RunOptions) -> tuple[str, str | None, str | None]:
     return ("sim" if is_loopback(base_url) else "useapi"), base_url, token
 
 
+def frozen_backend(options: RunOptions, recipe: Path) -> str:
+    """The backend kind a ``--frozen`` run checks keys for: ``--backend``, else the lock's."""
+    if options.backend != "auto":
+        return options.backend
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        locked = json.loads(lock_path(recipe).read_text(encoding="utf-8")).get("backend")
+        if locked in ("sim", "useapi"):
+            return str(locked)
+    try:
+        return choose_backend(options)[0]
+    except UsageError:
+        return "sim"
+
+
 @contextlib.asynccontextmanager
 async def _open_backend(options: RunOptions, kind: str, base_url: str | None,
                         token: str | None) -> AsyncIterator[_Backend]:
@@ -231,8 +246,17 @@ async def run_recipe_async(
     options = options or RunOptions()
     if options.frozen and (options.refresh_all or options.refresh_steps):
         raise UsageError("--frozen and --refresh contradict each other")
-    kind, base_url, token = choose_backend(options)
+    if options.frozen:  # sends nothing, so needs no token: only the backend kind of the keys
+        kind, base_url, token = frozen_backend(options, recipe), None, None
+    else:
+        kind, base_url, token = choose_backend(options)
     plan = build_plan(recipe, overrides=options.variables, backend=kind)
+    unknown = options.refresh_steps - {node.step for node in plan.nodes.values()}
+    if unknown:
+        raise UsageError(
+            f"--refresh: no step named {', '.join(sorted(unknown))} in {recipe}",
+            hint=f"steps: {', '.join(dict.fromkeys(n.step for n in plan.nodes.values()))}",
+        )
     out = options.out or Path("out") / plan.name
     store = _open_cache(options)
     cache = ResponseCache(store)
@@ -357,8 +381,8 @@ def _write_outputs(out: Path, plan: Plan, recipe: Path, *, results: Mapping[str,
     writer.write_json("manifest.json", build_manifest(plan, results))
     writer.write_json("run.json", run_info)
     if options.lock and not options.frozen:
-        lock_writer = OutputWriter(recipe.parent)
-        lock_writer.write_json(lock_path(recipe).name, build_lock(plan, results))
+        lock = lock_path(recipe)
+        OutputWriter(recipe.parent).write_json(lock.name, build_lock(plan, results, lock))
     if options.report:
         from flowpipe.report import write_report
 

@@ -176,7 +176,7 @@ class Scheduler:
         dispatchers = [asyncio.create_task(self._dispatch(account)) for account in pool.accounts]
         try:
             async with self._cond:
-                await self._cond.wait_for(self._finished)
+                await self._cond.wait_for(lambda: self._finished() or self.stopping)
         finally:
             self.stopping = True
             await self._notify()
@@ -200,6 +200,8 @@ class Scheduler:
     def _finished(self) -> bool:
         if self._open == 0 or self.crash is not None:
             return True
+        if self.pool is not None and not self.pool.usable_accounts() and not self._tasks:
+            return True  # every account was dropped: what is left can never be sent
         return self.stopping and not self._tasks
 
     async def _drain(self, grace: float) -> None:
@@ -235,9 +237,12 @@ class Scheduler:
         """Mark every node that has not finished as skipped, with ``reason``."""
         for nid, res in self.results.items():
             if res.status in ("pending", "ready", "running"):
+                why = reason
+                if res.status == "running":
+                    why = "run stopped while this request was in flight (it may still be billed)"
                 res.status = "skipped"
-                res.error = ErrorInfo(type="Skipped", message=reason)
-                self.emit(NodeSkipped(self.now(), nid, reason))
+                res.error = ErrorInfo(type="Skipped", message=why)
+                self.emit(NodeSkipped(self.now(), nid, why))
 
     # -- readiness and the cache ---------------------------------------------------
 
@@ -383,12 +388,18 @@ class Scheduler:
             self._complete(nid, "done")
             return
         assert res.key is not None
-        if self.claims is not None and not self.claims.try_claim(res.key):
-            # Another process is sending this very request: wait for its result.
-            self._release(account, permit, Outcome.ERROR)
-            self.claim_waits += 1
-            self._requeue(nid, CLAIM_WAIT * self.options.time_scale)
-            return
+        if self.claims is not None:
+            if not self.claims.try_claim(res.key):
+                # Another process is sending this very request: wait for its result.
+                self._release(account, permit, Outcome.ERROR)
+                self.claim_waits += 1
+                self._requeue(nid, CLAIM_WAIT * self.options.time_scale)
+                return
+            if self._from_cache(nid):  # it stored and released between our two looks
+                self.claims.release(res.key)
+                self._release(account, permit, Outcome.ERROR)
+                self._complete(nid, "done")
+                return
         try:
             await self._send(nid, account, permit, started)
         finally:

@@ -7,6 +7,7 @@ bytes (docs/outputs.md). What this run did goes to run.json instead.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -89,8 +90,20 @@ def build_manifest(plan: Plan, results: Mapping[str, NodeResult]) -> dict[str, A
     }
 
 
-def build_lock(plan: Plan, results: Mapping[str, NodeResult]) -> dict[str, Any]:
-    """Each finished node's key and image hashes, in plan order."""
+def build_lock(
+    plan: Plan, results: Mapping[str, NodeResult], previous: Path | None = None
+) -> dict[str, Any]:
+    """Each finished node's key and image hashes, in plan order.
+
+    A node that did not finish this time (a stopped or interrupted run) keeps its
+    entry from the ``previous`` lock, so a short run never erases a committed lock.
+    """
+    old: dict[str, Any] = {}
+    if previous is not None:
+        with contextlib.suppress(OSError, ValueError, AttributeError, TypeError):
+            loaded = json.loads(previous.read_text(encoding="utf-8"))
+            if loaded.get("backend") == plan.backend and isinstance(loaded.get("nodes"), dict):
+                old = loaded["nodes"]
     nodes: dict[str, Any] = {}
     for nid in plan.nodes:
         res = results[nid]
@@ -99,6 +112,8 @@ def build_lock(plan: Plan, results: Mapping[str, NodeResult]) -> dict[str, Any]:
                 "key": res.key,
                 "images": [img.sha256 for img in res.generation.images],
             }
+        elif nid in old:
+            nodes[nid] = old[nid]
     return {"format": FORMAT, "recipe": plan.name, "backend": plan.backend, "nodes": nodes}
 
 

@@ -131,3 +131,45 @@ def test_refresh_without_value_means_every_step(
     assert _run(runner, str(recipe), "-o", out).exit_code == 0
     again = _run(runner, str(recipe), "-o", out, "--refresh", "--json")
     assert json.loads(again.stdout)["summary"]["api_calls"] == 5
+
+
+def test_refresh_of_an_unknown_step_is_a_usage_error(runner: CliRunner, write_recipe) -> None:
+    recipe = write_recipe(CHAIN)
+    result = _run(runner, str(recipe), "--refresh", "postr")
+    assert result.exit_code == 2
+    assert "no step named postr" in result.stderr
+    assert "poster" in result.stderr  # the hint lists the real steps
+
+
+def test_frozen_needs_no_token_and_checks_the_locks_backend(
+    runner: CliRunner, write_recipe, tmp_path: Path
+) -> None:
+    recipe = write_recipe(CHAIN)
+    out = str(tmp_path / "out")
+    assert _run(runner, str(recipe), "-o", out).exit_code == 0
+    lock = recipe.with_name("recipe.lock.json")
+    assert json.loads(lock.read_text())["backend"] == "sim"
+    explicit = _run(runner, str(recipe), "-o", out, "--frozen", "--backend", "useapi")
+    assert explicit.exit_code == 4  # no token needed; useapi keys are simply not cached
+    assert "not in the cache" in explicit.stderr
+    assert _run(runner, str(recipe), "-o", out, "--frozen").exit_code == 0
+    data = json.loads(lock.read_text())
+    data["backend"] = "useapi"
+    lock.write_text(json.dumps(data))
+    from_lock = _run(runner, str(recipe), "-o", out, "--frozen")
+    assert from_lock.exit_code == 4  # keys now computed for the real API: none cached
+
+
+def test_a_stopped_run_keeps_the_rest_of_the_committed_lock(
+    runner: CliRunner, write_recipe, tmp_path: Path
+) -> None:
+    recipe = write_recipe(CHAIN)
+    assert _run(runner, str(recipe), "-o", str(tmp_path / "out")).exit_code == 0
+    lock = recipe.with_name("recipe.lock.json")
+    before = json.loads(lock.read_text())
+    with SimThread(SimConfig(tokens=("right-token",), time_scale=0.001)) as sim:
+        env = {"USEAPI_TOKEN": "wrong-token-abcdef", "FLOWPIPE_API_URL": sim.base_url,
+               "FLOWPIPE_CACHE_DIR": str(tmp_path / "other-cache")}
+        stopped = _run(runner, str(recipe), "-o", str(tmp_path / "out2"), env=env)
+    assert stopped.exit_code == 3
+    assert json.loads(lock.read_text()) == before
