@@ -15,6 +15,7 @@ import ipaddress
 import json
 import logging
 import os
+import random
 import secrets
 import signal
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -30,9 +31,11 @@ from flowpipe.errors import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_STOPPED,
+    CapacityError,
     FrozenCacheMissError,
     SessionError,
     StopRunError,
+    TransportError,
     UsageError,
 )
 from flowpipe.plan import Plan, build_plan
@@ -61,6 +64,7 @@ log = logging.getLogger("flowpipe.run")
 
 REAL_API_URL = "https://api.useapi.net/v1/google-flow"
 EMBEDDED_TIME_SCALE = 0.01
+ACCOUNT_TRIES = 5  # GET /accounts on 429/503/timeouts, U(5, 10) API s apart
 Outcome = Literal["done", "failed", "stopped", "frozen", "interrupted"]
 
 
@@ -192,13 +196,22 @@ async def _open_backend(options: RunOptions, kind: str, base_url: str | None,
     yield _Backend(kind, base_url, token, False, options.time_scale or 1.0)
 
 
-async def _resolve_accounts(options: RunOptions, plan: Plan, client: FlowClient) -> list[str]:
+async def _resolve_accounts(
+    options: RunOptions, plan: Plan, client: FlowClient, scale: float
+) -> list[str]:
     if options.accounts:
         return list(options.accounts)
     from_recipe = list(getattr(plan, "accounts", ()) or ())
     if from_recipe:
         return from_recipe
-    accounts = await client.accounts()
+    for attempt in range(ACCOUNT_TRIES):
+        try:
+            accounts = await client.accounts()
+            break
+        except (CapacityError, TransportError):
+            if attempt == ACCOUNT_TRIES - 1:
+                raise
+            await asyncio.sleep(random.uniform(5.0, 10.0) * scale)
     healthy = [email for email, info in accounts.items() if info.ok]
     for email, info in accounts.items():
         if not info.ok:
@@ -296,7 +309,7 @@ async def run_recipe_async(
                     sched.options, time_scale=backend.time_scale
                 )
                 async with FlowClient(base_url=backend.base_url, token=backend.token) as client:
-                    accounts = await _resolve_accounts(options, plan, client)
+                    accounts = await _resolve_accounts(options, plan, client, backend.time_scale)
                     pool = AccountPool(
                         accounts,
                         sinks=sched.sinks,

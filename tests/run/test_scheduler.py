@@ -108,3 +108,18 @@ async def test_a_stop_waits_at_most_stop_grace_for_requests_in_flight(tmp_path: 
     results = await asyncio.wait_for(task, timeout=30)  # returns after ~0.2 s, not never
     assert {r.status for r in results.values()} == {"skipped"}
     assert all("in flight" in (r.error.message if r.error else "") for r in results.values())
+
+
+async def test_get_accounts_is_retried_on_capacity_answers(tmp_path: Path) -> None:
+    from flowpipe.run.runner import RunOptions, _resolve_accounts
+
+    answers = [_error(429, "busy"), _error(503, "busy"),
+               HTTPResponse(200, {}, json.dumps({"a@x": {"health": "OK"}}).encode())]
+
+    def handler(request: HTTPRequest) -> HTTPResponse:
+        return answers.pop(0)
+
+    plan = _scheduler(tmp_path).plan
+    accounts = await _resolve_accounts(RunOptions(), plan, _client(handler), 0.001)
+    assert accounts == ["a@x"]
+    assert answers == []
