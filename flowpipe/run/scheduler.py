@@ -488,8 +488,6 @@ class Scheduler:
         """The API request, with each reference as a mediaGenerationId valid on ``account``."""
         style = await self._media_id(node.style, res, account) if node.style else None
         context = tuple([await self._media_id(ref, res, account) for ref in node.context])
-        if res.model == "nano-banana" and style is not None:  # pragma: no cover - plan rule
-            style = None
         return ImageRequest(
             prompt=node.prompt,
             model=res.model,
@@ -609,15 +607,8 @@ class Scheduler:
         self._fail(nid, info)
 
     def _fallback(self, node: Node, res: NodeResult) -> str | None:
-        """The model to switch to after moderation, if the node's references allow it."""
-        fallback = node.fallback_model
-        if fallback is None or fallback == res.model:
-            return None
-        if fallback == "nano-banana" and node.style is not None:
-            return None
-        if fallback == "imagen-4" and len(node.context) > 3:
-            return None
-        return fallback
+        """The model to switch to after moderation; the plan already checked it fits."""
+        return None if node.fallback_model == res.model else node.fallback_model
 
     def _retried(self, nid: str, account: str, info: ErrorInfo, delay: float, what: str) -> None:
         self.retries += 1

@@ -54,17 +54,23 @@ def _done_nodes(lines: list[str]) -> set[str]:
     return {line.split("] done ", 1)[1].split(" in ")[0] for line in lines if "] done " in line}
 
 
+def _signal_after(proc: subprocess.Popen[str], done: int, sig: signal.Signals) -> list[str]:
+    """Read the run's lines until ``done`` nodes finished, then send ``sig``."""
+    assert proc.stdout is not None
+    lines: list[str] = []
+    for line in proc.stdout:
+        lines.append(line)
+        if len(_done_nodes(lines)) >= done:
+            proc.send_signal(sig)
+            break
+    return lines
+
+
 def test_sigkill_halfway_then_rerun_sends_nothing_twice(write_recipe, tmp_path: Path) -> None:
     recipe = write_recipe(MATRIX)
     with SimThread(_config()) as sim:
         proc = _flowpipe(recipe, tmp_path / "out", tmp_path / "cache", sim.base_url)
-        assert proc.stdout is not None
-        lines: list[str] = []
-        for line in proc.stdout:
-            lines.append(line)
-            if len(_done_nodes(lines)) >= 4:
-                proc.send_signal(signal.SIGKILL)
-                break
+        lines = _signal_after(proc, 4, signal.SIGKILL)
         proc.wait(timeout=30)
         assert proc.returncode == -signal.SIGKILL, "".join(lines) + proc.stdout.read()
         finished_first = _done_nodes(lines)
@@ -104,13 +110,7 @@ def test_sigint_stops_sending_and_exits_130_with_nothing_partial(
     recipe = write_recipe(MATRIX)
     with SimThread(_config()) as sim:
         proc = _flowpipe(recipe, tmp_path / "out", tmp_path / "cache", sim.base_url)
-        assert proc.stdout is not None
-        lines: list[str] = []
-        for line in proc.stdout:
-            lines.append(line)
-            if len(_done_nodes(lines)) >= 2:
-                proc.send_signal(signal.SIGINT)
-                break
+        lines = _signal_after(proc, 2, signal.SIGINT)
         rest, _ = proc.communicate(timeout=60)
         served = sim.stats()["generations"]
     assert proc.returncode == 130, rest
