@@ -173,8 +173,8 @@ def run_command(recipe: Path, out: Path | None, variables: tuple[str, ...],
         flowpipe run examples/campaign.yaml -o out/campaign
         USEAPI_TOKEN=... flowpipe run recipe.yaml --account me@example.com --json
     """
-    from flowpipe.run import RunOptions, run_recipe
-    from flowpipe.run.display import describe_backend, open_display
+    from flowpipe.engine import RunOptions, run_recipe
+    from flowpipe.engine.display import describe_backend, open_display
 
     options = RunOptions(
         out=out,
@@ -320,7 +320,7 @@ def validate_command(recipes: tuple[Path, ...], variables: tuple[str, ...]) -> N
     Example:
         flowpipe validate examples/campaign.yaml --var product=boot
     """
-    from flowpipe.recipe.summary import validate_recipes
+    from flowpipe.summary import validate_recipes
 
     validate_recipes(recipes, overrides=parse_vars(variables), echo=click.echo)
 
@@ -344,8 +344,8 @@ def plan_command(recipe: Path, variables: tuple[str, ...], as_json: bool, backen
     Example:
         flowpipe plan examples/campaign.yaml --json --backend useapi
     """
-    from flowpipe.plan import build_plan
-    from flowpipe.recipe.summary import plan_json, plan_lines
+    from flowpipe.planner import build_plan
+    from flowpipe.summary import plan_json, plan_lines
 
     plan = build_plan(recipe, overrides=parse_vars(variables), backend=backend)
     if as_json:

@@ -21,7 +21,7 @@ def _isort_key(name: str) -> tuple[int, str]:
 
 
 @pytest.mark.parametrize(
-    "module", ["flowpipe", "flowpipe.api", "flowpipe.sim", "flowpipe.store", "flowpipe.run"]
+    "module", ["flowpipe", "flowpipe.api", "flowpipe.sim", "flowpipe.store", "flowpipe.engine"]
 )
 def test_all_is_sorted_and_importable(module: str) -> None:
     mod = importlib.import_module(module)

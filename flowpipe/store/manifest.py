@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flowpipe.errors import FrozenCacheMissError
-from flowpipe.plan import Plan, node_request
+from flowpipe.planner import Plan, node_request
 
 if TYPE_CHECKING:
-    from flowpipe.run.scheduler import NodeResult
+    from flowpipe.engine.scheduler import NodeResult
 
 __all__ = ["build_lock", "build_manifest", "check_lock", "lock_path", "read_lock"]
 

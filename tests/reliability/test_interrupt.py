@@ -1,6 +1,6 @@
 """Ctrl-C twice: the second abandons requests in flight at once; nothing partial is kept.
 
-A single Ctrl-C (wait for in-flight requests) is covered by tests/run/test_resume.py.
+A single Ctrl-C (wait for in-flight requests) is covered by tests/engine/test_resume.py.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def test_second_sigint_abandons_in_flight_requests_exit_130(
     assert proc.returncode == 130, log
     done = done_nodes(log)
     # The process did not wait: the server finished requests the run abandoned (after one
-    # Ctrl-C, tests/run/test_resume.py shows served == done instead).
+    # Ctrl-C, tests/engine/test_resume.py shows served == done instead).
     assert served > len(done), log
     manifest = json.loads((out / "manifest.json").read_text())
     by_status = {n["id"]: n["status"] for n in manifest["nodes"]}

@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from flowpipe.run.events import (
+from flowpipe.engine.events import (
     Event,
     NodeCached,
     NodeDone,

@@ -11,10 +11,10 @@ from pathlib import Path
 from PIL import Image
 
 from flowpipe.api import FlowClient, HTTPRequest, HTTPResponse, MockTransport
-from flowpipe.plan import build_plan
-from flowpipe.run.accounts import AccountPool
-from flowpipe.run.limiter import LimiterConfig
-from flowpipe.run.scheduler import Scheduler, SchedulerOptions
+from flowpipe.engine.accounts import AccountPool
+from flowpipe.engine.limiter import LimiterConfig
+from flowpipe.engine.scheduler import Scheduler, SchedulerOptions
+from flowpipe.planner import build_plan
 from flowpipe.store import MemoryCache, OutputWriter, ResponseCache
 
 RECIPE = """
@@ -111,7 +111,7 @@ async def test_a_stop_waits_at_most_stop_grace_for_requests_in_flight(tmp_path: 
 
 
 async def test_get_accounts_is_retried_on_capacity_answers(tmp_path: Path) -> None:
-    from flowpipe.run.runner import RunOptions, _resolve_accounts
+    from flowpipe.engine.runner import RunOptions, _resolve_accounts
 
     answers = [_error(429, "busy"), _error(503, "busy"),
                HTTPResponse(200, {}, json.dumps({"a@x": {"health": "OK"}}).encode())]

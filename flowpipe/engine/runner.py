@@ -26,6 +26,12 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from flowpipe.api import FlowClient
+from flowpipe.engine.accounts import AccountPool
+from flowpipe.engine.events import EventSink
+from flowpipe.engine.limiter import LimiterConfig
+from flowpipe.engine.record import RunRecorder
+from flowpipe.engine.retry import RetryPolicy
+from flowpipe.engine.scheduler import NodeResult, Scheduler, SchedulerOptions, summarize
 from flowpipe.errors import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -38,13 +44,7 @@ from flowpipe.errors import (
     TransportError,
     UsageError,
 )
-from flowpipe.plan import Plan, build_plan
-from flowpipe.run.accounts import AccountPool
-from flowpipe.run.events import EventSink
-from flowpipe.run.limiter import LimiterConfig
-from flowpipe.run.record import RunRecorder
-from flowpipe.run.retry import RetryPolicy
-from flowpipe.run.scheduler import NodeResult, Scheduler, SchedulerOptions, summarize
+from flowpipe.planner import Plan, build_plan
 from flowpipe.sim import SimConfig, running_sim
 from flowpipe.store.cache import CacheStore, DiskCache, MemoryCache, default_cache_dir
 from flowpipe.store.claims import KeyClaims
@@ -60,7 +60,7 @@ from flowpipe.store.responses import ResponseCache
 
 __all__ = ["RunControl", "RunOptions", "RunResult", "run_recipe", "run_recipe_async"]
 
-log = logging.getLogger("flowpipe.run")
+log = logging.getLogger("flowpipe.engine")
 
 REAL_API_URL = "https://api.useapi.net/v1/google-flow"
 EMBEDDED_TIME_SCALE = 0.01

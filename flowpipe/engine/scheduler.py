@@ -21,18 +21,8 @@ from typing import Literal
 from PIL import Image
 
 from flowpipe.api import FlowClient, ImageRequest, ImageResult
-from flowpipe.errors import (
-    APIError,
-    CapacityError,
-    FlowpipeError,
-    ModerationError,
-    ResponseError,
-    StopRunError,
-    TransportError,
-)
-from flowpipe.plan import Node, Plan, Ref, request_key
-from flowpipe.run.accounts import AccountPool
-from flowpipe.run.events import (
+from flowpipe.engine.accounts import AccountPool
+from flowpipe.engine.events import (
     ErrorInfo,
     Event,
     EventSink,
@@ -47,8 +37,18 @@ from flowpipe.run.events import (
     Uploaded,
     broadcast,
 )
-from flowpipe.run.limiter import Outcome, Permit
-from flowpipe.run.retry import Action, Attempts, RetryPolicy, decide
+from flowpipe.engine.limiter import Outcome, Permit
+from flowpipe.engine.retry import Action, Attempts, RetryPolicy, decide
+from flowpipe.errors import (
+    APIError,
+    CapacityError,
+    FlowpipeError,
+    ModerationError,
+    ResponseError,
+    StopRunError,
+    TransportError,
+)
+from flowpipe.planner import Node, Plan, Ref, request_key
 from flowpipe.store.claims import KeyClaims
 from flowpipe.store.outputs import OutputWriter
 from flowpipe.store.responses import CachedGeneration, CachedImage, ResponseCache, sha256_hex

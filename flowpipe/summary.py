@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from flowpipe.errors import RecipeError, RecipeErrors
-from flowpipe.plan import Plan, Ref, build_plan
+from flowpipe.planner import Plan, Ref, build_plan
 from flowpipe.recipe.messages import one_line
 
 __all__ = ["PLAN_JSON_FORMAT", "plan_json", "plan_lines", "validate_recipes"]

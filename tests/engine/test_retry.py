@@ -6,6 +6,7 @@ import random
 
 import pytest
 
+from flowpipe.engine.retry import Action, Attempts, RetryPolicy, decide
 from flowpipe.errors import (
     AccountNotFoundError,
     APIError,
@@ -20,7 +21,6 @@ from flowpipe.errors import (
     TransportError,
     UnexpectedStatusError,
 )
-from flowpipe.run.retry import Action, Attempts, RetryPolicy, decide
 
 POLICY = RetryPolicy()
 

@@ -11,7 +11,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 
-from flowpipe.run.events import (
+from flowpipe.engine.events import (
     ErrorInfo,
     Event,
     EventSink,
@@ -20,11 +20,17 @@ from flowpipe.run.events import (
     WindowChanged,
     broadcast,
 )
-from flowpipe.run.limiter import AdaptiveLimiter, FixedLimiter, Limiter, LimiterConfig, LimiterEvent
+from flowpipe.engine.limiter import (
+    AdaptiveLimiter,
+    FixedLimiter,
+    Limiter,
+    LimiterConfig,
+    LimiterEvent,
+)
 
 __all__ = ["AccountPool"]
 
-log = logging.getLogger("flowpipe.run")
+log = logging.getLogger("flowpipe.engine")
 
 
 class AccountPool:

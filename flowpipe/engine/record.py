@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flowpipe.run.events import (
+from flowpipe.engine.events import (
     Event,
     InflightChanged,
     NodeCached,

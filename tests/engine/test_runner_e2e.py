@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from flowpipe.run import RunOptions, run_recipe_async
+from flowpipe.engine import RunOptions, run_recipe_async
 from flowpipe.sim import CapacitySpec, SimConfig, running_sim
 
 from .conftest import CHAIN, SCALE, TOKEN, all_files

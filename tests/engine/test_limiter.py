@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flowpipe.run.clock import FakeClock
-from flowpipe.run.limiter import (
+from flowpipe.engine.clock import FakeClock
+from flowpipe.engine.limiter import (
     AdaptiveLimiter,
     FixedLimiter,
     LimiterConfig,

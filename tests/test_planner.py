@@ -17,7 +17,7 @@ from PIL import Image
 
 from flowpipe.cli import cli
 from flowpipe.errors import PlanError
-from flowpipe.plan import Plan, Ref, build_plan, canonical_json, node_request, request_key
+from flowpipe.planner import Plan, Ref, build_plan, canonical_json, node_request, request_key
 
 BASE = """\
 version: 1

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from flowpipe.run.limiter import AdaptiveLimiter, FixedLimiter, LimiterConfig, Outcome
-from flowpipe.run.retry import RetryPolicy
-from flowpipe.run.runner import RunControl, RunOptions, RunResult, run_recipe, run_recipe_async
+from flowpipe.engine.limiter import AdaptiveLimiter, FixedLimiter, LimiterConfig, Outcome
+from flowpipe.engine.retry import RetryPolicy
+from flowpipe.engine.runner import RunControl, RunOptions, RunResult, run_recipe, run_recipe_async
 
 __all__ = [
     "AdaptiveLimiter",

@@ -6,9 +6,9 @@ import contextlib
 import sys
 from collections.abc import Iterator
 
-from flowpipe.run.events import EventSink
-from flowpipe.run.progress import LiveProgress, PlainProgress
-from flowpipe.run.runner import RunOptions, choose_backend
+from flowpipe.engine.events import EventSink
+from flowpipe.engine.progress import LiveProgress, PlainProgress
+from flowpipe.engine.runner import RunOptions, choose_backend
 
 __all__ = ["describe_backend", "open_display"]
 

@@ -6,7 +6,7 @@ import io
 
 from rich.console import Console
 
-from flowpipe.run.events import (
+from flowpipe.engine.events import (
     ErrorInfo,
     NodeCached,
     NodeDone,
@@ -18,7 +18,7 @@ from flowpipe.run.events import (
     RunStopping,
     WindowChanged,
 )
-from flowpipe.run.progress import LiveProgress, PlainProgress, Tally
+from flowpipe.engine.progress import LiveProgress, PlainProgress, Tally
 
 EVENTS = [
     RunStarted(0.0, 5, "sim"),
