@@ -66,7 +66,7 @@ def child(recipe: Path, out: Path, cache: Path, base_url: str, scale: float,
           total: int) -> None:
     """Run the recipe here and print one JSON line: result and RSS samples."""
     from flowpipe.engine import RunOptions, run_recipe
-    from flowpipe.engine.events import Event, NodeCached, NodeDone, NodeFailed, NodeSkipped
+    from flowpipe.events import Event, NodeCached, NodeDone, NodeFailed, NodeSkipped
 
     samples: list[tuple[int, int]] = []
     tenth = max(1, total // 10)

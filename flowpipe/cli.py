@@ -16,10 +16,30 @@ from typing import Any, TypeVar
 
 import click
 
-from flowpipe import __version__
-from flowpipe.errors import EXIT_USAGE, FlowpipeError
+from flowpipe import __version__, exitcodes
+from flowpipe.errors import FlowpipeError
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+#: The flag of each run option an error can be about: the library names its options,
+#: the command line adds which flag that is.
+FLAGS = {
+    "accounts": "--account",
+    "backend": "--backend",
+    "frozen": "--frozen",
+    "max_concurrency": "--max-concurrency",
+    "refresh_steps": "--refresh",
+    "time_scale": "--time-scale",
+}
+
+
+def error_lines(exc: FlowpipeError) -> list[str]:
+    """An error as the CLI prints it: its lines, the first led by the flag it is about."""
+    lines = str(exc).splitlines() or [type(exc).__name__]
+    flag = FLAGS.get(exc.option or "")
+    if flag:
+        lines[0] = f"{flag}: {lines[0]}"
+    return lines
 
 
 def _errors_to_exit(func: F) -> F:
@@ -30,9 +50,9 @@ def _errors_to_exit(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except FlowpipeError as exc:
-            for line in str(exc).splitlines() or [type(exc).__name__]:
+            for line in error_lines(exc):
                 click.echo(f"flowpipe: {line}", err=True)
-            sys.exit(exc.exit_code)
+            sys.exit(exitcodes.for_error(exc))
 
     return wrapper  # type: ignore[return-value]
 
@@ -174,7 +194,7 @@ def run_command(recipe: Path, out: Path | None, variables: tuple[str, ...],
         USEAPI_TOKEN=... flowpipe run recipe.yaml --account me@example.com --json
     """
     from flowpipe.engine import RunOptions, run_recipe
-    from flowpipe.engine.display import describe_backend, open_display
+    from flowpipe.progress import describe_backend, open_display
 
     options = RunOptions(
         out=out,
@@ -188,6 +208,7 @@ def run_command(recipe: Path, out: Path | None, variables: tuple[str, ...],
         time_scale=time_scale,
         cache_dir=cache_dir,
         report=not no_report,
+        lock=True,
     )
     click.echo(f"flowpipe: {describe_backend(options)}", err=True)
     with open_display(plain=plain) as sinks:
@@ -373,7 +394,7 @@ def main() -> None:
         cli.main(prog_name="flowpipe", standalone_mode=True)
     except KeyboardInterrupt:  # pragma: no cover - a Ctrl-C outside a run
         click.echo("flowpipe: interrupted", err=True)
-        sys.exit(130)
+        sys.exit(exitcodes.INTERRUPTED)
 
 
-__all__ = ["EXIT_USAGE", "cli", "main"]
+__all__ = ["FLAGS", "cli", "error_lines", "main"]

@@ -16,6 +16,7 @@ import contextlib
 import gc
 import hashlib
 import json
+import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -26,7 +27,7 @@ from flowpipe.errors import Location, PlanError, ReferenceError_, UsageError
 from flowpipe.recipe.assets import Asset, load_assets
 from flowpipe.recipe.expand import Expansion, RawNode, RawRef, expand
 from flowpipe.recipe.graph import Cycle, topological_order
-from flowpipe.recipe.load import load_document
+from flowpipe.recipe.load import Document, load_document
 from flowpipe.recipe.messages import ErrorList, quote
 from flowpipe.recipe.refs import RefProblem, Target, resolve_reference
 from flowpipe.recipe.rules import IMAGEN, auto_model, default_fallback, model_problem
@@ -37,9 +38,11 @@ __all__ = [
     "Asset",
     "Node",
     "Plan",
+    "Recipe",
     "Ref",
     "build_plan",
     "canonical_json",
+    "load_recipe",
     "node_request",
     "request_key",
 ]
@@ -140,18 +143,44 @@ def request_key(node: Node, ref_hashes: Mapping[Ref, str], backend: str) -> str:
     return _key(backend, node_request(node, ref_hashes))
 
 
+@dataclass(frozen=True, slots=True)
+class Recipe:
+    """A recipe file, loaded and checked against the schema; ``build_plan`` plans it."""
+
+    path: Path
+    document: Document
+
+    @property
+    def name(self) -> str:
+        return str(self.document.data["name"])
+
+
+def load_recipe(path: str | os.PathLike[str]) -> Recipe:
+    """Load and schema-check the recipe at ``path`` (a RecipeError says what is wrong)."""
+    path = Path(path)
+    document = load_document(path)
+    validate_document(document)
+    return Recipe(path, document)
+
+
 def build_plan(
-    path: Path, *, overrides: Mapping[str, object] = MappingProxyType({}), backend: str = "sim"
+    recipe: str | os.PathLike[str] | Recipe,
+    *,
+    overrides: Mapping[str, object] = MappingProxyType({}),
+    backend: str = "sim",
 ) -> Plan:
-    """Load, validate, expand and resolve the recipe at ``path`` into a Plan.
+    """Load, validate, expand and resolve a recipe (a path or a loaded one) into a Plan.
 
     Raises one RecipeError, or RecipeErrors with every problem found in the pass.
     """
     if backend not in BACKENDS:
-        raise UsageError(f"unknown backend {backend!r}", hint=f"use one of {', '.join(BACKENDS)}")
-    path = Path(path)
+        raise UsageError(f"unknown backend {backend!r}", hint=f"use one of {', '.join(BACKENDS)}",
+                         option="backend")
     with _gc_paused():
-        return _build(path, overrides, backend)
+        if isinstance(recipe, Recipe):
+            return _build(recipe.path, recipe.document, overrides, backend)
+        path = Path(recipe)
+        return _build(path, None, overrides, backend)
 
 
 @contextlib.contextmanager
@@ -167,9 +196,11 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _build(path: Path, overrides: Mapping[str, object], backend: str) -> Plan:
-    doc = load_document(path)
-    validate_document(doc)
+def _build(path: Path, doc: Document | None, overrides: Mapping[str, object],
+           backend: str) -> Plan:
+    if doc is None:
+        doc = load_document(path)
+        validate_document(doc)
     errors = ErrorList()
     expansion = expand(doc, overrides, errors)
     assets = load_assets(doc, path.parent, errors)

@@ -22,9 +22,10 @@ and the tuning numbers):
 Each limiter has a synchronous core (``try_acquire``, ``release``, ``poll``, all
 taking an explicit ``now``) that a discrete-event simulation can drive
 (``benchmarks/limiter_sim.py``), and an async ``acquire`` that waits for it. All
-durations in ``LimiterConfig`` are API seconds; the limiter multiplies them by
-``time_scale`` to get clock seconds, so a simulator running 50 times faster shrinks
-every timer by the same factor. Event times are clock seconds.
+durations in ``LimiterConfig`` are API seconds, and so are the ``clock`` and ``sleep``
+it is given: a run hands it its ``RunClock``'s API-time view, so a simulator running
+50 times faster shrinks every timer by the same factor with no scaling in here.
+Event times are the clock's.
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ class Permit:
 
     seq: int  # issue order, unique per limiter
     epoch: int  # number of decreases before it was issued: older epochs are stale
-    sent_at: float  # clock seconds
+    sent_at: float  # the clock's seconds
     level: int  # in-flight count including this request when it was issued
 
 
@@ -75,7 +76,7 @@ class Permit:
 class LimiterEvent:
     """A window change or a rejection, for the run's timeline (run.json)."""
 
-    at: float  # clock seconds
+    at: float  # the clock's seconds
     kind: EventKind
     window: int  # after the event
     previous: int  # before the event
@@ -103,7 +104,6 @@ class LimiterConfig:
     rejection_budget: float = 0.15  # failed probes may cost this many rejections per success
     budget_cap: float = 20.0  # rejections the budget can save up
     initial_budget: float = 2.0  # rejections the first probes may cost
-    time_scale: float = 1.0  # clock seconds per API second
 
     def __post_init__(self) -> None:
         if not 1 <= self.min_window <= self.initial_window <= self.max_window:
@@ -115,8 +115,6 @@ class LimiterConfig:
             raise ValueError(f"max_step must be >= 1, got {self.max_step}")
         if not 0 < self.cut_factor < 1:
             raise ValueError(f"cut_factor must be in (0, 1), got {self.cut_factor}")
-        if self.time_scale <= 0:
-            raise ValueError(f"time_scale must be > 0, got {self.time_scale}")
         timers = (
             self.probe_interval,
             self.confirm_after,
@@ -209,7 +207,7 @@ class _BaseLimiter:
         self._wake_head()
 
     def poll(self, now: float | None = None, *, waiting: int | None = None) -> float | None:
-        """Do what time makes due; return when to poll again (clock s) or None.
+        """Do what time makes due; return when to poll again (the clock's s) or None.
 
         ``waiting`` is how many requests are ready but have no slot; it defaults to the
         number of blocked ``acquire`` calls.
@@ -316,10 +314,9 @@ class AdaptiveLimiter(_BaseLimiter):
         on_event: Callable[[LimiterEvent], None] | None = None,
     ) -> None:
         self.config = config if config is not None else LimiterConfig()
-        scale = self.config.time_scale
-        self._probe_interval = self.config.probe_interval * scale
-        self._confirm_after = self.config.confirm_after * scale
-        self._probe_pace = self.config.probe_pace * scale
+        self._probe_interval = self.config.probe_interval
+        self._confirm_after = self.config.confirm_after
+        self._probe_pace = self.config.probe_pace
         self._probe_sent_at: float | None = None  # the last send above the last good window
         self._step = 1
         self._last_good = self.config.initial_window
@@ -451,4 +448,4 @@ class AdaptiveLimiter(_BaseLimiter):
         self._recount = None
         self._raise_seq = None
         self._filled_at = None
-        self._hold_until = now + hold * self.config.time_scale
+        self._hold_until = now + hold

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
-from flowpipe.engine.events import (
+from flowpipe.events import (
     Event,
     InflightChanged,
     NodeCached,
@@ -15,8 +15,18 @@ from flowpipe.engine.events import (
     Rejected,
     WindowChanged,
 )
+from flowpipe.store.runlog import NodeRun
 
 __all__ = ["RunRecorder"]
+
+
+@dataclass(slots=True)
+class _Node:
+    cache_hit: bool = False
+    seconds: float = 0.0
+    attempts: int = 0
+    account: str | None = None
+    error: str | None = None
 
 
 class RunRecorder:
@@ -26,39 +36,42 @@ class RunRecorder:
         self.window: list[tuple[float, str, int]] = []
         self.inflight: list[tuple[float, str, int]] = []
         self.rejections: list[tuple[float, str, int | None]] = []
-        self.nodes: dict[str, dict[str, Any]] = {}
+        self._nodes: dict[str, _Node] = {}
         self.retries = 0
 
-    def _node(self, nid: str) -> dict[str, Any]:
-        return self.nodes.setdefault(
-            nid, {"cache_hit": False, "seconds": 0.0, "attempts": 0, "account": None}
-        )
-
     def handle(self, event: Event) -> None:
+        if isinstance(event, WindowChanged | InflightChanged | Rejected):
+            self._timeline(event)
+        elif isinstance(event, NodeRetried):
+            self.retries += 1
+        elif isinstance(event, NodeCached | NodeStarted | NodeDone | NodeFailed):
+            self._node_event(event)
+
+    def _timeline(self, event: WindowChanged | InflightChanged | Rejected) -> None:
         if isinstance(event, WindowChanged):
             self.window.append((round(event.t, 3), event.account, event.window))
         elif isinstance(event, InflightChanged):
             point = (round(event.t, 3), event.account, event.in_flight)
             if not self.inflight or self.inflight[-1][1:] != point[1:]:
                 self.inflight.append(point)
-        elif isinstance(event, Rejected):
+        else:
             self.rejections.append((round(event.t, 3), event.account, event.status))
-        elif isinstance(event, NodeCached):
-            self._node(event.node)["cache_hit"] = True
-        elif isinstance(event, NodeStarted):
-            entry = self._node(event.node)
-            entry["attempts"] = event.attempt
-            entry["account"] = event.account
-        elif isinstance(event, NodeDone):
-            self._node(event.node)["seconds"] = round(event.seconds, 3)
-        elif isinstance(event, NodeRetried):
-            self.retries += 1
-        elif isinstance(event, NodeFailed):
-            self._node(event.node)["error"] = event.error.type
 
-    def timeline(self) -> dict[str, list[list[Any]]]:
+    def _node_event(self, event: NodeCached | NodeStarted | NodeDone | NodeFailed) -> None:
+        entry = self._nodes.setdefault(event.node, _Node())
+        if isinstance(event, NodeCached):
+            entry.cache_hit = True
+        elif isinstance(event, NodeStarted):
+            entry.attempts = event.attempt
+            entry.account = event.account
+        elif isinstance(event, NodeDone):
+            entry.seconds = round(event.seconds, 3)
+        else:
+            entry.error = event.error.type
+
+    def nodes(self) -> dict[str, NodeRun]:
+        """What each node that saw an event did, in the order they first did."""
         return {
-            "window": [list(p) for p in self.window],
-            "inflight": [list(p) for p in self.inflight],
-            "rejections": [list(p) for p in self.rejections],
+            nid: NodeRun(n.cache_hit, n.seconds, n.attempts, n.account, n.error)
+            for nid, n in self._nodes.items()
         }

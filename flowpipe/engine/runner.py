@@ -1,9 +1,9 @@
-"""``flowpipe run`` as a library call: plan, pick a backend, schedule, write outputs.
+"""A whole run as a library call: plan, pick a backend, schedule, write outputs.
 
-The order matters for money and for safety: the plan is built and (under
-``--frozen``) checked against the cache before any request could be sent; images
-are cached before they are written out; manifest, run.json, lock and report are
-written even when the run stops early, with whatever finished.
+The order matters for money and for safety: the plan is built and (when frozen)
+checked against the cache before any request could be sent; images are cached
+before they are written out; the manifest and run.json (and the lock and the report,
+when asked for) are written even when the run stops early, with whatever finished.
 """
 
 from __future__ import annotations
@@ -11,66 +11,57 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import ipaddress
-import json
-import logging
 import os
 import random
-import secrets
 import signal
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Literal
 
-from flowpipe.api import FlowClient
-from flowpipe.engine.accounts import AccountPool
-from flowpipe.engine.events import EventSink
+from flowpipe import exitcodes
+from flowpipe.api import FlowClient, Transport
+from flowpipe.engine.accounts import AccountPool, find_accounts
+from flowpipe.engine.backend import (
+    EMBEDDED_TIME_SCALE,
+    BackendChoice,
+    choose_backend,
+    frozen_backend,
+    open_backend,
+)
+from flowpipe.engine.clock import Clock, RunClock
 from flowpipe.engine.limiter import LimiterConfig
 from flowpipe.engine.record import RunRecorder
 from flowpipe.engine.retry import RetryPolicy
-from flowpipe.engine.scheduler import NodeResult, Scheduler, SchedulerOptions, summarize
-from flowpipe.errors import (
-    EXIT_FAILED,
-    EXIT_INTERRUPTED,
-    EXIT_OK,
-    EXIT_STOPPED,
-    CapacityError,
-    FrozenCacheMissError,
-    SessionError,
-    StopRunError,
-    TransportError,
-    UsageError,
-)
-from flowpipe.planner import Plan, build_plan
-from flowpipe.sim import SimConfig, running_sim
+from flowpipe.engine.scheduler import Scheduler, SchedulerOptions
+from flowpipe.engine.state import NodeState, summarize
+from flowpipe.errors import FrozenCacheMissError, StopRunError, UsageError
+from flowpipe.events import EventSink
+from flowpipe.planner import Plan, Recipe, build_plan
+from flowpipe.results import NodeResult, Outcome, RunResult
 from flowpipe.store.cache import CacheStore, DiskCache, MemoryCache, default_cache_dir
 from flowpipe.store.claims import KeyClaims
-from flowpipe.store.manifest import (
-    build_lock,
-    build_manifest,
-    check_lock,
-    lock_path,
-    read_lock,
-)
-from flowpipe.store.outputs import OutputWriter
+from flowpipe.store.lock import Lock, LockEntry, check_lock, lock_path, read_lock, write_lock
 from flowpipe.store.responses import ResponseCache
+from flowpipe.store.runlog import RunLog, write_run_log
 
-__all__ = ["RunControl", "RunOptions", "RunResult", "run_recipe", "run_recipe_async"]
+if TYPE_CHECKING:
+    from flowpipe.sim import SimConfig
 
-log = logging.getLogger("flowpipe.engine")
-
-REAL_API_URL = "https://api.useapi.net/v1/google-flow"
-EMBEDDED_TIME_SCALE = 0.01
-ACCOUNT_TRIES = 5  # GET /accounts on 429/503/timeouts, U(5, 10) API s apart
-Outcome = Literal["done", "failed", "stopped", "frozen", "interrupted"]
+__all__ = ["RunControl", "RunOptions", "run_recipe", "run_recipe_async"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RunOptions:
-    """Everything ``flowpipe run`` can be told; environment defaults are read at run time."""
+    """Everything a run can be told; environment defaults are read when it starts.
+
+    A run writes its images, manifest.json and run.json under ``out`` and keeps
+    responses in the cache; ``lock`` (RECIPE.lock.json beside the recipe) and
+    ``report`` (OUT/report.html) are written only when asked for. ``clock`` is the time
+    source (real time by default; ``VirtualClock`` in tests) and ``time_scale`` how many
+    of its seconds make one API second; ``transport`` replaces the HTTP transport.
+    """
 
     out: Path | None = None
     variables: Mapping[str, object] = field(default_factory=dict)
@@ -82,6 +73,8 @@ class RunOptions:
     base_url: str | None = None
     token: str | None = field(default=None, repr=False)
     time_scale: float | None = None
+    clock: Clock | None = None
+    transport: Transport | None = None
     sim: SimConfig | None = None
     max_concurrency: int | None = None
     fixed_concurrency: int | None = None
@@ -89,22 +82,25 @@ class RunOptions:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     cache_dir: Path | None = None
     use_cache: bool = True
-    report: bool = True
-    lock: bool = True
+    report: bool = False
+    lock: bool = False
     stop_grace: float = 30.0
     seed: int | None = None
 
+    def __post_init__(self) -> None:
+        """Accept what a Python caller naturally passes: str paths, lists of names."""
+        fix = {
+            "out": None if self.out is None else Path(self.out),
+            "cache_dir": None if self.cache_dir is None else Path(self.cache_dir),
+            "refresh_steps": frozenset(_names(self.refresh_steps)),
+            "accounts": tuple(_names(self.accounts)),
+        }
+        for name, value in fix.items():
+            object.__setattr__(self, name, value)
 
-@dataclass(frozen=True, slots=True)
-class RunResult:
-    """How a run ended and where its outputs are."""
 
-    outcome: Outcome
-    exit_code: int
-    out: Path
-    summary: Mapping[str, Any]
-    message: str | None
-    run_info: Mapping[str, Any]
+def _names(value: Iterable[str] | str) -> Iterable[str]:
+    return (value,) if isinstance(value, str) else value
 
 
 class RunControl:
@@ -127,283 +123,27 @@ class RunControl:
             sched.abandon()
 
 
-@dataclass(frozen=True, slots=True)
-class _Backend:
-    kind: str
-    base_url: str
-    token: str = field(repr=False)
-    embedded: bool
-    time_scale: float
-
-
-def is_loopback(url: str) -> bool:
-    host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def choose_backend(options: RunOptions) -> tuple[str, str | None, str | None]:
-    """(kind, base_url, token); base_url None means the embedded simulator."""
-    token = options.token if options.token is not None else os.environ.get("USEAPI_TOKEN")
-    base_url = options.base_url or os.environ.get("FLOWPIPE_API_URL")
-    if options.backend == "sim" and not base_url:
-        return "sim", None, None
-    if options.backend == "auto" and not token:
-        return "sim", None, None
-    if not token:
-        raise UsageError(
-            "no API token: set USEAPI_TOKEN",
-            hint="or drop --backend useapi to run on the embedded simulator",
-        )
-    base_url = base_url or REAL_API_URL
-    if options.backend == "useapi":
-        return "useapi", base_url, token
-    if options.backend == "sim":
-        return "sim", base_url, token
-    return ("sim" if is_loopback(base_url) else "useapi"), base_url, token
-
-
-def frozen_backend(options: RunOptions, recipe: Path) -> str:
-    """The backend kind a ``--frozen`` run checks keys for: ``--backend``, else the lock's."""
-    if options.backend != "auto":
-        return options.backend
-    with contextlib.suppress(OSError, ValueError, AttributeError):
-        locked = json.loads(lock_path(recipe).read_text(encoding="utf-8")).get("backend")
-        if locked in ("sim", "useapi"):
-            return str(locked)
-    try:
-        return choose_backend(options)[0]
-    except UsageError:
-        return "sim"
-
-
-@contextlib.asynccontextmanager
-async def _open_backend(options: RunOptions, kind: str, base_url: str | None,
-                        token: str | None) -> AsyncIterator[_Backend]:
-    if base_url is None:
-        scale = options.time_scale or EMBEDDED_TIME_SCALE
-        sim_token = secrets.token_urlsafe(16)
-        base = options.sim or SimConfig(time_scale=scale, seed=0)
-        config = dataclasses.replace(base, tokens=(sim_token,), time_scale=scale)
-        async with running_sim(config) as sim:
-            yield _Backend(kind, sim.base_url, sim_token, True, scale)
-        return
-    assert token is not None
-    yield _Backend(kind, base_url, token, False, options.time_scale or 1.0)
-
-
-async def _resolve_accounts(
-    options: RunOptions, plan: Plan, client: FlowClient, scale: float
-) -> list[str]:
-    if options.accounts:
-        return list(options.accounts)
-    from_recipe = list(getattr(plan, "accounts", ()) or ())
-    if from_recipe:
-        return from_recipe
-    for attempt in range(ACCOUNT_TRIES):
-        try:
-            accounts = await client.accounts()
-            break
-        except (CapacityError, TransportError):
-            if attempt == ACCOUNT_TRIES - 1:
-                raise
-            await asyncio.sleep(random.uniform(5.0, 10.0) * scale)
-    healthy = [email for email, info in accounts.items() if info.ok]
-    for email, info in accounts.items():
-        if not info.ok:
-            log.warning("skipping account %s: %s", email, info.health)
-    if not healthy:
-        details = "; ".join(f"{e}: {i.health}" for e, i in accounts.items()) or "none configured"
-        raise SessionError(
-            f"no healthy account at the API ({details})",
-            hint="refresh the account's cookies (useapi.net: Setup Google Flow), "
-            "or name a working one with --account",
-        )
-    return healthy
-
-
-def _open_cache(options: RunOptions) -> CacheStore:
-    if not options.use_cache:
-        return MemoryCache()
-    return DiskCache(options.cache_dir or default_cache_dir())
-
-
-def _outcome(sched: Scheduler, results: Mapping[str, NodeResult],
-             control: RunControl | None) -> tuple[Outcome, int, str | None]:
-    if control is not None and control.interrupted:
-        return "interrupted", EXIT_INTERRUPTED, "interrupted"
-    if isinstance(sched.stop_error, StopRunError):
-        return "stopped", EXIT_STOPPED, str(sched.stop_error)
-    if sched.stop_error is not None:  # e.g. a full disk: the run failed, the API did not stop it
-        return "failed", sched.stop_error.exit_code, str(sched.stop_error)
-    if sched.stop_reason is not None:
-        return "failed", EXIT_FAILED, sched.stop_reason
-    bad = sum(1 for r in results.values() if r.status != "done")
-    if bad:
-        return "failed", EXIT_FAILED, f"{bad} node(s) did not finish"
-    return "done", EXIT_OK, None
-
-
 async def run_recipe_async(
-    recipe: Path,
+    recipe: str | os.PathLike[str] | Recipe,
     options: RunOptions | None = None,
     *,
     sinks: Sequence[EventSink] = (),
     control: RunControl | None = None,
 ) -> RunResult:
-    """Run ``recipe`` to the end and write every output; raise only for bad input."""
+    """Run ``recipe`` to the end and write its outputs; raise only for bad input."""
     options = options or RunOptions()
-    if options.frozen and (options.refresh_all or options.refresh_steps):
-        raise UsageError("--frozen and --refresh contradict each other")
-    if options.frozen:  # sends nothing, so needs no token: only the backend kind of the keys
-        kind, base_url, token = frozen_backend(options, recipe), None, None
-    else:
-        kind, base_url, token = choose_backend(options)
-    plan = build_plan(recipe, overrides=options.variables, backend=kind)
-    unknown = options.refresh_steps - {node.step for node in plan.nodes.values()}
-    if unknown:
-        raise UsageError(
-            f"--refresh: no step named {', '.join(sorted(unknown))} in {recipe}",
-            hint=f"steps: {', '.join(dict.fromkeys(n.step for n in plan.nodes.values()))}",
-        )
-    out = options.out or Path("out") / plan.name
-    store = _open_cache(options)
-    cache = ResponseCache(store)
-    claims = KeyClaims(store.folder / "claims") if isinstance(store, DiskCache) else None
-    recorder = RunRecorder()
-    started_at = datetime.now(UTC)
-    sched = Scheduler(
-        plan,
-        cache=cache,
-        writer=OutputWriter(out),
-        claims=claims,
-        sinks=[recorder, *sinks],
-        options=SchedulerOptions(
-            refresh_all=options.refresh_all,
-            refresh_steps=options.refresh_steps,
-            stop_grace=options.stop_grace,
-            seed=options.seed,
-            retry=options.retry,
-            time_scale=options.time_scale or (EMBEDDED_TIME_SCALE if base_url is None else 1.0),
-        ),
-    )
+    source = recipe if isinstance(recipe, Recipe) else Path(recipe)
+    path = source.path if isinstance(source, Recipe) else source
+    choice = _choose(options, path)
+    plan = _plan(source, path, options, choice.kind)
+    job = _Job(path, plan, choice, options, sinks)
     if control is not None:
-        control.scheduler = sched
-    backend_url = base_url or "embedded simulator"
-    try:  # decided from the cache alone, before any request could be sent
-        pending = sched.prime()
-        if options.frozen:
-            _check_frozen(plan, recipe, sched.results, pending)
-    except BaseException:
-        store.close()
-        raise
-    try:
-        if pending:
-            async with _open_backend(options, kind, base_url, token) as backend:
-                backend_url = backend.base_url
-                sched.options = dataclasses.replace(
-                    sched.options, time_scale=backend.time_scale
-                )
-                async with FlowClient(base_url=backend.base_url, token=backend.token) as client:
-                    accounts = await _resolve_accounts(options, plan, client, backend.time_scale)
-                    pool = AccountPool(
-                        accounts,
-                        sinks=sched.sinks,
-                        limiter_config=_limiter_config(options, backend.time_scale),
-                        fixed_window=options.fixed_concurrency,
-                        clock=sched.clock,
-                        t0=sched.clock() - sched.now(),
-                    )
-                    await sched.run(client, pool)
-    except StopRunError as exc:  # before the first generation: GET /accounts said no
-        sched.stop_error = exc
-        sched.skip_unfinished(f"run stopped: {exc.message}")
-    finally:
-        results = sched.results
-        outcome, code, message = _outcome(sched, results, control)
-        finished_at = datetime.now(UTC)
-        summary = dict(summarize(results))
-        summary.update(
-            api_calls=sched.api_calls,
-            uploads=sched.uploads,
-            retries=sched.retries,
-            rejections=sched.rejections,
-            waited_for_other_runs=sched.claim_waits,
-            corrupt_cache_entries=cache.corrupt_entries,
-        )
-        run_info = {
-            "format": 1,
-            "recipe": {"name": plan.name, "path": plan.recipe_path.name},
-            "backend": {"kind": kind, "base_url": backend_url},
-            "started_at": started_at.isoformat().replace("+00:00", "Z"),
-            "finished_at": finished_at.isoformat().replace("+00:00", "Z"),
-            "wall_seconds": round((finished_at - started_at).total_seconds(), 3),
-            "outcome": outcome,
-            "exit_code": code,
-            "message": message,
-            "summary": summary,
-            "nodes": recorder.nodes,
-            "timeline": recorder.timeline(),
-        }
-        try:
-            _write_outputs(out, plan, recipe, results=results, run_info=run_info, options=options)
-        finally:
-            store.close()
-    return RunResult(outcome, code, out, summary, message, run_info)
-
-
-def _limiter_config(options: RunOptions, scale: float) -> LimiterConfig:
-    cap = options.max_concurrency
-    if cap is not None and cap < 1:
-        raise UsageError("--max-concurrency must be at least 1")
-    base = options.limiter or LimiterConfig()
-    max_window = base.max_window if cap is None else min(cap, base.max_window)
-    return dataclasses.replace(
-        base,
-        time_scale=scale,
-        max_window=max_window,
-        min_window=min(base.min_window, max_window),
-        initial_window=min(base.initial_window, max_window),
-    )
-
-
-def _check_frozen(plan: Plan, recipe: Path, results: Mapping[str, NodeResult],
-                  pending: list[str]) -> None:
-    """Under --frozen: every node must be cached and, if a lock exists, match it."""
-    lock = lock_path(recipe)
-    locked = read_lock(lock) if lock.exists() else None
-    for nid in plan.nodes:
-        res = results[nid]
-        if res.status == "done" and res.key and locked is not None:
-            check_lock(locked, lock.name, nid, res.key)
-    if pending:
-        raise FrozenCacheMissError(
-            f"--frozen: node '{pending[0]}' is not in the cache"
-            f" ({len(pending)} node(s) would need a request)",
-            hint="run without --frozen to make them, or restore the cache folder",
-        )
-
-
-def _write_outputs(out: Path, plan: Plan, recipe: Path, *, results: Mapping[str, NodeResult],
-                   run_info: Mapping[str, Any], options: RunOptions) -> None:
-    writer = OutputWriter(out)
-    writer.write_json("manifest.json", build_manifest(plan, results))
-    writer.write_json("run.json", run_info)
-    if options.lock and not options.frozen:
-        lock = lock_path(recipe)
-        OutputWriter(recipe.parent).write_json(lock.name, build_lock(plan, results, lock))
-    if options.report:
-        from flowpipe.report import write_report
-
-        write_report(out)
+        control.scheduler = job.sched
+    return await job.execute(control)
 
 
 def run_recipe(
-    recipe: Path,
+    recipe: str | os.PathLike[str] | Recipe,
     options: RunOptions | None = None,
     *,
     sinks: Sequence[EventSink] = (),
@@ -422,3 +162,252 @@ def run_recipe(
             loop.remove_signal_handler(signal.SIGINT)
         loop.run_until_complete(loop.shutdown_asyncgens())
         loop.close()
+
+
+def _choose(options: RunOptions, recipe: Path) -> BackendChoice:
+    if options.frozen and (options.refresh_all or options.refresh_steps):
+        raise UsageError("a frozen run cannot refresh: the two contradict each other",
+                         option="frozen")
+    if options.frozen:  # sends nothing, so needs no token: only the backend kind of the keys
+        return BackendChoice(
+            frozen_backend(options.backend, recipe, options.base_url, options.token), None
+        )
+    return choose_backend(options.backend, options.base_url, options.token)
+
+
+def _plan(source: Path | Recipe, path: Path, options: RunOptions, kind: str) -> Plan:
+    plan = build_plan(source, overrides=options.variables, backend=kind)
+    unknown = options.refresh_steps - {node.step for node in plan.nodes.values()}
+    if unknown:
+        raise UsageError(
+            f"no step named {', '.join(sorted(unknown))} in {path}",
+            hint=f"steps: {', '.join(dict.fromkeys(n.step for n in plan.nodes.values()))}",
+            option="refresh_steps",
+        )
+    return plan
+
+
+def _open_cache(options: RunOptions) -> CacheStore:
+    if not options.use_cache:
+        return MemoryCache()
+    return DiskCache(options.cache_dir or default_cache_dir())
+
+
+def _limiter_config(options: RunOptions) -> LimiterConfig:
+    cap = options.max_concurrency
+    if cap is not None and cap < 1:
+        raise UsageError("must be at least 1", option="max_concurrency")
+    base = options.limiter or LimiterConfig()
+    max_window = base.max_window if cap is None else min(cap, base.max_window)
+    return dataclasses.replace(
+        base,
+        max_window=max_window,
+        min_window=min(base.min_window, max_window),
+        initial_window=min(base.initial_window, max_window),
+    )
+
+
+def _check_frozen(plan: Plan, recipe: Path, states: Mapping[str, NodeState],
+                  pending: list[str]) -> None:
+    """Frozen: every node must be cached and, if a lock exists, match it."""
+    path = lock_path(recipe)
+    locked = read_lock(path) if path.exists() else None
+    for nid in plan.nodes:
+        state = states[nid]
+        if state.status == "done" and state.key and locked is not None:
+            check_lock(locked, path.name, nid, state.key)
+    if pending:
+        raise FrozenCacheMissError(
+            f"node '{pending[0]}' is not in the cache"
+            f" ({len(pending)} node(s) would need a request)",
+            hint="make them in a run that may send requests, or restore the cache folder",
+            option="frozen",
+        )
+
+
+class _Job:
+    """One run from the first look at the cache to the last file written."""
+
+    def __init__(self, recipe: Path, plan: Plan, choice: BackendChoice, options: RunOptions,
+                 sinks: Sequence[EventSink]) -> None:
+        self.recipe, self.plan, self.choice, self.options = recipe, plan, choice, options
+        embedded = choice.base_url is None
+        scale = options.time_scale or (EMBEDDED_TIME_SCALE if embedded else 1.0)
+        self.clock = RunClock(options.clock, scale=scale)
+        self.out = options.out or Path("out") / plan.name
+        self.store = _open_cache(options)
+        self.cache = ResponseCache(self.store)
+        folder = self.store.folder if isinstance(self.store, DiskCache) else None
+        self.recorder = RunRecorder()
+        self.started_at = datetime.now(UTC)
+        self.backend_url = choice.base_url or "embedded simulator"
+        self.sched = Scheduler(
+            plan,
+            cache=self.cache,
+            out=self.out,
+            clock=self.clock,
+            claims=KeyClaims(folder / "claims") if folder is not None else None,
+            sinks=[self.recorder, *sinks],
+            options=SchedulerOptions(
+                refresh_all=options.refresh_all,
+                refresh_steps=options.refresh_steps,
+                stop_grace=options.stop_grace,
+                seed=options.seed,
+                retry=options.retry,
+            ),
+        )
+
+    async def execute(self, control: RunControl | None) -> RunResult:
+        try:  # decided from the cache alone, before any request could be sent
+            pending = self.sched.prime()
+            if self.options.frozen:
+                _check_frozen(self.plan, self.recipe, self.sched.states, pending)
+        except BaseException:
+            self.store.close()
+            raise
+        try:
+            if pending:
+                await self._send_all()
+        except StopRunError as exc:  # before the first generation: GET /accounts said no
+            self.sched.stop_error = exc
+            self.sched.end(f"run stopped: {exc.message}")
+        finally:
+            try:
+                result = self._finish(control)
+            finally:
+                self.store.close()
+        return result
+
+    async def _send_all(self) -> None:
+        options = self.options
+        limiter = _limiter_config(options)
+        async with open_backend(self.choice, time_scale=self.clock.scale,
+                                sim=options.sim) as backend:
+            self.backend_url = backend.base_url
+            async with FlowClient(base_url=backend.base_url, token=backend.token,
+                                  transport=options.transport) as client:
+                accounts = await find_accounts(
+                    client,
+                    chosen=options.accounts or self.plan.accounts,
+                    policy=options.retry,
+                    clock=self.clock,
+                    rng=random.Random(options.seed),
+                )
+                pool = AccountPool(accounts, clock=self.clock, sinks=self.sched.sinks,
+                                   limiter_config=limiter,
+                                   fixed_window=options.fixed_concurrency)
+                await self.sched.run(client, pool)
+
+    def _finish(self, control: RunControl | None) -> RunResult:
+        """Write what the run leaves behind and say how it ended."""
+        outcome, message = _outcome(self.sched, control)
+        log = self._log(outcome, message)
+        self.sched.ledger.finish(self.cache)
+        write_run_log(self.out, log)
+        if self.options.lock and not self.options.frozen:
+            _write_lock(self.recipe, self.plan, self.sched.states)
+        if self.options.report:
+            from flowpipe.report import write_report
+
+            write_report(self.out)
+        return _result(self.plan, self.sched.states, self.out, outcome=outcome, message=message,
+                       log=log)
+
+    def _log(self, outcome: Outcome, message: str | None) -> RunLog:
+        sched = self.sched
+        finished_at = datetime.now(UTC)
+        summary = summarize(sched.states)
+        summary.update(
+            api_calls=sched.api_calls,
+            uploads=sched.uploads,
+            retries=sched.retries,
+            rejections=sched.rejections,
+            waited_for_other_runs=sched.claim_waits,
+            corrupt_cache_entries=self.cache.corrupt_entries,
+        )
+        return RunLog(
+            recipe_name=self.plan.name,
+            recipe_path=self.plan.recipe_path.name,
+            backend_kind=self.plan.backend,
+            base_url=self.backend_url,
+            started_at=_stamp(self.started_at),
+            finished_at=_stamp(finished_at),
+            wall_seconds=round((finished_at - self.started_at).total_seconds(), 3),
+            outcome=outcome,
+            exit_code=exitcodes.for_outcome(outcome),
+            message=message,
+            summary=summary,
+            nodes=self.recorder.nodes(),
+            window=tuple(self.recorder.window),
+            inflight=tuple(self.recorder.inflight),
+            rejections=tuple(self.recorder.rejections),
+        )
+
+
+def _stamp(when: datetime) -> str:
+    return when.isoformat().replace("+00:00", "Z")
+
+
+def _outcome(sched: Scheduler, control: RunControl | None) -> tuple[Outcome, str | None]:
+    if control is not None and control.interrupted:
+        return "interrupted", "interrupted"
+    if isinstance(sched.stop_error, StopRunError):
+        return "stopped", str(sched.stop_error)
+    if sched.stop_error is not None:  # e.g. a full disk: the run failed, the API did not stop it
+        return "failed", str(sched.stop_error)
+    if sched.stop_reason is not None:
+        return "failed", sched.stop_reason
+    bad = sum(1 for s in sched.states.values() if s.status != "done")
+    if bad:
+        return "failed", f"{bad} node(s) did not finish"
+    return "done", None
+
+
+def _write_lock(recipe: Path, plan: Plan, states: Mapping[str, NodeState]) -> None:
+    """Each finished node's key and images; a node not finished keeps its old entry."""
+    path = lock_path(recipe)
+    try:
+        old = read_lock(path)
+        previous = old.nodes if old.backend == plan.backend else {}
+    except FrozenCacheMissError:  # none yet, or unreadable: this run's entries only
+        previous = {}
+    finished = {
+        nid: LockEntry(s.key, tuple(img.sha256 for img in s.generation.images))
+        for nid, s in states.items()
+        if s.status == "done" and s.key and s.generation
+    }
+    base = Lock(recipe=plan.name, backend=plan.backend, nodes=previous)
+    write_lock(path, base.updated(plan.nodes, finished))
+
+
+def _result(plan: Plan, states: Mapping[str, NodeState], out: Path, *, outcome: Outcome,
+            message: str | None, log: RunLog) -> RunResult:
+    nodes = {}
+    for nid, node in plan.nodes.items():
+        state = states[nid]
+        gen = state.generation if state.status == "done" else None
+        nodes[nid] = NodeResult(
+            id=nid,
+            step=node.step,
+            variant=dict(node.variant),
+            state="done" if state.status == "done" else (
+                "failed" if state.status == "failed" else "skipped"),
+            reason=state.error.message if state.error and state.status != "done" else None,
+            cache_hit=state.cache_hit,
+            key=state.key,
+            images=tuple(out / node.out_dir / f"{i}.jpg" for i in range(len(gen.images)))
+            if gen else (),
+            model_used=gen.model_used if gen else None,
+            error=state.error if state.status != "done" else None,
+        )
+    return RunResult(
+        ok=outcome == "done",
+        exit_code=exitcodes.for_outcome(outcome),
+        nodes=nodes,
+        images=tuple(img for result in nodes.values() for img in result.images),
+        outcome=outcome,
+        message=message,
+        out=out,
+        summary=dict(log.summary),
+        run_info=log.to_json(),
+    )

@@ -1,12 +1,19 @@
-"""Fixtures for running recipes end to end against a real simulator on loopback."""
+"""Fixtures for running recipes: against a simulator on loopback, or on a virtual clock."""
 
 from __future__ import annotations
 
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+import flowpipe
+from flowpipe.results import RunResult
+
+from .fakeapi import BASE_URL, FakeAPI
+from .fakeapi import TOKEN as FAKE_TOKEN
 
 TOKEN = "e2e-secret-token-7f3a9c"  # a distinctive string, scanned for in every output
 SCALE = 0.005  # 10-20 API seconds of latency become 50-100 ms
@@ -58,3 +65,20 @@ def all_files(*folders: Path) -> dict[str, bytes]:
             if path.is_file():
                 files[str(path.relative_to(folder))] = path.read_bytes()
     return files
+
+
+def virtual_run(recipe: Path, api: FakeAPI, tmp_path: Path, **options: Any) -> RunResult:
+    """``flowpipe.run_async`` of ``recipe`` against ``api`` on its virtual clock."""
+    settings: dict[str, Any] = {
+        "backend": "sim",
+        "base_url": BASE_URL,
+        "token": FAKE_TOKEN,
+        "time_scale": 1.0,
+        "clock": api.clock,
+        "transport": api.transport(),
+        "cache_dir": tmp_path / "cache",
+        "lock": True,
+        "seed": 5,
+    }
+    settings.update(options)
+    return api.clock.run(flowpipe.run_async(recipe, out=tmp_path / "out", **settings))

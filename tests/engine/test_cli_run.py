@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -10,6 +11,7 @@ from click.testing import CliRunner
 
 from flowpipe.cli import cli
 from flowpipe.sim import SimConfig, SimThread
+from flowpipe.store.lock import LockEntry, read_lock, write_lock
 
 from .conftest import CHAIN
 
@@ -108,9 +110,9 @@ def test_frozen_fails_when_lock_is_stale(runner: CliRunner, write_recipe, tmp_pa
     out = str(tmp_path / "out")
     assert _run(runner, str(recipe), "-o", out).exit_code == 0
     lock = recipe.with_name("recipe.lock.json")
-    data = json.loads(lock.read_text())
-    data["nodes"]["hero"]["key"] = "0" * 64
-    lock.write_text(json.dumps(data))
+    locked = read_lock(lock)
+    stale = LockEntry("0" * 64, locked.nodes["hero"].images)
+    write_lock(lock, dataclasses.replace(locked, nodes={**locked.nodes, "hero": stale}))
     result = _run(runner, str(recipe), "-o", out, "--frozen")
     assert result.exit_code == 4
     assert "changed since recipe.lock.json" in result.stderr
@@ -153,9 +155,7 @@ def test_frozen_needs_no_token_and_checks_the_locks_backend(
     assert explicit.exit_code == 4  # no token needed; useapi keys are simply not cached
     assert "not in the cache" in explicit.stderr
     assert _run(runner, str(recipe), "-o", out, "--frozen").exit_code == 0
-    data = json.loads(lock.read_text())
-    data["backend"] = "useapi"
-    lock.write_text(json.dumps(data))
+    write_lock(lock, dataclasses.replace(read_lock(lock), backend="useapi"))
     from_lock = _run(runner, str(recipe), "-o", out, "--frozen")
     assert from_lock.exit_code == 4  # keys now computed for the real API: none cached
 

@@ -1,4 +1,4 @@
-"""Scheduler edge cases through a mock transport: no socket, exact timings under control."""
+"""Coordinator edge cases on a virtual clock over a mock transport: no socket, no real sleep."""
 
 from __future__ import annotations
 
@@ -6,16 +6,18 @@ import asyncio
 import base64
 import io
 import json
+import random
 from pathlib import Path
 
 from PIL import Image
 
 from flowpipe.api import FlowClient, HTTPRequest, HTTPResponse, MockTransport
-from flowpipe.engine.accounts import AccountPool
-from flowpipe.engine.limiter import LimiterConfig
+from flowpipe.engine.accounts import AccountPool, find_accounts
+from flowpipe.engine.clock import RunClock, VirtualClock
+from flowpipe.engine.retry import RetryPolicy
 from flowpipe.engine.scheduler import Scheduler, SchedulerOptions
 from flowpipe.planner import build_plan
-from flowpipe.store import MemoryCache, OutputWriter, ResponseCache
+from flowpipe.store import MemoryCache, ResponseCache
 
 RECIPE = """
 version: 1
@@ -54,14 +56,15 @@ def _error(status: int, text: str) -> HTTPResponse:
     )
 
 
-def _scheduler(tmp_path: Path, **options: object) -> Scheduler:
+def _scheduler(tmp_path: Path, clock: RunClock, **options: object) -> Scheduler:
     recipe = tmp_path / "mock.yaml"
     recipe.write_text(RECIPE)
     return Scheduler(
         build_plan(recipe, backend="sim"),
         cache=ResponseCache(MemoryCache()),
-        writer=OutputWriter(tmp_path / "out"),
-        options=SchedulerOptions(time_scale=0.01, seed=0, **options),  # type: ignore[arg-type]
+        out=tmp_path / "out",
+        clock=clock,
+        options=SchedulerOptions(seed=0, **options),  # type: ignore[arg-type]
     )
 
 
@@ -73,53 +76,66 @@ def _client(handler) -> FlowClient:
     )
 
 
-async def test_run_ends_when_the_last_account_is_dropped_mid_flight(tmp_path: Path) -> None:
+def test_run_ends_when_the_last_account_is_dropped_mid_flight(tmp_path: Path) -> None:
     """a: 404 drops the only account; b, still in flight, then gets a 429 and must not hang."""
+    virtual = VirtualClock()
 
     async def handler(request: HTTPRequest) -> HTTPResponse:
         prompt = json.loads(request.body)["prompt"]
         if prompt == "node a":
-            await asyncio.sleep(0.05)
+            await virtual.sleep(5.0)
             return _error(404, "Google Flow account a@x not found")
-        await asyncio.sleep(0.1)
+        await virtual.sleep(10.0)
         return _error(429, "too many")
 
-    sched = _scheduler(tmp_path)
-    pool = AccountPool(["a@x"], limiter_config=LimiterConfig(time_scale=0.01))
-    results = await asyncio.wait_for(sched.run(_client(handler), pool), timeout=30)
+    async def main():
+        clock = RunClock(virtual)
+        sched = _scheduler(tmp_path, clock)
+        return await sched.run(_client(handler), AccountPool(["a@x"], clock=clock))
+
+    results = virtual.run(main())
     assert results["a"].status == "failed"
     assert results["a"].error is not None and results["a"].error.status == 404
     assert results["b"].status == "skipped"
 
 
-async def test_a_stop_waits_at_most_stop_grace_for_requests_in_flight(tmp_path: Path) -> None:
+def test_a_stop_waits_at_most_stop_grace_for_requests_in_flight(tmp_path: Path) -> None:
+    virtual = VirtualClock()
     gate = asyncio.Event()  # never set: the request would hang without the grace limit
 
     async def handler(request: HTTPRequest) -> HTTPResponse:
         await gate.wait()
         return _ok()
 
-    sched = _scheduler(tmp_path, stop_grace=0.2)
-    pool = AccountPool(["a@x"], limiter_config=LimiterConfig(time_scale=0.01))
-    task = asyncio.ensure_future(sched.run(_client(handler), pool))
-    while sched.api_calls < 2:
-        await asyncio.sleep(0.01)
-    sched.request_stop("test stop")
-    results = await asyncio.wait_for(task, timeout=30)  # returns after ~0.2 s, not never
+    async def main():
+        clock = RunClock(virtual)
+        sched = _scheduler(tmp_path, clock, stop_grace=30.0)
+        task = asyncio.ensure_future(sched.run(_client(handler), AccountPool(["a@x"], clock=clock)))
+        while sched.api_calls < 2:
+            await virtual.sleep(0.01)
+        sched.request_stop("test stop")
+        results = await task  # returns after 30 virtual seconds of grace, not never
+        return results, clock.now()
+
+    results, ended = virtual.run(main())
     assert {r.status for r in results.values()} == {"skipped"}
     assert all("in flight" in (r.error.message if r.error else "") for r in results.values())
+    assert 30.0 <= ended < 31.0  # the grace, on the run's (virtual) clock
 
 
-async def test_get_accounts_is_retried_on_capacity_answers(tmp_path: Path) -> None:
-    from flowpipe.engine.runner import RunOptions, _resolve_accounts
-
+def test_get_accounts_is_retried_on_capacity_answers(tmp_path: Path) -> None:
+    virtual = VirtualClock()
     answers = [_error(429, "busy"), _error(503, "busy"),
                HTTPResponse(200, {}, json.dumps({"a@x": {"health": "OK"}}).encode())]
 
     def handler(request: HTTPRequest) -> HTTPResponse:
         return answers.pop(0)
 
-    plan = _scheduler(tmp_path).plan
-    accounts = await _resolve_accounts(RunOptions(), plan, _client(handler), 0.001)
+    async def main() -> list[str]:
+        return await find_accounts(_client(handler), chosen=(), policy=RetryPolicy(),
+                                   clock=RunClock(virtual), rng=random.Random(0))
+
+    accounts = virtual.run(main())
     assert accounts == ["a@x"]
     assert answers == []
+    assert 10.0 <= virtual.time() <= 20.0  # two waits of U(5, 10) API seconds

@@ -71,6 +71,7 @@ def run_options(base_url: str, tmp_path: Path, **extra: object) -> RunOptions:
         "time_scale": SCALE,
         "cache_dir": tmp_path / "cache",
         "report": False,
+        "lock": True,
         "seed": 5,
     }
     base.update(extra)

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from flowpipe.engine import run_recipe_async
-from flowpipe.engine.events import Event, NodeDone, NodeRetried
+from flowpipe.events import Event, NodeDone, NodeRetried
 from flowpipe.sim import RunningSim, running_sim
 
 from .conftest import CHAIN, CHAIN_NODES, assert_outputs_whole, run_options, sim_config

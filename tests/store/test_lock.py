@@ -1,14 +1,13 @@
-"""Lock files: where they live and how --frozen reads them."""
+"""Lock files: where they live, how they are written and how a frozen run reads them."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
 from flowpipe.errors import FrozenCacheMissError
-from flowpipe.store.manifest import check_lock, lock_path, read_lock
+from flowpipe.store.lock import Lock, LockEntry, check_lock, lock_path, read_lock, write_lock
 
 
 def test_lock_sits_beside_the_recipe() -> None:
@@ -17,9 +16,9 @@ def test_lock_sits_beside_the_recipe() -> None:
 
 def test_read_lock_gives_keys_by_node(tmp_path: Path) -> None:
     lock = tmp_path / "r.lock.json"
-    lock.write_text(json.dumps({"format": 1, "nodes": {"hero": {"key": "k1", "images": []}}}))
+    write_lock(lock, Lock(recipe="r", backend="sim", nodes={"hero": LockEntry("k1")}))
     locked = read_lock(lock)
-    assert locked == {"hero": "k1"}
+    assert locked.node_keys() == {"hero": "k1"}
     check_lock(locked, lock.name, "hero", "k1")
     with pytest.raises(FrozenCacheMissError, match=r"'hero' changed since r\.lock\.json"):
         check_lock(locked, lock.name, "hero", "k2")

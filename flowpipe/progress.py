@@ -1,16 +1,24 @@
-"""What a person sees while a run goes: a live panel on a TTY, plain lines elsewhere."""
+"""What a person sees while a run goes: a live panel on a TTY, plain lines elsewhere.
+
+The terminal face of ``flowpipe run``: sinks of the run's events, and the one line
+that says which backend a run talks to.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import sys
 import time
-from typing import IO, Any
+from collections.abc import Iterator
+from typing import IO, TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from flowpipe.engine.events import (
+from flowpipe.events import (
     Event,
+    EventSink,
     NodeCached,
     NodeDone,
     NodeFailed,
@@ -23,7 +31,10 @@ from flowpipe.engine.events import (
     WindowChanged,
 )
 
-__all__ = ["LiveProgress", "PlainProgress", "Tally"]
+if TYPE_CHECKING:
+    from flowpipe.engine.runner import RunOptions
+
+__all__ = ["LiveProgress", "PlainProgress", "Tally", "describe_backend", "open_display"]
 
 
 class Tally:
@@ -168,3 +179,28 @@ class LiveProgress:
         elif isinstance(event, RunStopping):
             self._stopping = event.reason
         self._live.update(self._render())
+
+
+def describe_backend(options: RunOptions) -> str:
+    """One line for stderr, so nobody mistakes simulated images for real ones."""
+    if options.frozen:
+        return "--frozen: answering from the cache only; nothing will be sent"
+    from flowpipe.engine.backend import choose_backend
+
+    choice = choose_backend(options.backend, options.base_url, options.token)
+    if choice.base_url is None:
+        return (
+            "no USEAPI_TOKEN: running on the embedded simulator "
+            "(placeholder images, nothing is billed)"
+        )
+    return f"backend {choice.kind} at {choice.base_url}"
+
+
+@contextlib.contextmanager
+def open_display(*, plain: bool = False) -> Iterator[list[EventSink]]:
+    """A live panel when stderr is a terminal, else one plain line per event."""
+    if plain or not sys.stderr.isatty():
+        yield [PlainProgress(sys.stderr)]
+        return
+    with LiveProgress() as live:
+        yield [live]

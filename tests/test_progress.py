@@ -6,7 +6,7 @@ import io
 
 from rich.console import Console
 
-from flowpipe.engine.events import (
+from flowpipe.events import (
     ErrorInfo,
     NodeCached,
     NodeDone,
@@ -18,7 +18,7 @@ from flowpipe.engine.events import (
     RunStopping,
     WindowChanged,
 )
-from flowpipe.engine.progress import LiveProgress, PlainProgress, Tally
+from flowpipe.progress import LiveProgress, PlainProgress, Tally
 
 EVENTS = [
     RunStarted(0.0, 5, "sim"),

@@ -1,7 +1,10 @@
-"""Run events: the one record of what happened, read by every display.
+"""Run events: the one record of what happened while a run goes, read by every display.
 
 The progress display, the JSON summary and ``run.json`` (and so the report) are all
-sinks of the same events, so none of them re-computes what another knows.
+sinks of the same events, so none of them re-computes what another knows. A caller of
+``flowpipe.run`` gets them too: a plain function of one ``Event``, or any object with
+``handle(event)`` (an ``EventSink``). Every event is a frozen dataclass whose ``t`` is
+seconds since the run started (docs/python.md lists them).
 """
 
 from __future__ import annotations
@@ -9,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
+
+from flowpipe.errors import ErrorInfo
 
 __all__ = [
     "ErrorInfo",
@@ -31,27 +36,9 @@ __all__ = [
 
 
 @dataclass(frozen=True, slots=True)
-class ErrorInfo:
-    """Why a node failed, in a form JSON and people can read."""
-
-    type: str
-    message: str
-    status: int | None = None
-    reason: str | None = None
-    hint: str | None = None
-
-    def as_dict(self) -> dict[str, object]:
-        return {
-            "type": self.type,
-            "status": self.status,
-            "reason": self.reason,
-            "message": self.message,
-            "hint": self.hint,
-        }
-
-
-@dataclass(frozen=True, slots=True)
 class RunStarted:
+    """The run began: ``nodes`` in the plan, on the ``backend`` kind (sim or useapi)."""
+
     t: float
     nodes: int
     backend: str
@@ -59,12 +46,16 @@ class RunStarted:
 
 @dataclass(frozen=True, slots=True)
 class NodeCached:
+    """``node`` was answered by the cache: nothing was sent for it."""
+
     t: float
     node: str
 
 
 @dataclass(frozen=True, slots=True)
 class NodeStarted:
+    """A request for ``node`` went to ``account`` (``attempt`` 1 is the first)."""
+
     t: float
     node: str
     account: str
@@ -74,6 +65,9 @@ class NodeStarted:
 
 @dataclass(frozen=True, slots=True)
 class NodeRetried:
+    """``node`` will be tried again in ``delay`` seconds; ``action`` says how
+    (``retry``, ``switch-model``, ``re-upload`` or ``other-account``)."""
+
     t: float
     node: str
     account: str
@@ -84,6 +78,8 @@ class NodeRetried:
 
 @dataclass(frozen=True, slots=True)
 class NodeDone:
+    """``node`` was made: ``seconds`` for its last request, ``attempts`` in all."""
+
     t: float
     node: str
     account: str
@@ -94,6 +90,8 @@ class NodeDone:
 
 @dataclass(frozen=True, slots=True)
 class NodeFailed:
+    """``node`` failed for good; ``error`` says why and what to try."""
+
     t: float
     node: str
     error: ErrorInfo
@@ -101,6 +99,9 @@ class NodeFailed:
 
 @dataclass(frozen=True, slots=True)
 class NodeSkipped:
+    """``node`` will not be made this run: an upstream node did not finish, or the
+    run stopped first (``because``)."""
+
     t: float
     node: str
     because: str
@@ -108,6 +109,8 @@ class NodeSkipped:
 
 @dataclass(frozen=True, slots=True)
 class Uploaded:
+    """Reference bytes (``sha256``) were uploaded to ``account``."""
+
     t: float
     account: str
     sha256: str
@@ -115,6 +118,8 @@ class Uploaded:
 
 @dataclass(frozen=True, slots=True)
 class WindowChanged:
+    """``account``'s concurrency window is now ``window`` (``reason``)."""
+
     t: float
     account: str
     window: int
@@ -123,6 +128,8 @@ class WindowChanged:
 
 @dataclass(frozen=True, slots=True)
 class InflightChanged:
+    """``account`` has ``in_flight`` requests out."""
+
     t: float
     account: str
     in_flight: int
@@ -130,6 +137,8 @@ class InflightChanged:
 
 @dataclass(frozen=True, slots=True)
 class Rejected:
+    """``account`` answered over capacity (429, 503; ``status`` None: a timeout or reset)."""
+
     t: float
     account: str
     status: int | None
@@ -137,6 +146,8 @@ class Rejected:
 
 @dataclass(frozen=True, slots=True)
 class RunStopping:
+    """The run sends nothing more; requests in flight may still finish."""
+
     t: float
     reason: str
     error: ErrorInfo | None
