@@ -128,7 +128,8 @@ class FakeAPI:
         refused = self._account(path, email) or self._references(email, body)
         if refused is not None:
             return refused
-        if self.credits is not None and self.generations >= self.credits:
+        if self.credits is not None and self.generations + sum(self.in_flight.values()) \
+                >= self.credits:  # a credit is spent when a generation is admitted
             return self._answer(path, 402, no_credits())
         if self.in_flight[email] >= self.capacity:
             status = self._rng.choice((429, 503)) if self.reject_status == "mixed" else 429
