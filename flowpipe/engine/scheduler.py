@@ -21,6 +21,7 @@ from flowpipe.api import FlowClient, ImageRequest, ImageResult
 from flowpipe.engine.accounts import AccountPool
 from flowpipe.engine.attempt import NodeAttempt
 from flowpipe.engine.clock import RunClock
+from flowpipe.engine.inflight import InFlight
 from flowpipe.engine.ledger import OutputLedger
 from flowpipe.engine.limiter import Outcome, Permit
 from flowpipe.engine.ready import ReadyQueue
@@ -101,9 +102,7 @@ class Scheduler:
         self._open = len(plan.nodes)
         self._primed = False
         self._cond: asyncio.Condition | None = None
-        self._tasks: set[asyncio.Task[None]] = set()  # one per request in flight
-        self._persisting: set[asyncio.Task[None]] = set()  # past the answer: not abandoned
-        self._timers: set[asyncio.Future[None]] = set()  # retries waiting off-slot
+        self.inflight = InFlight(clock, self._task_done)
 
     # -- events ------------------------------------------------------------------------
 
@@ -152,9 +151,7 @@ class Scheduler:
             for task in dispatchers:
                 task.cancel()
             await asyncio.gather(*dispatchers, return_exceptions=True)
-            await self._drain(self.options.stop_grace)
-            for timer in list(self._timers):
-                timer.cancel()
+            await self.inflight.drain(self.options.stop_grace)
             self.end("run stopped before this node was sent")
         if self.crash is not None:
             raise self.crash
@@ -169,8 +166,7 @@ class Scheduler:
 
     def abandon(self) -> None:
         """Cancel requests in flight (a second Ctrl-C); answers already in are kept."""
-        for task in self._tasks - self._persisting:
-            task.cancel()
+        self.inflight.abandon()
 
     def request_stop(self, reason: str, error: FlowpipeError | None = None) -> None:
         """Send nothing new; in-flight requests finish and are stored."""
@@ -186,21 +182,9 @@ class Scheduler:
     def _finished(self) -> bool:
         if self._open == 0 or self.crash is not None:
             return True
-        if self.pool is not None and not self.pool.usable_accounts() and not self._tasks:
+        if self.pool is not None and not self.pool.usable_accounts() and not self.inflight:
             return True  # every account was dropped: what is left can never be sent
-        return self.stopping and not self._tasks
-
-    async def _drain(self, grace: float) -> None:
-        """Let in-flight requests finish (and be stored) for up to ``grace`` seconds."""
-        timer = asyncio.ensure_future(self.clock.sleep(grace))
-        try:
-            while self._tasks and not timer.done():
-                await asyncio.wait({*self._tasks, timer}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            timer.cancel()
-        self.abandon()
-        if self._tasks:  # the abandoned ones, and answers still being stored
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        return self.stopping and not self.inflight
 
     def _poke(self) -> None:
         """Wake the dispatchers and the run loop soon (safe to call from sync code)."""
@@ -333,9 +317,7 @@ class Scheduler:
                 continue
             self.states[nid].status = "running"
             pool.note_inflight(account)
-            task = asyncio.create_task(self._execute(nid, account, permit))
-            self._tasks.add(task)
-            task.add_done_callback(self._task_done)
+            self.inflight.start(self._execute(nid, account, permit))
 
     def _release(self, account: str, permit: Permit, outcome: Outcome) -> None:
         assert self.pool is not None
@@ -343,8 +325,6 @@ class Scheduler:
         self.pool.note_inflight(account)
 
     def _task_done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        self._persisting.discard(task)
         if not task.cancelled() and task.exception() is not None:
             self.crash = task.exception()
         self._poke()
@@ -408,9 +388,7 @@ class Scheduler:
 
     async def _store(self, nid: str, account: str, result: ImageResult) -> None:
         """Keep an answer: cache first (nothing finished is lost), then the files."""
-        current = asyncio.current_task()
-        assert current is not None
-        self._persisting.add(current)  # from here on a second Ctrl-C waits for this node
+        self.inflight.storing()  # from here on a second Ctrl-C waits for this node
         node, state = self.plan.nodes[nid], self.states[nid]
         try:
             gen = describe(result, account=account, model=state.attempt.model,
@@ -482,12 +460,9 @@ class Scheduler:
         self.states[nid].status = "ready"
         if api_delay <= 0:
             self._push(nid)
-            return
-        timer = asyncio.ensure_future(self._later(nid, api_delay))
-        self._timers.add(timer)
-        timer.add_done_callback(self._timers.discard)
+        else:
+            self.inflight.later(api_delay, lambda: self._push_if_ready(nid))
 
-    async def _later(self, nid: str, api_delay: float) -> None:
-        await self.clock.api_sleep(api_delay)
+    def _push_if_ready(self, nid: str) -> None:
         if self.states[nid].status == "ready":
             self._push(nid)

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -111,7 +112,16 @@ def test_sigint_stops_sending_and_exits_130_with_nothing_partial(
     with SimThread(_config()) as sim:
         proc = _flowpipe(recipe, tmp_path / "out", tmp_path / "cache", sim.base_url)
         lines = _signal_after(proc, 2, signal.SIGINT)
-        rest, _ = proc.communicate(timeout=60)
+        # The rest from the same buffered stream: communicate() reads the pipe itself
+        # and would drop lines the loops above already buffered.
+        assert proc.stdout is not None
+        watchdog = threading.Timer(60, proc.kill)
+        watchdog.start()
+        try:
+            rest = proc.stdout.read()
+            proc.wait()
+        finally:
+            watchdog.cancel()
         served = sim.stats()["generations"]
     assert proc.returncode == 130, rest
     assert "interrupted" in rest

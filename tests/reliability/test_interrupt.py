@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import signal
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -50,7 +51,15 @@ def test_second_sigint_abandons_in_flight_requests_exit_130(
             if "stopping: interrupted" in line:
                 proc.send_signal(signal.SIGINT)
                 break
-        rest, _ = proc.communicate(timeout=60)
+        # The rest from the same buffered stream: communicate() reads the pipe itself
+        # and would drop lines the loops above already buffered.
+        watchdog = threading.Timer(60, proc.kill)
+        watchdog.start()
+        try:
+            rest = proc.stdout.read()
+            proc.wait()
+        finally:
+            watchdog.cancel()
         for _ in range(200):  # let the abandoned requests finish server-side
             if sim.stats()["in_flight"] == 0:
                 break
