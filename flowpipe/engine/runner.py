@@ -231,6 +231,7 @@ class _Job:
     def __init__(self, recipe: Path, plan: Plan, choice: BackendChoice, options: RunOptions,
                  sinks: Sequence[EventSink]) -> None:
         self.recipe, self.plan, self.choice, self.options = recipe, plan, choice, options
+        self.limiter = _limiter_config(options)  # checked before anything is opened
         embedded = choice.base_url is None
         scale = options.time_scale or (EMBEDDED_TIME_SCALE if embedded else 1.0)
         self.clock = RunClock(options.clock, scale=scale)
@@ -280,7 +281,6 @@ class _Job:
 
     async def _send_all(self) -> None:
         options = self.options
-        limiter = _limiter_config(options)
         async with open_backend(self.choice, time_scale=self.clock.scale,
                                 sim=options.sim) as backend:
             self.backend_url = backend.base_url
@@ -294,7 +294,7 @@ class _Job:
                     rng=random.Random(options.seed),
                 )
                 pool = AccountPool(accounts, clock=self.clock, sinks=self.sched.sinks,
-                                   limiter_config=limiter,
+                                   limiter_config=self.limiter,
                                    fixed_window=options.fixed_concurrency)
                 await self.sched.run(client, pool)
 
