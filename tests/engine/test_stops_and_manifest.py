@@ -111,7 +111,7 @@ def _flowpipe(recipe: Path, out: Path, cache: Path, base_url: str) -> subprocess
            "FLOWPIPE_CACHE_DIR": str(cache)}
     return subprocess.Popen(
         [sys.executable, "-m", "flowpipe", "run", str(recipe), "-o", str(out), "--plain",
-         "--no-report", "--max-concurrency", "3", "--time-scale", "0.02"],
+         "--no-report", "--max-concurrency", "3", "--time-scale", "0.01"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
 
@@ -120,7 +120,7 @@ def test_kill_9_during_a_run_of_an_edited_recipe_leaves_no_false_manifest(
     write_recipe, tmp_path: Path
 ) -> None:
     out, cache = tmp_path / "out", tmp_path / "cache"
-    config = SimConfig(tokens=(TOKEN,), time_scale=0.02, seed=1,
+    config = SimConfig(tokens=(TOKEN,), time_scale=0.01, seed=1,
                        capacity=CapacitySpec(kind="constant", level=20))
     with SimThread(config) as sim:
         first = _flowpipe(_recipe(write_recipe, "teal"), out, cache, sim.base_url)
