@@ -1,18 +1,17 @@
-"""The coordinator: a plan's nodes through the ready queue, the limiters and the API.
+"""The coordinator: ready nodes through the limiters and the API, answers carried out.
 
-A node becomes ready when every image it references exists; only then is its real
-cache key known (DESIGN section 3). Cached nodes finish at once; the rest wait in the
-``ReadyQueue``, and one dispatcher per account takes work whenever its limiter grants
-a slot. What an answer means is the node's ``NodeAttempt``'s business, references the
-``Resolver``'s, files and the manifest the ``OutputLedger``'s; this module carries the
-decisions out. A retry waits off-slot, so a rejected request never holds capacity
-while it sleeps. Every wait goes through the run's clock.
+The ``NodeBook`` knows which nodes are ready (and answers what the cache can); one
+dispatcher per account takes the most urgent ready node whenever its limiter grants a
+slot. What an answer means is the node's ``NodeAttempt``'s business, references the
+``Resolver``'s, files and the manifest the ``OutputLedger``'s, requests in the air
+``InFlight``'s; this module carries the decisions out. A retry waits off-slot, so a
+rejected request never holds capacity while it sleeps. Every wait goes through the
+run's clock.
 """
 
 from __future__ import annotations
 
 import asyncio
-import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,35 +21,29 @@ from flowpipe.engine.accounts import AccountPool
 from flowpipe.engine.attempt import NodeAttempt
 from flowpipe.engine.clock import RunClock
 from flowpipe.engine.inflight import InFlight
-from flowpipe.engine.ledger import OutputLedger
 from flowpipe.engine.limiter import Outcome, Permit
-from flowpipe.engine.ready import ReadyQueue
-from flowpipe.engine.resolver import Resolver
+from flowpipe.engine.nodes import NodeBook
 from flowpipe.engine.retry import Action, Decision, RetryPolicy
 from flowpipe.engine.state import NodeState, Status, describe
 from flowpipe.errors import APIError, ErrorInfo, FlowpipeError, StopRunError
 from flowpipe.events import (
     Event,
     EventSink,
-    NodeCached,
     NodeDone,
-    NodeFailed,
     NodeRetried,
-    NodeSkipped,
     NodeStarted,
     RunStarted,
     RunStopping,
     Uploaded,
     broadcast,
 )
-from flowpipe.planner import Plan, request_key
+from flowpipe.planner import Plan
 from flowpipe.store.claims import KeyClaims
 from flowpipe.store.responses import CachedGeneration, ResponseCache
 
 __all__ = ["Scheduler", "SchedulerOptions"]
 
 CLAIM_WAIT = 1.0  # API seconds between looks at a key another process is making
-IN_FLIGHT = "run stopped while this request was in flight (it may still be billed)"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -84,14 +77,19 @@ class Scheduler:
         self.claims = claims
         self.sinks = list(sinks)
         self.options = options or SchedulerOptions()
-        rng = random.Random(self.options.seed)
-        self.states = {
-            nid: NodeState(NodeAttempt(node, self.options.retry, rng))
-            for nid, node in plan.nodes.items()
-        }
-        self.queue = ReadyQueue(plan)
-        self.ledger = OutputLedger(out, plan, self.states)
-        self.resolver = Resolver(plan, cache, self.states, on_upload=self._uploaded)
+        self.book = NodeBook(
+            plan,
+            cache=cache,
+            out=out,
+            clock=clock,
+            emit=self.emit,
+            refreshing=self._refreshing,
+            retry=self.options.retry,
+            seed=self.options.seed,
+            on_upload=self._uploaded,
+        )
+        self.states, self.queue = self.book.states, self.book.queue
+        self.ledger, self.resolver = self.book.ledger, self.book.resolver
         self.client: FlowClient | None = None
         self.pool: AccountPool | None = None
         self.stop_error: FlowpipeError | None = None
@@ -99,7 +97,6 @@ class Scheduler:
         self.crash: BaseException | None = None
         self.stopping = False
         self.api_calls = self.uploads = self.retries = self.rejections = self.claim_waits = 0
-        self._open = len(plan.nodes)
         self._primed = False
         self._cond: asyncio.Condition | None = None
         self.inflight = InFlight(clock, self._task_done)
@@ -111,6 +108,9 @@ class Scheduler:
 
     def emit(self, event: Event) -> None:
         broadcast(self.sinks, event)
+
+    def _refreshing(self, step: str) -> bool:
+        return self.options.refresh_all or step in self.options.refresh_steps
 
     def _uploaded(self, account: str, sha: str) -> None:
         self.uploads += 1
@@ -127,14 +127,9 @@ class Scheduler:
         """
         if not self._primed:
             self._primed = True
-            self.ledger.start()
             self.emit(RunStarted(self.now(), len(self.plan.nodes), self.plan.backend))
-            for nid in self.queue.roots():
-                if self.states[nid].status == "pending":
-                    status = self._prepare(nid)
-                    if status is not None:
-                        self._complete(nid, status)
-        return self.queue.queued()
+            self.book.start()
+        return self.book.queue.queued()
 
     async def run(self, client: FlowClient, pool: AccountPool) -> dict[str, NodeState]:
         """Run every node to done, failed or skipped; return the states."""
@@ -159,8 +154,8 @@ class Scheduler:
 
     def end(self, reason: str) -> None:
         """Close the run: what the cache can still answer is done, the rest skipped."""
-        self.settle_from_cache()
-        self.skip_unfinished(reason)
+        self.book.settle_from_cache()
+        self.book.skip_unfinished(reason)
         if self.claims is not None:
             self.claims.release_all()
 
@@ -180,7 +175,7 @@ class Scheduler:
         self._poke()
 
     def _finished(self) -> bool:
-        if self._open == 0 or self.crash is not None:
+        if self.book.open == 0 or self.crash is not None:
             return True
         if self.pool is not None and not self.pool.usable_accounts() and not self.inflight:
             return True  # every account was dropped: what is left can never be sent
@@ -196,102 +191,13 @@ class Scheduler:
             async with self._cond:
                 self._cond.notify_all()
 
-    def settle_from_cache(self) -> None:
-        """Finish what the cache can answer, refreshing or not: a stopped run that meant
-        to re-make a node keeps the result it already had."""
-        for nid in self.plan.nodes:
-            state = self.states[nid]
-            deps_done = all(self.states[d].status == "done" for d in self.plan.nodes[nid].deps)
-            if state.status in ("pending", "ready") and deps_done:
-                if state.key is None:
-                    state.ref_hashes = self.resolver.hashes(self.plan.nodes[nid])
-                    state.key = request_key(self.plan.nodes[nid], state.ref_hashes,
-                                            self.plan.backend)
-                if self._from_cache(nid, refresh=False):
-                    state.status = "done"
-
-    def skip_unfinished(self, reason: str) -> None:
-        """Mark every node that has not finished as skipped, with ``reason``."""
-        for nid, state in self.states.items():
-            if not state.finished:
-                why = IN_FLIGHT if state.status == "running" else reason
-                state.status = "skipped"
-                state.error = ErrorInfo(type="Skipped", message=why)
-                self.emit(NodeSkipped(self.now(), nid, why))
-
-    # -- readiness and the cache -------------------------------------------------------
-
-    def _prepare(self, nid: str) -> Status | None:
-        """All upstream images exist: compute the real key, then answer from cache or queue.
-
-        Returns the node's final status when it finished here (a cache hit, or a
-        reference that cannot resolve), None when it was queued.
-        """
-        node = self.plan.nodes[nid]
-        state = self.states[nid]
-        try:
-            state.ref_hashes = self.resolver.hashes(node)
-        except LookupError as exc:
-            state.error = ErrorInfo(type="ReferenceError", message=str(exc))
-            self.emit(NodeFailed(self.now(), nid, state.error))
-            return "failed"
-        state.key = request_key(node, state.ref_hashes, self.plan.backend)
-        if self._from_cache(nid):
-            return "done"
-        state.status = "ready"
-        self._push(nid)
-        return None
-
-    def _from_cache(self, nid: str, *, refresh: bool = True) -> bool:
-        """Finish ``nid`` from the cache if its key is there (and not being refreshed)."""
-        node = self.plan.nodes[nid]
-        state = self.states[nid]
-        if state.key is None or (refresh and self._refreshing(node.step)):
-            return False
-        hit = self.cache.get_generation(state.key)
-        if hit is None:
-            return False
-        gen, blobs = hit
-        self.ledger.before_writing(node, [img.sha256 for img in gen.images])
-        self.ledger.write_images(node, blobs)
-        state.cache_hit = True
-        state.generation = gen
-        state.account = gen.account
-        self.emit(NodeCached(self.now(), nid))
-        return True
-
-    def _refreshing(self, step: str) -> bool:
-        return self.options.refresh_all or step in self.options.refresh_steps
-
-    def _push(self, nid: str) -> None:
-        self.queue.push(nid)
-        self._poke()
-
     def _complete(self, nid: str, status: Status) -> None:
-        """Mark a node finished and release (or skip) what waits on it."""
-        stack = [(nid, status)]
-        while stack:
-            cur, st = stack.pop()
-            self.states[cur].status = st
-            self._open -= 1
-            for child in self.queue.children(cur):
-                if self.states[child].status != "pending":
-                    continue
-                if st != "done":
-                    because = f"upstream node '{cur}' {st}"
-                    self.states[child].error = ErrorInfo(type="Skipped", message=because)
-                    self.emit(NodeSkipped(self.now(), child, because))
-                    stack.append((child, "skipped"))
-                elif self.queue.arrived(child):
-                    child_status = self._prepare(child)
-                    if child_status is not None:
-                        stack.append((child, child_status))
+        self.book.complete(nid, status)
         self._poke()
 
     def _fail(self, nid: str, info: ErrorInfo) -> None:
-        self.states[nid].error = info
-        self.emit(NodeFailed(self.now(), nid, info))
-        self._complete(nid, "failed")
+        self.book.fail(nid, info)
+        self._poke()
 
     # -- dispatch ----------------------------------------------------------------------
 
@@ -333,7 +239,7 @@ class Scheduler:
         """Send ``nid`` unless the cache or another process answers it first."""
         key = self.states[nid].key
         assert key is not None
-        if self._from_cache(nid):  # another process may have made it since it became ready
+        if self.book.from_cache(nid):  # another process may have made it since it became ready
             self._release(account, permit, Outcome.ERROR)
             self._complete(nid, "done")
             return
@@ -344,7 +250,7 @@ class Scheduler:
             self._requeue(nid, CLAIM_WAIT)
             return
         try:
-            if self.claims is not None and self._from_cache(nid):
+            if self.claims is not None and self.book.from_cache(nid):
                 # it stored and released between our two looks
                 self._release(account, permit, Outcome.ERROR)
                 self._complete(nid, "done")
@@ -459,10 +365,11 @@ class Scheduler:
         """Back to the ready queue after ``api_delay`` API seconds, holding no slot."""
         self.states[nid].status = "ready"
         if api_delay <= 0:
-            self._push(nid)
+            self._push_if_ready(nid)
         else:
             self.inflight.later(api_delay, lambda: self._push_if_ready(nid))
 
     def _push_if_ready(self, nid: str) -> None:
         if self.states[nid].status == "ready":
-            self._push(nid)
+            self.queue.push(nid)
+            self._poke()
