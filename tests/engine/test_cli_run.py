@@ -173,3 +173,14 @@ def test_a_stopped_run_keeps_the_rest_of_the_committed_lock(
         stopped = _run(runner, str(recipe), "-o", str(tmp_path / "out2"), env=env)
     assert stopped.exit_code == 3
     assert json.loads(lock.read_text()) == before
+
+
+def test_the_cli_names_the_flag_the_library_error_is_about(
+    runner: CliRunner, write_recipe, tmp_path: Path
+) -> None:
+    """The library speaks of run options (refresh_steps, frozen); the CLI of its flags."""
+    recipe = write_recipe(CHAIN)
+    refresh = _run(runner, str(recipe), "--refresh", "postr")
+    assert "flowpipe: --refresh: no step named postr" in refresh.stderr
+    frozen = _run(runner, str(recipe), "-o", str(tmp_path / "out"), "--frozen")
+    assert "flowpipe: --frozen: node 'hero' is not in the cache" in frozen.stderr
