@@ -103,6 +103,7 @@ class LimiterConfig:
     rejection_budget: float = 0.15  # failed probes may cost this many rejections per success
     budget_cap: float = 20.0  # rejections the budget can save up
     initial_budget: float = 2.0  # rejections the first probes may cost
+    fast_start: bool = True  # climb one slot per probe_pace until the first rejection
     time_scale: float = 1.0  # clock seconds per API second
 
     def __post_init__(self) -> None:
@@ -330,6 +331,10 @@ class AdaptiveLimiter(_BaseLimiter):
         # After a failed probe: when to count the probe's requests that were accepted,
         # the first seq not to count, and the most the window may get back.
         self._recount: tuple[float, int, int] | None = None
+        # Until the first decrease the window climbs by one slot per probe_pace: no
+        # capacity has pushed back yet, and the pacing bounds the overshoot.
+        self._starting = self.config.fast_start
+        self._start_end: int | None = None if self._starting else 0  # first seq after it
         super().__init__(self.config.initial_window, clock=clock, sleep=sleep, on_event=on_event)
 
     @property
@@ -358,8 +363,9 @@ class AdaptiveLimiter(_BaseLimiter):
                 deadlines.append(paced)
         elif window < self.config.max_window and self._filled_at is not None:
             # Without budget, wait: an answer comes first, and it wakes the waiters.
-            due = max(self._filled_at + self._probe_interval, self._hold_until)
-            if self._budget < 1:
+            interval = self._probe_pace if self._starting else self._probe_interval
+            due = max(self._filled_at + interval, self._hold_until)
+            if self._budget < 1 and not self._starting:
                 pass
             elif at < due:
                 deadlines.append(due)
@@ -369,6 +375,15 @@ class AdaptiveLimiter(_BaseLimiter):
 
     def _raise(self, now: float) -> None:
         previous = self._window
+        if self._starting:
+            self._window = previous + 1
+            if self._raise_seq is None:
+                self._raise_seq = self._next_seq
+            self._filled_at = None
+            if self._window >= self.config.max_window:
+                self._end_start()
+            self._emit(now, "raise", previous, "start: no rejection yet")
+            return
         self._last_good = previous
         self._window = min(self.config.max_window, previous + self._step)
         self._step = min(self.config.max_step, self._step * 2)
@@ -424,7 +439,10 @@ class AdaptiveLimiter(_BaseLimiter):
             return
         previous = self._window
         probing = self._raise_seq is not None and permit.seq >= self._raise_seq
-        if permit.epoch < self._epoch or (probing and permit.level > self._last_good):
+        in_start = self._start_end is None or permit.seq < self._start_end
+        if not in_start and (
+            permit.epoch < self._epoch or (probing and permit.level > self._last_good)
+        ):
             self._budget = max(0.0, self._budget - 1)  # what probing costs
         if permit.epoch < self._epoch:
             self._emit(now, "rejection", previous, "stale: sent before the last decrease")
@@ -442,10 +460,16 @@ class AdaptiveLimiter(_BaseLimiter):
         self._decrease(now, target, self.config.hold_after_cut)
         self._emit(now, "cut", previous, f"rejection with {accepted} accepted in flight")
 
+    def _end_start(self) -> None:
+        if self._starting:
+            self._starting = False
+            self._start_end = self._next_seq
+
     def _decrease(self, now: float, window: int, hold: float) -> None:
         """Lower the window, start a new epoch and hold growth."""
         self._window = max(self.config.min_window, min(window, self._window))
         self._last_good = self._window
+        self._end_start()
         self._epoch += 1
         self._step = 1
         self._recount = None

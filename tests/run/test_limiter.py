@@ -34,6 +34,7 @@ CFG = LimiterConfig(
     rejection_budget=0.15,
     budget_cap=20.0,
     initial_budget=20.0,
+    fast_start=False,  # the start phase has tests of its own below
 )
 
 
