@@ -368,7 +368,11 @@ def evaluate(
 
 
 def cell(results: Sequence[Result]) -> str:
-    """Median makespan/oracle (worst seed), median rejections per success."""
+    """Median makespan/oracle (worst seed), median rejections per success.
+
+    The last line of each table is the mean over its rows of the median, over seeds,
+    of makespan / the told client's makespan on the same seed.
+    """
     med = statistics.median(r.ratio for r in results)
     worst = max(r.ratio for r in results)
     rps = statistics.median(r.rejections_per_success for r in results)
@@ -429,12 +433,18 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"\n{name}:\n")
         print(f"| {'scenario':<21} |" + "".join(f" {n:<22} |" for n, _ in chosen))
         print("|" + "-" * 23 + "|" + "".join("-" * 24 + "|" for _ in chosen))
+        versus: list[list[float]] = [[] for _ in chosen]
         for row in everything[name]:
-            cells = [
-                cell(evaluate(make, row, seeds, latency=args.reject_latency, requeue=requeue))
-                for _, make in chosen
-            ]
+            told = evaluate(ToldLimiter, row, seeds, latency=args.reject_latency, requeue=requeue)
+            cells = []
+            for i, (_, make) in enumerate(chosen):
+                results = evaluate(make, row, seeds, latency=args.reject_latency, requeue=requeue)
+                cells.append(cell(results))
+                pairs = [r.makespan / t.makespan for r, t in zip(results, told, strict=True)]
+                versus[i].append(statistics.median(pairs))
             print(f"| {row.label:<21} |" + "".join(f" {c:<22} |" for c in cells))
+        means = [f"{statistics.fmean(v):5.3f}" for v in versus]
+        print(f"| {'mean, x told':<21} |" + "".join(f" {m:<22} |" for m in means))
 
 
 if __name__ == "__main__":

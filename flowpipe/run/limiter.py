@@ -6,11 +6,15 @@ The API grants between 3 and 20 parallel generations and says so only by answeri
 and the tuning numbers):
 
 - dispatch while in-flight < window;
-- while every slot is busy and work waits, raise the window by a step that doubles
-  after each clean probe (1, 2, 4, 8); a probe is clean when the request that filled
-  the window has been out ``probe_interval`` API seconds without a rejection; sends
-  above the last good window are paced ``probe_pace`` apart, so an overshoot is
-  answered by one rejection instead of a burst;
+- at the start, before any rejection, every slot busy and work waiting add one slot
+  each ``probe_pace``: nothing has pushed back yet and the pacing bounds the overshoot
+  to about one round trip of sends; the first rejection ends the start like a failed
+  probe below, and the start's rejections are not charged to the budget;
+- after that, while every slot is busy and work waits, raise the window by a step
+  that doubles after each clean probe (1, 2, 4, 8); a probe is clean when the request
+  that filled the window has been out ``probe_interval`` API seconds without a
+  rejection; sends above the last good window are paced ``probe_pace`` apart, so an
+  overshoot is answered by one rejection instead of a burst;
 - a rejection of a request sent above the last good window since the last raise
   falls back to that window (and, ``confirm_after`` later, back up to the number of
   the probe's requests still out: those were accepted); any other rejection cuts to
@@ -103,7 +107,7 @@ class LimiterConfig:
     rejection_budget: float = 0.15  # failed probes may cost this many rejections per success
     budget_cap: float = 20.0  # rejections the budget can save up
     initial_budget: float = 2.0  # rejections the first probes may cost
-    fast_start: bool = True  # climb one slot per probe_pace until the first rejection
+    fast_start: bool = True  # climb one slot per probe_pace until the first decrease
     time_scale: float = 1.0  # clock seconds per API second
 
     def __post_init__(self) -> None:
