@@ -355,6 +355,8 @@ class AdaptiveLimiter(_BaseLimiter):
         """
         at = self._clock() if now is None else now
         deadlines: list[float] = []
+        if self._starting:
+            self._prove_start(at)
         if (recount := self._settle_probe(at)) is not None:
             deadlines.append(recount)
         pending = len(self._waiters) if waiting is None else waiting
@@ -384,8 +386,6 @@ class AdaptiveLimiter(_BaseLimiter):
             if self._raise_seq is None:
                 self._raise_seq = self._next_seq
             self._filled_at = None
-            if self._window >= self.config.max_window:
-                self._end_start()
             self._emit(now, "raise", previous, "start: no rejection yet")
             return
         self._last_good = previous
@@ -441,6 +441,8 @@ class AdaptiveLimiter(_BaseLimiter):
             return
         if outcome is not Outcome.REJECTED:
             return
+        if self._starting:
+            self._prove_start(now)
         previous = self._window
         probing = self._raise_seq is not None and permit.seq >= self._raise_seq
         in_start = self._start_end is None or permit.seq < self._start_end
@@ -463,6 +465,24 @@ class AdaptiveLimiter(_BaseLimiter):
         target = min(accepted, math.floor(self.config.cut_factor * previous))
         self._decrease(now, target, self.config.hold_after_cut)
         self._emit(now, "cut", previous, f"rejection with {accepted} accepted in flight")
+
+    def _prove_start(self, now: float) -> None:
+        """In the start, a level whose send has been out ``probe_interval`` is good.
+
+        The start ends when the top of the window is proven: from then on a rejection
+        is an ordinary cut, not a failed climb.
+        """
+        proven = max(
+            (
+                p.level
+                for p in self._outstanding.values()
+                if now - p.sent_at >= self._probe_interval
+            ),
+            default=0,
+        )
+        self._last_good = max(self._last_good, min(proven, self._window))
+        if self._last_good >= self.config.max_window:
+            self._end_start()
 
     def _end_start(self) -> None:
         if self._starting:

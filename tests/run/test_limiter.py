@@ -356,7 +356,8 @@ def test_start_ends_at_the_first_rejection_with_credit_for_what_was_accepted() -
     sent = climb(lim, 2.0)  # levels 1-11 out; say capacity is 9
     assert len(sent) == 11
     lim.release(sent[9], Outcome.REJECTED, now=2.1)
-    assert lim.window == 3 and events[-1].kind == "fallback"
+    # back to level 7, sent at 1.0 and out probe_interval (1.0) without a rejection
+    assert lim.window == 7 and events[-1].kind == "fallback"
     lim.release(sent[10], Outcome.REJECTED, now=2.3)  # sent before the fallback: stale
     assert "stale" in events[-1].reason
     lim.poll(3.1, waiting=1)  # confirm_after later: the 9 still out were accepted
@@ -365,6 +366,19 @@ def test_start_ends_at_the_first_rejection_with_credit_for_what_was_accepted() -
     fill(lim, 3.1)
     lim.poll(10.0, waiting=1)  # from here on, steady probing: step 1 after the hold
     assert lim.window == 10 and lim.step == 2
+
+
+def test_start_ends_when_max_window_is_proven_and_a_drop_then_cuts() -> None:
+    lim, events = start(max_window=6)
+    sent = climb(lim, 2.0)  # 6 reached at 0.75, proven at 1.75
+    assert lim.window == 6 and len(sent) == 6
+    assert lim.try_acquire(2.0) is None
+    lim.release(sent[0], Outcome.OK, now=2.0)
+    refill = lim.try_acquire(2.0)  # at the proven top: not paced, not a probe
+    assert refill is not None
+    lim.release(refill, Outcome.REJECTED, now=2.2)  # capacity dropped
+    assert events[-1].kind == "cut"
+    assert lim.window == 4  # floor(0.7 * 6); 5 accepted in flight
 
 
 def test_start_rejections_do_not_spend_the_budget() -> None:
