@@ -48,11 +48,11 @@ def write_matrix_recipe(folder: Path, nodes: int) -> Path:
         lines += [
             f"  s{s}:",
             f"    matrix: {{a: [{values}], b: [{values}]}}",
-            f'    prompt: "{{{{ product }}}} number {s}, variant {{{{ a }}}}/{{{{ b }}}}, '
-            '{{ light }}"',
+            f"    prompt: \"{{{{ product }}}} number {s}, variant {{{{ a }}}}/{{{{ b }}}}, "
+            "{{ light }}\"",
         ]
         if s:
-            lines.append(f'    context: ["s{s - 1}[a={{{{ a }}}},b={{{{ b }}}}].0", assets.logo]')
+            lines.append(f"    context: [\"s{s - 1}[a={{{{ a }}}},b={{{{ b }}}}].0\", assets.logo]")
     path = folder / "recipe.yaml"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path

@@ -37,22 +37,20 @@ DETAILS = 50  # nodes that take a reference, so uploads, 403s and skips happen t
 def write_recipe(folder: Path, nodes: int) -> Path:
     """A recipe of ``nodes`` single-image nodes: tiles, and details that use a tile."""
     tiles = nodes - DETAILS
-    text = "\n".join(
-        [
-            "version: 1",
-            f"name: stress-{nodes}",
-            "defaults: {model: imagen-4, aspectRatio: square, count: 1}",
-            "steps:",
-            "  tile:",
-            f"    matrix: {{n: [{', '.join(str(i) for i in range(tiles))}]}}",
-            '    prompt: "stress tile number {{ n }}"',
-            "  detail:",
-            f"    matrix: {{n: [{', '.join(str(i) for i in range(DETAILS))}]}}",
-            '    context: ["tile[n={{ n }}].0"]',
-            '    prompt: "detail of tile {{ n }}"',
-            "",
-        ]
-    )
+    text = "\n".join([
+        "version: 1",
+        f"name: stress-{nodes}",
+        "defaults: {model: imagen-4, aspectRatio: square, count: 1}",
+        "steps:",
+        "  tile:",
+        f"    matrix: {{n: [{', '.join(str(i) for i in range(tiles))}]}}",
+        '    prompt: "stress tile number {{ n }}"',
+        "  detail:",
+        f"    matrix: {{n: [{', '.join(str(i) for i in range(DETAILS))}]}}",
+        '    context: ["tile[n={{ n }}].0"]',
+        '    prompt: "detail of tile {{ n }}"',
+        "",
+    ])
     path = folder / "stress.yaml"
     path.write_text(text, encoding="utf-8")
     return path
@@ -64,7 +62,8 @@ def _rss_kib() -> int:
     return pages * os.sysconf("SC_PAGE_SIZE") // 1024
 
 
-def child(recipe: Path, out: Path, cache: Path, base_url: str, scale: float, total: int) -> None:
+def child(recipe: Path, out: Path, cache: Path, base_url: str, scale: float,
+          total: int) -> None:
     """Run the recipe here and print one JSON line: result and RSS samples."""
     from flowpipe.run import RunOptions, run_recipe
     from flowpipe.run.events import Event, NodeCached, NodeDone, NodeFailed, NodeSkipped
@@ -81,32 +80,20 @@ def child(recipe: Path, out: Path, cache: Path, base_url: str, scale: float, tot
                 if self.finished % tenth == 0:
                     samples.append((self.finished, _rss_kib()))
 
-    options = RunOptions(
-        out=out,
-        backend="sim",
-        base_url=base_url,
-        token=TOKEN,
-        time_scale=scale,
-        cache_dir=cache,
-        report=False,
-        seed=1,
-    )
+    options = RunOptions(out=out, backend="sim", base_url=base_url, token=TOKEN,
+                         time_scale=scale, cache_dir=cache, report=False, seed=1)
     started = time.monotonic()
     result = run_recipe(recipe, options, sinks=[Sampler()])
     wall = time.monotonic() - started
-    print(
-        json.dumps(
-            {
-                "exit_code": result.exit_code,
-                "message": result.message,
-                "summary": dict(result.summary),
-                "wall_seconds": round(wall, 1),
-                "rss_samples_kib": samples,
-                "rss_end_kib": _rss_kib(),
-                "maxrss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-            }
-        )
-    )
+    print(json.dumps({
+        "exit_code": result.exit_code,
+        "message": result.message,
+        "summary": dict(result.summary),
+        "wall_seconds": round(wall, 1),
+        "rss_samples_kib": samples,
+        "rss_end_kib": _rss_kib(),
+        "maxrss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+    }))
 
 
 def check_outputs(out: Path, cache: Path) -> dict[str, Any]:
@@ -160,12 +147,8 @@ def main() -> int:
     parser.add_argument("--moderation-rate", type=float, default=0.05)
     parser.add_argument("--capacity", default="walk")
     parser.add_argument("--keep", action="store_true", help="Keep the temp folder.")
-    parser.add_argument(
-        "--child",
-        nargs=6,
-        metavar=("RECIPE", "OUT", "CACHE", "URL", "SCALE", "TOTAL"),
-        help=argparse.SUPPRESS,
-    )
+    parser.add_argument("--child", nargs=6, metavar=("RECIPE", "OUT", "CACHE", "URL", "SCALE",
+                                                    "TOTAL"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         recipe, out, cache, url, scale, total = args.child
@@ -174,34 +157,17 @@ def main() -> int:
 
     from flowpipe.sim import SimConfig, SimThread, parse_capacity
 
-    config = SimConfig(
-        tokens=(TOKEN,),
-        time_scale=args.time_scale,
-        seed=11,
-        capacity=parse_capacity(args.capacity),
-        reject_status="mixed",
-        fault_rate=args.fault_rate,
-        moderation_rate=args.moderation_rate,
-    )
+    config = SimConfig(tokens=(TOKEN,), time_scale=args.time_scale, seed=11,
+                       capacity=parse_capacity(args.capacity), reject_status="mixed",
+                       fault_rate=args.fault_rate, moderation_rate=args.moderation_rate)
     work = Path(tempfile.mkdtemp(prefix="flowpipe-stress-"))
     recipe = write_recipe(work, args.nodes)
     out, cache = work / "out", work / "cache"
     with SimThread(config) as sim:
         proc = subprocess.run(
-            [
-                sys.executable,
-                __file__,
-                "--child",
-                str(recipe),
-                str(out),
-                str(cache),
-                sim.base_url,
-                str(args.time_scale),
-                str(args.nodes),
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
+            [sys.executable, __file__, "--child", str(recipe), str(out), str(cache),
+             sim.base_url, str(args.time_scale), str(args.nodes)],
+            capture_output=True, text=True, check=False,
         )
         stats = sim.stats()
     if proc.returncode != 0 or not proc.stdout.strip():
@@ -214,26 +180,12 @@ def main() -> int:
     growth = last / first - 1.0
     rejected = stats["images_statuses"].get("429", 0) + stats["images_statuses"].get("503", 0)
     report = {
-        "config": {
-            "nodes": args.nodes,
-            "time_scale": args.time_scale,
-            "fault_rate": args.fault_rate,
-            "moderation_rate": args.moderation_rate,
-            "capacity": args.capacity,
-        },
+        "config": {"nodes": args.nodes, "time_scale": args.time_scale,
+                   "fault_rate": args.fault_rate, "moderation_rate": args.moderation_rate,
+                   "capacity": args.capacity},
         "run": run,
-        "sim": {
-            k: stats[k]
-            for k in (
-                "images_requests",
-                "statuses",
-                "images_statuses",
-                "faults",
-                "generations",
-                "uploads",
-                "max_concurrent",
-            )
-        },
+        "sim": {k: stats[k] for k in ("images_requests", "statuses", "images_statuses",
+                                       "faults", "generations", "uploads", "max_concurrent")},
         "rejections_per_success": round(rejected / max(1, stats["generations"]), 3),
         "files": files,
         "rss_growth": round(growth, 3),
