@@ -159,8 +159,6 @@ def cells(plan: Plan, policies: Sequence[str]) -> list[Cell]:
                     continue
                 if workload != "indep-400" and policy == "one":
                     continue  # 6,000 API s again, and no dependency question to answer
-                if workload == "dag-4x100" and policy in ("baseline", "told"):
-                    continue
                 for seed in plan.flood_seeds if flood else plan.seeds:
                     scale = plan.slow_scale if policy == "one" else plan.scale
                     keep = policy == "flowpipe" and seed == plan.seeds[0]
