@@ -272,7 +272,7 @@ def verdicts(results: list[RunStats]) -> list[str]:
             if theirs := by.get((workload, trace, other)):
                 ratios = paired(runs, theirs)
                 if ratios:
-                    parts.append(f"makespan {statistics.median(ratios):.3f}x {other}'s,")
+                    parts.append(f"{statistics.median(ratios):.3f}x {other}'s makespan")
         if f3:
             speedup = statistics.median(r.makespan for r in f3) / me
             parts.append(f"{speedup:.2f}x faster than fixed-3")
@@ -281,7 +281,7 @@ def verdicts(results: list[RunStats]) -> list[str]:
             theirs = statistics.median(r.rej_per_success for r in f20)
             frac = mine / theirs if theirs else math.nan
             parts.append(f"{frac:.3f} of fixed-20's rejections per success")
-        lines.append(" ".join(parts))
+        lines.append(f"{parts[0]} {', '.join(parts[1:])}")
     return lines
 
 
