@@ -23,7 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import limiter_baseline
 from aiohttp import web
 
-from flowpipe.run import RunOptions, accounts, run_recipe_async
+from flowpipe.run import RunOptions, run_recipe_async
+from flowpipe.run import accounts as account_pool
 from flowpipe.run.events import Event, InflightChanged, NodeDone, Rejected, WindowChanged
 from flowpipe.run.limiter import FixedLimiter, LimiterConfig, LimiterEvent
 from flowpipe.run.retry import RetryPolicy
@@ -149,12 +150,12 @@ def swapped_limiter(policy: Policy, state: SimState) -> Iterator[None]:
         old = limiter_baseline.LimiterConfig(time_scale=scale)
         return limiter_baseline.AdaptiveLimiter(old, clock=clock, on_event=on_event)
 
-    original = accounts.AdaptiveLimiter
-    accounts.AdaptiveLimiter = build  # type: ignore[assignment,misc]
+    original = account_pool.AdaptiveLimiter
+    account_pool.AdaptiveLimiter = build  # type: ignore[assignment,misc]
     try:
         yield
     finally:
-        accounts.AdaptiveLimiter = original  # type: ignore[misc]
+        account_pool.AdaptiveLimiter = original  # type: ignore[misc]
 
 
 @dataclass(slots=True)

@@ -128,9 +128,8 @@ def walk(every: float, seed: int) -> Trace:
 class ToldLimiter:
     """The reference client that was told C(t): its window is the capacity right now.
 
-    It still gets rejections when C drops below what it already has in flight (the
-    server keeps those), and it cannot split jobs: what separates it from the fluid
-    oracle is what no client can win back.
+    It never sends above C(t), so it is never rejected, and like any client it cannot
+    split jobs: what separates it from the fluid oracle is what no limiter can win back.
     """
 
     def __init__(self, trace: Trace) -> None:

@@ -8,8 +8,9 @@ and the tuning numbers):
 - dispatch while in-flight < window;
 - at the start, before any rejection, every slot busy and work waiting add one slot
   each ``probe_pace``: nothing has pushed back yet and the pacing bounds the overshoot
-  to about one round trip of sends; the first rejection ends the start like a failed
-  probe below, and the start's rejections are not charged to the budget;
+  to about one round trip of sends; a level is proven when its send has been out
+  ``probe_interval``; the first rejection ends the start like a failed probe below
+  (back to the proven level), and the start's rejections are not charged to the budget;
 - after that, while every slot is busy and work waits, raise the window by a step
   that doubles after each clean probe (1, 2, 4, 8); a probe is clean when the request
   that filled the window has been out ``probe_interval`` API seconds without a
