@@ -97,6 +97,8 @@ def cli() -> None:
               help="Real seconds per API second: 1.0 is real latency, 0.01 is 100x faster.")
 @click.option("--capacity", default="walk", show_default=True,
               help="Hidden capacity C(t): N, walk[:S], steps:S or square:S (API seconds).")
+@click.option("--capacity-per-account", is_flag=True,
+              help="Give each account its own C(t) (same trace) instead of one shared C(t).")
 @click.option("--reject-status", type=click.Choice(["429", "503", "mixed"]), default="mixed",
               show_default=True, help="Status for requests over capacity.")
 @click.option("--moderation-rate", default=0.0, show_default=True,
@@ -119,7 +121,8 @@ def cli() -> None:
 def sim_command(
     *,
     host: str, port: int, tokens: tuple[str, ...], accounts: tuple[str, ...],
-    time_scale: float, capacity: str, reject_status: str, moderation_rate: float,
+    time_scale: float, capacity: str, capacity_per_account: bool, reject_status: str,
+    moderation_rate: float,
     moderation_word: str, nano_500_rate: float, fault_rate: float, credits: int | None,
     broken: tuple[str, ...], latency_min: float, latency_max: float, seed: int,
 ) -> None:
@@ -140,7 +143,7 @@ def sim_command(
     config = sim.SimConfig(
         tokens=tokens or (sim.DEFAULT_TOKEN,), accounts=emails or (sim.DEFAULT_ACCOUNT,),
         time_scale=time_scale, capacity=sim.parse_capacity(capacity),
-        reject_status=reject_status,  # type: ignore[arg-type]  # click.Choice checked it
+        capacity_per_account=capacity_per_account, reject_status=reject_status,  # type: ignore[arg-type]  # click.Choice checked it
         moderation_rate=moderation_rate, moderation_word=moderation_word,
         nano_500_rate=nano_500_rate, fault_rate=fault_rate, credits=credits,
         broken_accounts=broken, latency_min=latency_min, latency_max=latency_max, seed=seed,

@@ -70,6 +70,7 @@ class SimState:
     uploads: int = 0
     in_flight: int = 0
     max_in_flight: int = 0
+    account_in_flight: Counter[str] = field(default_factory=Counter)
     credits_used: int = 0
     started_at: float | None = None
     work: _Work = field(default_factory=_Work)
@@ -99,22 +100,29 @@ class SimState:
             return None
         return max(0, self.config.credits - self.credits_used)
 
-    def try_admit(self) -> bool:
-        """Take a capacity slot if in-flight < C(now); note the first valid arrival."""
+    def try_admit(self, account: str = "") -> bool:
+        """Take a capacity slot if in-flight < C(now); note the first valid arrival.
+
+        With ``capacity_per_account`` the in-flight count is ``account``'s own.
+        """
         now = self.now()
         if self.work.start is None:
             self.work.start = now
-        if self.in_flight >= self.capacity.level_at(now):
+        per_account = self.config.capacity_per_account
+        held = self.account_in_flight[account] if per_account else self.in_flight
+        if held >= self.capacity.level_at(now):
             return False
         self.in_flight += 1
+        self.account_in_flight[account] += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         if self.config.credits is not None:
             self.credits_used += 1
         return True
 
-    def release(self, *, refund: bool) -> None:
+    def release(self, *, refund: bool, account: str = "") -> None:
         """Give the slot back; ``refund`` returns the credit of a failed generation."""
         self.in_flight -= 1
+        self.account_in_flight[account] -= 1
         if refund and self.config.credits is not None:
             self.credits_used -= 1
 
@@ -185,10 +193,12 @@ class SimState:
             "makespan_seconds": 0.0,
         }
         if self.work.start is not None and self.work.jobs:
+            # n accounts of C(t) each finish W when the integral of C covers W / n.
+            share = len(self.config.accounts) if self.config.capacity_per_account else 1
             bound = oracle_makespan(
                 self.capacity,
                 start=self.work.start,
-                work=self.work.total,
+                work=self.work.total / share,
                 longest=self.work.longest,
             )
             oracle["makespan_api_seconds"] = bound

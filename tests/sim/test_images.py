@@ -240,6 +240,25 @@ async def test_burst_of_40_at_capacity_5(make_sim: MakeSim) -> None:
     assert stats(client)["max_concurrent"] == 5
 
 
+@pytest.mark.parametrize(("per_account", "served_by_b"), [(False, 0), (True, 2)])
+async def test_capacity_is_shared_or_per_account(
+    make_sim: MakeSim, per_account: bool, served_by_b: int
+) -> None:
+    client = await make_sim(
+        accounts=("a@example.com", "b@example.com"),
+        capacity=CapacitySpec(kind="constant", level=2),
+        capacity_per_account=per_account,
+        **SLOW,
+    )
+    held = await hold_slots(client, 2, email="a@example.com")
+    assert (await generate(client, email="a@example.com"))[0] in (429, 503)
+    results = await asyncio.gather(
+        *(generate(client, seed=10 + i, email="b@example.com") for i in range(2))
+    )
+    assert [status for status, _ in results].count(200) == served_by_b
+    assert all(status == 200 for status, _ in await asyncio.gather(*held))
+
+
 @pytest.mark.parametrize(
     ("model", "aspect", "size"),
     [
