@@ -131,7 +131,8 @@ def sim_command(
 @cli.command("run")
 @click.argument("recipe", type=click.Path(path_type=Path))
 @click.option("-o", "--out", type=click.Path(path_type=Path), default=None,
-              help="Output folder.  [default: out/RECIPE_NAME]")
+              help="Output folder.  [default: out/NAME, a folder-safe slug of the recipe's "
+              "name]")
 @var_option
 @click.option("--refresh", "refresh", multiple=True, metavar="[STEP]", is_flag=False,
               flag_value="*", help="Ignore the cache for STEP (repeatable), or for every "

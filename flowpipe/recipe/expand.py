@@ -7,20 +7,21 @@ and references with its own variables, and gets a seed: an explicit integer as i
 ``random`` as None, otherwise one derived from the recipe name and the node id.
 
 Node ids keep matrix values readable (control characters escaped); output folders use
-slugs of them, so no value can add a path separator, ``..`` or an absolute path.
+slugs of them (flowpipe.names), so no value can add a path separator, ``..``, an
+absolute path, a Windows device name or a folder name too long for a file system.
 """
 
 from __future__ import annotations
 
 import hashlib
 import itertools
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
 from typing import Any
 
 from flowpipe.errors import Location, PlanError, TemplateError
+from flowpipe.names import short_folder, slug
 from flowpipe.recipe.load import Document, YamlPath
 from flowpipe.recipe.messages import ErrorList, did_you_mean, one_line, quote
 from flowpipe.recipe.render import Renderer
@@ -46,8 +47,6 @@ DEFAULT_MODERATION_RETRIES = 2
 MAX_NODES = 100_000  # planning this many takes about 7 s and 250 MB
 INHERITED = ("model", "aspectRatio", "count", "seed", "fallback_model", "moderation_retries")
 
-_SLUG_BAD = re.compile(r"[^A-Za-z0-9._+-]+")
-_MAX_SLUG = 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,7 +256,7 @@ class _StepExpander:
         if not self._distinct_texts(matrix):
             return []
         columns = [  # per variable: (value, text, id part, folder part), computed once
-            [(v, t, f"{k}={one_line(t, 10**6)}", f"{k}={_slug(t)}")
+            [(v, t, f"{k}={one_line(t, 10**6)}", f"{k}={slug(t)}")
              for v, t in ((v, value_text(v)) for v in values)]
             for k, values in matrix.items()
         ]
@@ -276,7 +275,7 @@ class _StepExpander:
                 ))
                 continue
             seen[node_id] = values
-            folder = ",".join(c[3] for c in combo)
+            folder = short_folder(",".join(c[3] for c in combo), node_id)
             variant = tuple(zip(keys, (c[1] for c in combo), strict=True))
             scope = dict(zip(keys, values, strict=True))
             node = self._node(node_id, variant, scope, PurePosixPath(self.step_id, folder))
@@ -377,9 +376,3 @@ def _describe(node_id: str, field: _Field) -> str:
     if field.role == "prompt":
         return f"step {node_id!r}: prompt"
     return f"step {node_id!r}: {field.role} {quote(field.source)}"
-
-
-def _slug(text: str) -> str:
-    """A folder-safe form of a matrix value: no separators, no leading dots."""
-    slug = _SLUG_BAD.sub("-", text).strip("-.")[:_MAX_SLUG].strip("-.")
-    return slug or "_"

@@ -55,7 +55,7 @@ from flowpipe.store.manifest import (
     lock_path,
     read_lock,
 )
-from flowpipe.store.outputs import OutputWriter
+from flowpipe.store.outputs import OutputWriter, default_out_dir
 from flowpipe.store.responses import ResponseCache
 
 __all__ = ["RunControl", "RunOptions", "RunResult", "run_recipe", "run_recipe_async"]
@@ -270,7 +270,7 @@ async def run_recipe_async(
             f"--refresh: no step named {', '.join(sorted(unknown))} in {recipe}",
             hint=f"steps: {', '.join(dict.fromkeys(n.step for n in plan.nodes.values()))}",
         )
-    out = options.out or Path("out") / plan.name
+    out = options.out or default_out_dir(plan.name)
     store = _open_cache(options)
     cache = ResponseCache(store)
     claims = KeyClaims(store.folder / "claims") if isinstance(store, DiskCache) else None

@@ -15,8 +15,9 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from flowpipe.errors import OutputError
+from flowpipe.names import slug
 
-__all__ = ["OutputWriter", "atomic_write", "dump_json"]
+__all__ = ["OutputWriter", "atomic_write", "default_out_dir", "dump_json"]
 
 
 def _file_mode() -> int:
@@ -27,6 +28,15 @@ def _file_mode() -> int:
 
 
 _FILE_MODE = _file_mode()
+
+
+def default_out_dir(recipe_name: str) -> Path:
+    """``out/<slug of the name>``: a recipe's ``name`` never chooses a folder outside ``out/``.
+
+    ``name: /tmp/x`` gives ``out/tmp-x``, ``name: ../../x`` gives ``out/x``, a name with
+    nothing portable in it gives ``out/recipe`` (flowpipe.names.slug has the rules).
+    """
+    return Path("out") / slug(recipe_name, empty="recipe")
 
 
 def dump_json(data: Any) -> bytes:

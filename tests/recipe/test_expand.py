@@ -249,3 +249,21 @@ def test_schema_and_code_agree_on_the_prompt_cap() -> None:
 
     prompt = recipe_schema()["$defs"]["step"]["properties"]["prompt"]
     assert prompt["maxLength"] == MAX_PROMPT_CHARS
+
+
+def test_matrix_folders_stay_short_enough_for_every_file_system(
+    write_recipe: WriteRecipe,
+) -> None:
+    """Five long keys and values would make a 600-character folder: cut, with a hash."""
+    keys = [f"{k * 60}" for k in "abcde"]
+    matrix = ", ".join(f"{k}: ['{'v' * 60}', w]" for k in keys)
+    plan = build_plan(write_recipe(f"""
+        version: 1
+        name: long
+        steps:
+          s: {{matrix: {{{matrix}}}, prompt: x}}
+    """))
+    folders = [n.out_dir.name for n in plan.nodes.values()]
+    assert len(folders) == 32 and len(set(folders)) == 32
+    assert all(len(f) <= 120 for f in folders), max(map(len, folders))
+    assert all(not f.endswith((".", " ")) for f in folders)

@@ -210,3 +210,37 @@ async def test_cache_folder_is_private_after_a_run_even_if_it_was_open(
     assert result.exit_code == 0, result.message
     assert stat.S_IMODE(cache.stat().st_mode) == 0o700  # nothing inside is reachable by others
     assert any(p.is_file() for p in cache.rglob("*"))
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["../../escape", "/ABSOLUTE/target", "..", "CON", "n" * 200],
+    ids=["dotdot", "absolute", "only-dots", "windows-device", "long"],
+)
+def test_the_recipe_name_never_chooses_a_folder_outside_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    """Without -o, the output goes to ./out/<slug of the name>, whatever the name says."""
+    work = tmp_path / "deep" / "work"
+    recipes = work / "recipes"
+    recipes.mkdir(parents=True)
+    target = name.replace("/ABSOLUTE", str(tmp_path))  # an absolute path we may inspect
+    (recipes / "r.yaml").write_text(
+        f"version: 1\nname: '{target}'\ndefaults: {{count: 1}}\nsteps:\n  a: {{prompt: hi}}\n"
+    )
+    monkeypatch.chdir(work)
+    before = set(tmp_path.rglob("*"))
+    result = CliRunner().invoke(cli, [
+        "run", "recipes/r.yaml", "--plain", "--backend", "sim", "--time-scale", "0.001",
+        "--cache-dir", str(tmp_path / "cache"),
+    ], env={"USEAPI_TOKEN": ""})
+    assert result.exit_code == 0, result.output
+    made = {p for p in set(tmp_path.rglob("*")) - before if p.is_file()}
+    out = work / "out"
+    strays = [p for p in made if not p.is_relative_to(out) and not p.is_relative_to(
+        tmp_path / "cache") and p != recipes / "r.lock.json"]
+    assert strays == []
+    (folder,) = [p for p in out.iterdir()]
+    assert (folder / "manifest.json").exists() and (folder / "report.html").exists()
+    assert folder.name not in ("..", ".", "CON") and len(folder.name) <= 60
+
