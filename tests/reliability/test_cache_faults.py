@@ -116,3 +116,27 @@ def test_disk_full_mid_run_is_one_clear_line_and_loses_nothing_finished(
         assert report.generations >= 2  # hero and the node whose files could not be written
     finally:
         store.close()
+
+
+def test_full_disk_under_the_cache_is_one_line_and_leaves_no_claim(
+    write_recipe: Callable[..., Path], tmp_path: Path, full_disk: Callable[[Path], None]
+) -> None:
+    """Claims are written first: a full disk there stops the run before anything is sent."""
+    recipe = write_recipe(CHAIN)
+    cache = tmp_path / "cache"
+    full_disk(cache / "claims")
+    with SimThread(sim_config()) as sim:
+        result = CliRunner().invoke(
+            cli,
+            ["run", str(recipe), "-o", str(tmp_path / "out"), "--plain", "--no-report",
+             "--time-scale", str(SCALE), "--cache-dir", str(cache)],
+            env={"USEAPI_TOKEN": TOKEN, "FLOWPIPE_API_URL": sim.base_url},
+        )
+        sent = sim.stats()["generations"]
+    assert result.exit_code == 1, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "Traceback" not in result.output
+    last = result.stderr.splitlines()[-1]
+    assert last.startswith(f"flowpipe: disk full in the cache folder {cache}"), result.stderr
+    assert sent == 0
+    assert [p.name for p in (cache / "claims").iterdir()] == []
