@@ -230,7 +230,7 @@ def cache_info(cache_dir: Path | None) -> None:
         flowpipe cache info
     """
     from flowpipe.store import default_cache_dir
-    from flowpipe.store.responses import verify_folder
+    from flowpipe.store.repair import verify_folder
 
     folder = cache_dir or default_cache_dir()
     report = verify_folder(folder)
@@ -241,19 +241,28 @@ def cache_info(cache_dir: Path | None) -> None:
 
 @cache_group.command("verify")
 @cache_dir_option
-@click.option("--repair", is_flag=True, help="Delete corrupt entries (they are re-made).")
+@click.option("--repair", is_flag=True, help="Rebuild a damaged index from the stored values "
+              "and delete corrupt entries (they are re-made).")
 @_errors_to_exit
 def cache_verify(cache_dir: Path | None, repair: bool) -> None:
-    """Read back every cache entry and check it; exit 1 if any is corrupt.
+    """Check the cache's index and read back every entry; exit 1 if anything is damaged.
+
+    With --repair, a damaged index (cache.db) is set aside in damaged-TIME/ and rebuilt
+    from what can still be read, and corrupt entries are deleted.
 
     \b
     Example:
         flowpipe cache verify --repair
     """
     from flowpipe.store import default_cache_dir
-    from flowpipe.store.responses import verify_folder
+    from flowpipe.store.repair import verify_folder
 
     report = verify_folder(cache_dir or default_cache_dir(), repair=repair)
+    if report.rebuilt is not None:
+        fixed = report.rebuilt
+        click.echo(f"rebuilt the damaged index: {fixed.rows} entries saved, {fixed.images} "
+                   f"images re-indexed, {fixed.unrecovered} files not recovered; the damaged "
+                   f"index is in {fixed.aside}")
     for key in report.corrupt:
         click.echo(f"corrupt: {key}")
     verb = "deleted" if repair else "found"
@@ -268,23 +277,24 @@ def cache_verify(cache_dir: Path | None, repair: bool) -> None:
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @_errors_to_exit
 def cache_clear(cache_dir: Path | None, yes: bool) -> None:
-    """Delete every cached response, image and upload record.
+    """Delete every cached response, image and upload record (also when the index is
+    damaged).
 
     \b
     Example:
         flowpipe cache clear --yes
     """
-    from flowpipe.store import DiskCache, default_cache_dir
+    from flowpipe.store import default_cache_dir
+    from flowpipe.store.repair import clear_folder
 
     folder = cache_dir or default_cache_dir()
     if not yes:
         click.confirm(f"delete everything in {folder}?", abort=True)
-    store = DiskCache(folder)
-    try:
-        count = store.clear()
-    finally:
-        store.close()
-    click.echo(f"deleted {count} entries from {folder}")
+    count, damaged = clear_folder(folder)
+    if damaged:
+        click.echo(f"the index was damaged: deleted it and {count} stored files from {folder}")
+    else:
+        click.echo(f"deleted {count} entries from {folder}")
 
 
 @cli.command("report")

@@ -140,3 +140,79 @@ def test_full_disk_under_the_cache_is_one_line_and_leaves_no_claim(
     assert last.startswith(f"flowpipe: disk full in the cache folder {cache}"), result.stderr
     assert sent == 0
     assert [p.name for p in (cache / "claims").iterdir()] == []
+
+
+def _plant_pickle_and_folder(cache: Path, keys: dict[str, str]) -> None:
+    """A pickle where hero's record was; a folder where an image of closeup's value file was."""
+    import sqlite3
+
+    import diskcache
+
+    store = DiskCache(cache)
+    try:
+        record = CachedGeneration.from_json(store.get(f"gen:{keys['closeup[angle=front]']}") or b"")
+    finally:
+        store.close()
+    raw = diskcache.Cache(str(cache))  # the default Disk pickles what is not bytes
+    raw.set(f"gen:{keys['hero']}", {"images": "pickled"})
+    raw.close()
+    db = sqlite3.connect(cache / "cache.db")
+    (filename,) = db.execute(
+        "SELECT filename FROM Cache WHERE key = ?", (f"img:{record.images[0].sha256}",)
+    ).fetchone()
+    db.close()
+    value = cache / filename
+    value.unlink()
+    value.mkdir()
+
+
+async def test_a_pickle_or_a_folder_in_the_cache_is_reported_and_remade(
+    write_recipe: Callable[..., Path], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """docs/caching.md: a damaged entry is reported once as a warning and re-made."""
+    recipe = write_recipe(CHAIN)
+    async with running_sim(sim_config()) as sim:
+        first = await run_recipe_async(recipe, run_options(sim.base_url, tmp_path))
+        assert first.exit_code == 0, first.message
+        _plant_pickle_and_folder(tmp_path / "cache", _keys(tmp_path / "out"))
+        caplog.set_level(logging.WARNING, logger="flowpipe.cache")
+        second = await run_recipe_async(recipe, run_options(sim.base_url, tmp_path))
+    assert second.exit_code == 0, second.message
+    warnings = [r.getMessage() for r in caplog.records if "is corrupt" in r.getMessage()]
+    assert len(warnings) == 2, warnings
+    assert any("pickle" in w for w in warnings) and any("value file" in w for w in warnings)
+    assert second.summary["corrupt_cache_entries"] == 2
+    assert assert_outputs_whole(tmp_path / "out") == 2 * CHAIN_NODES
+
+
+def test_a_run_on_a_damaged_index_says_what_to_do_and_repair_keeps_the_work(
+    write_recipe: Callable[..., Path], tmp_path: Path
+) -> None:
+    """Overwritten cache.db header: run names the file and the fix; after it, nothing is re-sent."""
+    import sqlite3
+
+    recipe = write_recipe(CHAIN)
+    cache = tmp_path / "cache"
+    args = ["run", str(recipe), "-o", str(tmp_path / "out"), "--plain", "--no-report",
+            "--time-scale", str(SCALE), "--cache-dir", str(cache)]
+    with SimThread(sim_config()) as sim:
+        env = {"USEAPI_TOKEN": TOKEN, "FLOWPIPE_API_URL": sim.base_url}
+        assert CliRunner().invoke(cli, args, env=env).exit_code == 0
+        db = sqlite3.connect(cache / "cache.db")
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        db.close()
+        with (cache / "cache.db").open("r+b") as fh:
+            fh.write(b"\0" * 64)
+        made = sim.stats()["generations"]
+        broken = CliRunner().invoke(cli, args, env=env)
+        assert broken.exit_code == 1
+        assert isinstance(broken.exception, SystemExit) and "Traceback" not in broken.output
+        last = broken.stderr.splitlines()[-1]
+        assert last.startswith(f"flowpipe: the cache index {cache / 'cache.db'} is damaged"), last
+        assert "flowpipe cache verify --repair" in last
+        repaired = CliRunner().invoke(cli, ["cache", "verify", "--repair", "--cache-dir",
+                                            str(cache)])
+        assert repaired.exit_code == 0, repaired.output
+        again = CliRunner().invoke(cli, args, env=env)
+        assert again.exit_code == 0, again.output
+        assert sim.stats()["generations"] == made  # every node came from the rebuilt cache
