@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from flowpipe.api import FlowClient
+from flowpipe.api import FlowClient, check_base_url
 from flowpipe.errors import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -159,7 +159,7 @@ def choose_backend(options: RunOptions) -> tuple[str, str | None, str | None]:
             "no API token: set USEAPI_TOKEN",
             hint="or drop --backend useapi to run on the embedded simulator",
         )
-    base_url = base_url or REAL_API_URL
+    base_url = check_base_url(base_url or REAL_API_URL, token=token)
     if options.backend == "useapi":
         return "useapi", base_url, token
     if options.backend == "sim":
