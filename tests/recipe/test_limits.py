@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from security.corpus import TEMPLATE_ATTACKS
 
 from flowpipe.errors import Location, TemplateError
 from flowpipe.recipe.limits import RenderLimits
@@ -27,83 +28,8 @@ def render(source: str, renderer: Renderer | None = None) -> str:
 
 
 # Each of these asks for far more than any prompt needs: characters, digits or loop turns.
-ATTACKS = {
-    "center-filter": "{{ 'x'|center(10**9) }}",
-    "center-method": "{{ 'x'.center(10**9) }}",
-    "ljust-method": "{{ 'x'.ljust(10**9, 'y') }}",
-    "zfill-method": "{{ '1'.zfill(10**9) }}",
-    "expandtabs": "{{ ('\\t' * 1000).expandtabs(10**6) }}",
-    "percent-width": "{{ '%01000000000d' % 1 }}",
-    "percent-star": "{{ '%*d' % (10**9, 1) }}",
-    "percent-precision": "{{ '%.999999999f' % 1.5 }}",
-    "format-filter": "{{ '%0999999999d'|format(1) }}",
-    "format-width": "{{ '{:>1000000000}'.format(1) }}",
-    "format-nested-width": "{{ '{:>{}}'.format(1, 10**9) }}",
-    "format-map-width": "{{ '{a:>1000000000}'.format_map({'a': 1}) }}",
-    "format-repeat-field": "{{ ('{0}' * 1000).format('y' * 100000) }}",
-    "indent": "{{ ('x\\n' * 50000)|indent(100000) }}",
-    "indent-string": "{{ ('x\\n' * 50000)|indent('y' * 100000) }}",
-    "wordwrap": "{{ ('a ' * 50000)|wordwrap(1, wrapstring='z' * 100000) }}",
-    "replace-filter": "{{ ('x' * 100000)|replace('x', 'y' * 100000) }}",
-    "replace-method": "{{ ('x' * 100000).replace('', 'y' * 100000) }}",
-    "translate": "{{ ('x' * 100000).translate({120: 'y' * 100000}) }}",
-    "join-filter": "{{ range(100000)|map('string')|join('y' * 100000) }}",
-    "join-method": "{{ ('y' * 100000).join(range(100000)|map('string')) }}",
-    "concat-doubling": (
-        "{% set ns = namespace(s='x') %}{% for i in range(40) %}"
-        "{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s|length }}"
-    ),
-    "plus-doubling": (
-        "{% set ns = namespace(s='x') %}{% for i in range(40) %}"
-        "{% set ns.s = ns.s + ns.s %}{% endfor %}{{ ns.s|length }}"
-    ),
-    "list-doubling": (
-        "{% set ns = namespace(l=[1]) %}{% for i in range(40) %}"
-        "{% set ns.l = ns.l + ns.l %}{% endfor %}{{ ns.l|length }}"
-    ),
-    "int-squaring": (
-        "{% set ns = namespace(n=3) %}{% for i in range(40) %}"
-        "{% set ns.n = ns.n * ns.n %}{% endfor %}{{ ns.n > 1 }}"
-    ),
-    "list-of-big-strings": "{{ (['y' * 100000] * 100000)|join }}",
-    "repeated-reference-list": (
-        "{% set a = 'y' * 100000 %}{{ [a, a, a, a, a, a, a, a, a, a, a, a] }}"
-    ),
-    "lipsum": "{{ lipsum(n=10**6) }}",
-    "nested-range": (
-        "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}"
-    ),
-    "nested-range-filtered": (
-        "{% for i in range(100000) %}{% for j in range(100000) if false %}{% endfor %}"
-        "{% endfor %}"
-    ),
-    "recursive-loop": (
-        "{% for x in [1, 2] recursive %}{% if loop.depth < 40 %}"
-        "{{ loop([1, 2]) }}{{ loop([1, 2]) }}{% endif %}{% endfor %}"
-    ),
-    "macro-fan-out": (
-        "{% macro f(d) %}{% if d < 40 %}{{ f(d + 1) }}{{ f(d + 1) }}{% endif %}{% endmacro %}"
-        "{{ f(0) }}"
-    ),
-    "select-in-loop": (
-        "{% for i in range(100000) %}{{ range(100000)|reject|list|length }}{% endfor %}"
-    ),
-    "compare-in-loop": (
-        "{% set a = 'y' * 99999 %}{% set b = 'y' * 99999 %}"
-        "{% for i in range(100000) %}{% if a == b %}{% endif %}{% endfor %}"
-    ),
-    "batch-fill": "{{ [1]|batch(10**9, 'x')|list }}",
-    "slice-count": "{{ [1]|slice(10**9)|list }}",
-    "sum-of-lists": "{{ (range(40000)|batch(1)|list)|sum(start=[])|length }}",
-    "tojson-indent": "{{ {'a': [1, 2, 3]}|tojson(indent=10**9) }}",
-    "to-bytes": "{{ (1).to_bytes(10**9, 'big')|length }}",
-    "bytes-center": "{{ 'x'.encode().center(10**9)|length }}",
-    "output-loop": "{% for i in range(100000) %}{{ 'y' * 99999 }}{% endfor %}",
-    "block-set-capture": (
-        "{% set s %}{% for i in range(100000) %}{{ 'y' * 1000 }}{% endfor %}{% endset %}"
-        "{{ s|length }}"
-    ),
-}
+# The hostile corpus runs the same ones through `flowpipe validate` under process limits.
+ATTACKS = TEMPLATE_ATTACKS
 
 
 @pytest.mark.parametrize("source", ATTACKS.values(), ids=ATTACKS.keys())
