@@ -85,15 +85,15 @@ class Budget:
         self.work = 0
         self._weights: dict[int, tuple[Any, int]] = {}
 
-    def step(self) -> None:
-        """One loop turn, call, filter, test, lookup or operator."""
-        self.steps += 1
+    def step(self, count: int = 1) -> None:
+        """One loop turn, call, filter, test, lookup or operator (or ``count`` of them)."""
+        self.steps += count
         if self.steps > self.limits.max_steps:
             raise LimitError(
                 f"the template takes more than {_fmt(self.limits.max_steps)} steps "
                 f"(loop turns, calls, filters); the limit is there to stop runaway loops"
             )
-        self.totals[0] += 1
+        self.totals[0] += count
         if self.totals[0] > self.limits.max_total_steps:
             raise LimitError(
                 f"the recipe's templates take more than {_fmt(self.limits.max_total_steps)} "

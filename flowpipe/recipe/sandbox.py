@@ -233,8 +233,7 @@ class Sandbox(ImmutableSandboxedEnvironment):
             wrapped, "__name__", ""
         ) in ("format", "format_map")
         if formats or isinstance(obj, Macro | LoopContext):
-            for _ in range(CALL_STEPS - 1):
-                current.step()
+            current.step(CALL_STEPS - 1)
         if isinstance(obj, LoopContext) and args:  # a recursive loop's next level
             args = (self.loop_items(args[0]), *args[1:])
         if formats:
