@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from flowpipe.cli import cli
-from flowpipe.run import run_recipe_async
+from flowpipe.run import RunResult, run_recipe_async
 from flowpipe.sim import SimThread, running_sim
 from flowpipe.store import CachedGeneration, DiskCache, ResponseCache, sha256_hex
 from flowpipe.store.responses import verify_cache
@@ -52,20 +52,30 @@ def _corrupt(cache: Path, keys: dict[str, str]) -> None:
         store.close()
 
 
-async def test_corrupt_entries_are_reported_once_and_remade(
-    write_recipe: Callable[..., Path], tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    recipe = write_recipe(CHAIN)
+async def _damage_and_rerun(
+    recipe: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture,
+    damage: Callable[[Path, dict[str, str]], None],
+) -> tuple[RunResult, list[str], int]:
+    """Run, damage the cache, run again: the second result, its warnings, requests re-made."""
     async with running_sim(sim_config()) as sim:
         first = await run_recipe_async(recipe, run_options(sim.base_url, tmp_path))
         assert first.exit_code == 0, first.message
-        _corrupt(tmp_path / "cache", _keys(tmp_path / "out"))
+        damage(tmp_path / "cache", _keys(tmp_path / "out"))
         before = sim.stats()["generations"]
         caplog.set_level(logging.WARNING, logger="flowpipe.cache")
         second = await run_recipe_async(recipe, run_options(sim.base_url, tmp_path))
         remade = sim.stats()["generations"] - before
     assert second.exit_code == 0, second.message
     warnings = [r.getMessage() for r in caplog.records if "is corrupt" in r.getMessage()]
+    return second, warnings, remade
+
+
+async def test_corrupt_entries_are_reported_once_and_remade(
+    write_recipe: Callable[..., Path], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    second, warnings, remade = await _damage_and_rerun(
+        write_recipe(CHAIN), tmp_path, caplog, _corrupt
+    )
     assert len(warnings) == 3, warnings  # each damaged entry reported exactly once
     assert second.summary["corrupt_cache_entries"] == 3
     assert remade == 3  # hero, closeup[angle=front], poster; closeup[angle=side] cached
@@ -170,16 +180,11 @@ async def test_a_pickle_or_a_folder_in_the_cache_is_reported_and_remade(
     write_recipe: Callable[..., Path], tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """docs/caching.md: a damaged entry is reported once as a warning and re-made."""
-    recipe = write_recipe(CHAIN)
-    async with running_sim(sim_config()) as sim:
-        first = await run_recipe_async(recipe, run_options(sim.base_url, tmp_path))
-        assert first.exit_code == 0, first.message
-        _plant_pickle_and_folder(tmp_path / "cache", _keys(tmp_path / "out"))
-        caplog.set_level(logging.WARNING, logger="flowpipe.cache")
-        second = await run_recipe_async(recipe, run_options(sim.base_url, tmp_path))
-    assert second.exit_code == 0, second.message
-    warnings = [r.getMessage() for r in caplog.records if "is corrupt" in r.getMessage()]
+    second, warnings, remade = await _damage_and_rerun(
+        write_recipe(CHAIN), tmp_path, caplog, _plant_pickle_and_folder
+    )
     assert len(warnings) == 2, warnings
+    assert remade == 2  # hero (its record) and closeup[angle=front] (its image)
     assert any("pickle" in w for w in warnings) and any("value file" in w for w in warnings)
     assert second.summary["corrupt_cache_entries"] == 2
     assert assert_outputs_whole(tmp_path / "out") == 2 * CHAIN_NODES

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -11,8 +12,8 @@ from click.testing import CliRunner
 
 from flowpipe.cli import cli
 from flowpipe.errors import CacheIndexError
-from flowpipe.store import DiskCache, ResponseCache
-from flowpipe.store.responses import verify_cache
+from flowpipe.store import DiskCache
+from flowpipe.store.repair import verify_folder
 
 RECIPE = """version: 1
 name: tiny
@@ -43,16 +44,8 @@ DAMAGE = {"header": damage_header, "pages": damage_pages}
 
 
 @pytest.fixture
-def filled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    cache = tmp_path / "cache"
-    monkeypatch.setenv("FLOWPIPE_CACHE_DIR", str(cache))
-    monkeypatch.delenv("USEAPI_TOKEN", raising=False)
-    recipe = tmp_path / "tiny.yaml"
-    recipe.write_text(RECIPE)
-    result = CliRunner().invoke(
-        cli, ["run", str(recipe), "-o", str(tmp_path / "out"), "--plain", "--no-report"]
-    )
-    assert result.exit_code == 0, result.output
+def filled(run_into_cache: Callable[[str], Path]) -> Path:
+    cache = run_into_cache(RECIPE)
     db = sqlite3.connect(cache / "cache.db")  # everything into cache.db, none in its WAL
     db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     db.close()
@@ -60,12 +53,8 @@ def filled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def counts(cache: Path) -> tuple[int, int, int]:
-    store = DiskCache(cache)
-    try:
-        report = verify_cache(ResponseCache(store))
-    finally:
-        store.close()
-    assert report.corrupt == ()
+    report = verify_folder(cache)
+    assert report.corrupt == () and report.rebuilt is None
     return report.generations, report.images, report.uploads
 
 
