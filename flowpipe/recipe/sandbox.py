@@ -2,7 +2,7 @@
 
 ``ImmutableSandboxedEnvironment`` already refuses internals (``__class__``, ``__globals__``)
 and mutation. On top of it, every place where a template can do work reports to the
-render's ``Budget`` (flowpipe.recipe.limits):
+render's ``Budget`` (flowpipe.recipe.limits, sizes from flowpipe.recipe.growth):
 
 - operators ``+``, ``*``, ``**``, ``%``, comparisons and ``~`` are checked before they run;
 - every call, filter, test and lookup costs a step; methods and filters that can
@@ -25,17 +25,15 @@ from jinja2.runtime import LoopContext, Macro, Undefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import _PassArg, generate_lorem_ipsum
 
-from flowpipe.recipe.limits import (
+from flowpipe.recipe.growth import (
     CHEAP_FILTERS,
     FILTER_CHECKS,
-    MAX_INT_BITS,
-    LimitError,
-    budget,
     check_call,
     check_format,
     check_lipsum,
     check_printf,
 )
+from flowpipe.recipe.limits import MAX_INT_BITS, LimitError, budget
 
 __all__ = ["CALL_STEPS", "Sandbox"]
 
