@@ -302,7 +302,6 @@ class FlowClient:
             logger.info("%s -> %d %s", self.scrub(summary), response.status, exc.reason)
             raise
 
-
     def _refuse_echo(self, result: object, summary: str) -> None:
         """A success whose kept texts (ids, account health) hold the token is not kept."""
         if any(self._scrub.reveals(text) for text in _kept_texts(result)):
