@@ -12,7 +12,15 @@ from __future__ import annotations
 import hashlib
 import re
 
-__all__ = ["MAX_FOLDER", "MAX_SLUG", "WINDOWS_DEVICES", "is_windows_device", "short_folder", "slug"]
+__all__ = [
+    "MAX_FOLDER",
+    "MAX_SLUG",
+    "WINDOWS_DEVICES",
+    "folder_name",
+    "is_windows_device",
+    "short_folder",
+    "slug",
+]
 
 #: Names Windows reserves for devices, in any case and with any extension.
 WINDOWS_DEVICES = frozenset(
@@ -33,16 +41,20 @@ def is_windows_device(name: str) -> bool:
 
 
 def slug(text: str, *, limit: int = MAX_SLUG, empty: str = "_") -> str:
-    """A portable folder name for ``text``.
+    """``text`` in portable characters: ASCII letters, digits, ``.``, ``_``, ``+``, ``-``.
 
-    Characters other than ASCII letters, digits, ``.``, ``_``, ``+`` and ``-`` become
-    ``-``; leading and trailing ``.``/``-`` are dropped; at most ``limit`` characters;
-    ``empty`` if nothing is left; a Windows device name gets ``_`` after its stem
-    (``con`` -> ``con_``, ``NUL.txt`` -> ``NUL_.txt``).
+    Other characters become ``-``; leading and trailing ``.``/``-`` are dropped; at most
+    ``limit`` characters; ``empty`` if nothing is left. A matrix folder (``k=SLUG``)
+    cannot be a device name, so this leaves device names alone: see ``folder_name``.
     """
     name = _BAD.sub("-", text).strip("-.")[:limit].strip("-.")
-    if not name:
-        return empty
+    return name or empty
+
+
+def folder_name(text: str, *, empty: str) -> str:
+    """``slug(text)`` as a whole folder name: a Windows device name gets ``_`` after its
+    stem (``con`` -> ``con_``, ``NUL.txt`` -> ``NUL_.txt``)."""
+    name = slug(text, empty=empty)
     if is_windows_device(name):
         stem, dot, rest = name.partition(".")
         name = f"{stem}_{dot}{rest}"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from flowpipe.names import MAX_FOLDER, is_windows_device, short_folder, slug
+from flowpipe.names import MAX_FOLDER, folder_name, is_windows_device, short_folder, slug
 from flowpipe.store.outputs import default_out_dir
 
 
@@ -33,15 +33,22 @@ def test_other_names_are_not_devices(name: str) -> None:
         ("C:\\Windows\\x", "C-Windows-x"),
         ("...", "_"),
         ("日本語", "_"),
-        ("con", "con_"),
-        ("NUL.txt", "NUL_.txt"),
-        ("com1", "com1_"),
+        ("con", "con"),
         ("x" * 300, "x" * 60),
         ("My Campaign 2026", "My-Campaign-2026"),
     ],
 )
 def test_slug(text: str, expected: str) -> None:
     assert slug(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("con", "con_"), ("NUL.txt", "NUL_.txt"), ("com1", "com1_"), ("console", "console"),
+     ("", "empty")],
+)
+def test_folder_names_are_never_windows_devices(text: str, expected: str) -> None:
+    assert folder_name(text, empty="empty") == expected
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from flowpipe.errors import OutputError
-from flowpipe.names import slug
+from flowpipe.names import folder_name
 
 __all__ = ["OutputWriter", "atomic_write", "default_out_dir", "dump_json"]
 
@@ -34,9 +34,10 @@ def default_out_dir(recipe_name: str) -> Path:
     """``out/<slug of the name>``: a recipe's ``name`` never chooses a folder outside ``out/``.
 
     ``name: /tmp/x`` gives ``out/tmp-x``, ``name: ../../x`` gives ``out/x``, a name with
-    nothing portable in it gives ``out/recipe`` (flowpipe.names.slug has the rules).
+    nothing portable in it gives ``out/recipe``, ``name: CON`` ``out/CON_``
+    (flowpipe.names.folder_name has the rules).
     """
-    return Path("out") / slug(recipe_name, empty="recipe")
+    return Path("out") / folder_name(recipe_name, empty="recipe")
 
 
 def dump_json(data: Any) -> bytes:
