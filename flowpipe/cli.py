@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import click
 
 from flowpipe import __version__, exitcodes
-from flowpipe.errors import FlowpipeError
+from flowpipe.errors import CacheIndexError, FlowpipeError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -33,12 +33,22 @@ FLAGS = {
 }
 
 
+#: The command that mends an error of this kind, added after the library's own hint.
+COMMANDS: dict[type[FlowpipeError], str] = {
+    CacheIndexError: "`flowpipe cache verify --repair` rebuilds it, `flowpipe cache clear --yes` "
+    "starts empty",
+}
+
+
 def error_lines(exc: FlowpipeError) -> list[str]:
     """An error as the CLI prints it: its lines, the first led by the flag it is about."""
     lines = str(exc).splitlines() or [type(exc).__name__]
     flag = FLAGS.get(exc.option or "")
     if flag:
         lines[0] = f"{flag}: {lines[0]}"
+    for kind, advice in COMMANDS.items():
+        if isinstance(exc, kind):
+            lines[-1] = f"{lines[-1]}; {advice}"
     return lines
 
 
@@ -154,7 +164,8 @@ def sim_command(
 @cli.command("run")
 @click.argument("recipe", type=click.Path(path_type=Path))
 @click.option("-o", "--out", type=click.Path(path_type=Path), default=None,
-              help="Output folder.  [default: out/RECIPE_NAME]")
+              help="Output folder.  [default: out/NAME, a folder-safe slug of the recipe's "
+              "name]")
 @var_option
 @click.option("--refresh", "refresh", multiple=True, metavar="[STEP]", is_flag=False,
               flag_value="*", help="Ignore the cache for STEP (repeatable), or for every "
@@ -253,7 +264,7 @@ def cache_info(cache_dir: Path | None) -> None:
         flowpipe cache info
     """
     from flowpipe.store import default_cache_dir
-    from flowpipe.store.responses import verify_folder
+    from flowpipe.store.repair import verify_folder
 
     folder = cache_dir or default_cache_dir()
     report = verify_folder(folder)
@@ -264,19 +275,28 @@ def cache_info(cache_dir: Path | None) -> None:
 
 @cache_group.command("verify")
 @cache_dir_option
-@click.option("--repair", is_flag=True, help="Delete corrupt entries (they are re-made).")
+@click.option("--repair", is_flag=True, help="Rebuild a damaged index from the stored values "
+              "and delete corrupt entries (they are re-made).")
 @_errors_to_exit
 def cache_verify(cache_dir: Path | None, repair: bool) -> None:
-    """Read back every cache entry and check it; exit 1 if any is corrupt.
+    """Check the cache's index and read back every entry; exit 1 if anything is damaged.
+
+    With --repair, a damaged index (cache.db) is set aside in damaged-TIME/ and rebuilt
+    from what can still be read, and corrupt entries are deleted.
 
     \b
     Example:
         flowpipe cache verify --repair
     """
     from flowpipe.store import default_cache_dir
-    from flowpipe.store.responses import verify_folder
+    from flowpipe.store.repair import verify_folder
 
     report = verify_folder(cache_dir or default_cache_dir(), repair=repair)
+    if report.rebuilt is not None:
+        fixed = report.rebuilt
+        click.echo(f"rebuilt the damaged index: {fixed.rows} entries saved, {fixed.images} "
+                   f"images re-indexed, {fixed.unrecovered} files not recovered; the damaged "
+                   f"index is in {fixed.aside}")
     for key in report.corrupt:
         click.echo(f"corrupt: {key}")
     verb = "deleted" if repair else "found"
@@ -291,23 +311,24 @@ def cache_verify(cache_dir: Path | None, repair: bool) -> None:
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @_errors_to_exit
 def cache_clear(cache_dir: Path | None, yes: bool) -> None:
-    """Delete every cached response, image and upload record.
+    """Delete every cached response, image and upload record (also when the index is
+    damaged).
 
     \b
     Example:
         flowpipe cache clear --yes
     """
-    from flowpipe.store import DiskCache, default_cache_dir
+    from flowpipe.store import default_cache_dir
+    from flowpipe.store.repair import clear_folder
 
     folder = cache_dir or default_cache_dir()
     if not yes:
         click.confirm(f"delete everything in {folder}?", abort=True)
-    store = DiskCache(folder)
-    try:
-        count = store.clear()
-    finally:
-        store.close()
-    click.echo(f"deleted {count} entries from {folder}")
+    count, damaged = clear_folder(folder)
+    if damaged:
+        click.echo(f"the index was damaged: deleted it and {count} stored files from {folder}")
+    else:
+        click.echo(f"deleted {count} entries from {folder}")
 
 
 @cli.command("report")

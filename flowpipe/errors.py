@@ -30,6 +30,8 @@ one run option names it in ``option`` and the CLI adds which flag that is.
     │       ├── PaymentRequiredError   402 no subscription or credits
     │       └── SessionError           596 cookies of the account need refreshing
     ├── CacheError                     exit 1  the cache folder cannot be used
+    │   ├── CacheIndexError                    cache.db is damaged: repair or clear it
+    │   └── CacheEntryError                    one entry is damaged: it is re-made
     ├── OutputError                    exit 1  outputs cannot be written (disk full, ...)
     └── FrozenCacheMissError           exit 4  a frozen run and a node is not cached
 
@@ -47,7 +49,9 @@ __all__ = [
     "AccountNotFoundError",
     "AssetError",
     "AuthError",
+    "CacheEntryError",
     "CacheError",
+    "CacheIndexError",
     "CapacityError",
     "ErrorInfo",
     "FlowpipeError",
@@ -250,6 +254,17 @@ class SessionError(StopRunError):
 
 class CacheError(FlowpipeError):
     """The cache folder cannot be opened, read or written."""
+
+
+class CacheIndexError(CacheError):
+    """The cache's SQLite index (cache.db) is damaged; the message names it and the fix."""
+
+
+class CacheEntryError(CacheError):
+    """One cache entry cannot be read as bytes (a pickle, a folder for a value file).
+
+    ``ResponseCache`` reports it as a warning and treats the entry as a miss.
+    """
 
 
 class OutputError(FlowpipeError):

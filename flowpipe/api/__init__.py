@@ -16,6 +16,7 @@ from flowpipe.api.client import (
     USER_AGENT,
     FlowClient,
     Timeouts,
+    check_base_url,
     client_from_env,
 )
 from flowpipe.api.errors import error_for_status, transport_error
@@ -56,6 +57,7 @@ __all__ = [
     "Timeouts",
     "Transport",
     "UploadedAsset",
+    "check_base_url",
     "client_from_env",
     "error_for_status",
     "is_jpeg",

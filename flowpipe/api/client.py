@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from types import TracebackType
 from typing import Protocol, TypeVar
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from flowpipe.api.errors import TRANSPORT_EXCEPTIONS, error_for_status, transport_error
 from flowpipe.api.models import AccountInfo, ImageRequest, ImageResult, UploadedAsset
@@ -32,6 +32,7 @@ from flowpipe.api.responses import (
     parse_image_result,
     parse_uploaded_asset,
 )
+from flowpipe.api.secrets import Scrubber
 from flowpipe.api.transport import AiohttpTransport, HTTPRequest, HTTPResponse, Transport
 from flowpipe.errors import InvalidRequestError, ResponseError, UsageError
 
@@ -58,7 +59,6 @@ UPLOAD_TYPES: Mapping[str, bytes] = {
     "image/png": b"\x89PNG\r\n\x1a\n",
     "image/jpeg": b"\xff\xd8\xff",
 }
-_MIN_SCRUB = 6  # shorter "tokens" (test fixtures) would mangle ordinary words
 
 
 def _version() -> str:
@@ -112,11 +112,33 @@ def _check_token(token: str) -> None:
         )
 
 
-def _check_base_url(base_url: str) -> str:
+def check_base_url(base_url: str, *, token: str | None = None) -> str:
+    """``base_url`` without a trailing ``/``, or a UsageError that never echoes a secret.
+
+    Refused: anything but ``http(s)://HOST/PATH``; credentials (``user:pw@``), which
+    aiohttp would refuse next to the Authorization header and which would otherwise
+    reach run.json, the report and the terminal; and a URL that holds the token in any
+    encoding (``token`` given). Messages show the URL as ``scheme://host/path`` only.
+    """
     url = base_url.strip().rstrip("/")
-    if not url.startswith(("http://", "https://")) or "?" in url or "#" in url:
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # raises ValueError on a bad port
+    except ValueError:
+        parts, port = urlsplit(""), None
+    shown = f"{parts.scheme}://{parts.hostname or '?'}{f':{port}' if port else ''}{parts.path}"
+    if "@" in parts.netloc:
         raise UsageError(
-            f"API base URL {base_url!r} is not an http(s) URL without query",
+            f"{ENV_API_URL} ({shown}) must not hold credentials (user:password@)",
+            hint=f"remove them: flowpipe sends the token from {ENV_TOKEN} in a header",
+        )
+    if token is not None and Scrubber(token).reveals(url):
+        raise UsageError(
+            f"{ENV_API_URL} holds the API token", hint=f"set it in {ENV_TOKEN} only"
+        )
+    if parts.scheme not in ("http", "https") or not parts.hostname or "?" in url or "#" in url:
+        raise UsageError(
+            f"{ENV_API_URL} ({shown}) is not an http(s) URL without query or fragment",
             hint=f"for example {DEFAULT_BASE_URL}",
         )
     return url
@@ -139,10 +161,11 @@ class FlowClient:
         user_agent: str = USER_AGENT,
     ) -> None:
         _check_token(token)
-        self.base_url = _check_base_url(base_url)
+        self.base_url = check_base_url(base_url, token=token)
         self.timeouts = timeouts
         self.user_agent = user_agent
         self._token = token
+        self._scrub = Scrubber(token)
         self._transport: Transport = transport or AiohttpTransport(connect_timeout=timeouts.connect)
 
     def __repr__(self) -> str:
@@ -164,10 +187,8 @@ class FlowClient:
         await self._transport.aclose()
 
     def scrub(self, text: str) -> str:
-        """``text`` with the token replaced by ``***``."""
-        if len(self._token) >= _MIN_SCRUB and self._token in text:
-            return text.replace(self._token, "***")
-        return text
+        """``text`` with the token, in any encoding, replaced by ``***``."""
+        return self._scrub(text)
 
     # -- endpoints ---------------------------------------------------------------
 
@@ -269,7 +290,9 @@ class FlowClient:
 
     def _parse(self, response: HTTPResponse, summary: str, parse: Parser[T_co]) -> T_co:
         try:
-            return parse(response.body, request=summary)
+            result = parse(response.body, request=summary)
+            self._refuse_echo(result, summary)
+            return result
         except ResponseError as exc:
             exc.status = response.status
             exc.message = self.scrub(exc.message)
@@ -278,6 +301,28 @@ class FlowClient:
             exc.reason = self.scrub(exc.reason) if exc.reason else exc.reason
             logger.info("%s -> %d %s", self.scrub(summary), response.status, exc.reason)
             raise
+
+    def _refuse_echo(self, result: object, summary: str) -> None:
+        """A success whose kept texts (ids, account health) hold the token is not kept."""
+        if any(self._scrub.reveals(text) for text in _kept_texts(result)):
+            raise ResponseError(
+                "malformed response: the answer holds the API token; it was not kept",
+                reason="token echoed", request=summary,
+                hint="check that FLOWPIPE_API_URL points at the API and not at a proxy",
+            )
+
+
+def _kept_texts(result: object) -> list[str]:
+    """The strings of a parsed answer that reach the cache, the manifest or a log."""
+    if isinstance(result, ImageResult):
+        return [i.media_generation_id for i in result.images]
+    if isinstance(result, UploadedAsset):
+        return [result.media_generation_id]
+    if isinstance(result, AccountInfo):
+        return [result.email, result.health]
+    if isinstance(result, dict):
+        return [t for info in result.values() for t in _kept_texts(info)]
+    return []
 
 
 def _quote_email(email: str) -> str:

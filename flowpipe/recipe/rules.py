@@ -3,7 +3,10 @@
 - ``styleReference_1`` only on imagen-4;
 - at most 3 context references on imagen-4, 4 on nano-banana;
 - without a model, context references select nano-banana, else imagen-4 (the API's
-  own auto-detection, made explicit so every node has a concrete model and key).
+  own auto-detection, made explicit so every node has a concrete model and key);
+- a prompt has at most ``MAX_PROMPT_CHARS`` characters. The API page names no limit;
+  this is flowpipe's own, far above what the models read (Imagen reads about 480
+  tokens), so a runaway template cannot send megabytes as a billed request.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 __all__ = [
     "IMAGEN",
     "MAX_CONTEXT",
+    "MAX_PROMPT_CHARS",
     "MODELS",
     "NANO",
     "auto_model",
@@ -22,6 +26,7 @@ IMAGEN = "imagen-4"
 NANO = "nano-banana"
 MODELS = (IMAGEN, NANO)
 MAX_CONTEXT = {IMAGEN: 3, NANO: 4}
+MAX_PROMPT_CHARS = 10_000
 
 
 def auto_model(context_count: int) -> str:

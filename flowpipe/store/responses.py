@@ -17,10 +17,13 @@ import hashlib
 import json
 import logging
 from dataclasses import asdict, dataclass
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from flowpipe.store.cache import CacheStore, DiskCache
+from flowpipe.errors import CacheEntryError
+from flowpipe.store.cache import CacheStore
+
+if TYPE_CHECKING:
+    from flowpipe.store.repair import IndexRepair
 
 __all__ = [
     "CacheReport",
@@ -30,7 +33,6 @@ __all__ = [
     "looks_like_jpeg",
     "sha256_hex",
     "verify_cache",
-    "verify_folder",
 ]
 
 log = logging.getLogger("flowpipe.cache")
@@ -103,6 +105,14 @@ class ResponseCache:
         self._reported: set[str] = set()
         self.corrupt_entries = 0
 
+    def read_entry(self, key: str) -> bytes | None:
+        """``store.get``, with an unreadable entry reported and treated as a miss."""
+        try:
+            return self.store.get(key)
+        except CacheEntryError as exc:
+            self._corrupt(key, exc.message)
+            return None
+
     def _corrupt(self, key: str, why: str) -> None:
         if key not in self._reported:
             self._reported.add(key)
@@ -111,7 +121,7 @@ class ResponseCache:
 
     def get_generation(self, key: str) -> tuple[CachedGeneration, list[bytes]] | None:
         """The record and every image's bytes, or None if absent or damaged."""
-        raw = self.store.get(f"gen:{key}")
+        raw = self.read_entry(f"gen:{key}")
         if raw is None:
             return None
         try:
@@ -139,7 +149,7 @@ class ResponseCache:
         self.store.put(f"gen:{key}", gen.to_json())
 
     def get_image(self, sha: str) -> bytes | None:
-        data = self.store.get(f"img:{sha}")
+        data = self.read_entry(f"img:{sha}")
         if data is None:
             return None
         if sha256_hex(data) != sha or not looks_like_jpeg(data):
@@ -154,7 +164,7 @@ class ResponseCache:
         return sha
 
     def get_upload(self, account: str, sha: str) -> str | None:
-        raw = self.store.get(f"up:{account}:{sha}")
+        raw = self.read_entry(f"up:{account}:{sha}")
         return raw.decode("utf-8", "replace") if raw else None
 
     def put_upload(self, account: str, sha: str, media_generation_id: str) -> None:
@@ -172,6 +182,7 @@ class CacheReport:
     images: int
     uploads: int
     corrupt: tuple[str, ...]
+    rebuilt: IndexRepair | None = None  # set when a damaged index was rebuilt first
 
 
 def verify_cache(cache: ResponseCache, *, repair: bool = False) -> CacheReport:
@@ -189,19 +200,10 @@ def verify_cache(cache: ResponseCache, *, repair: bool = False) -> CacheReport:
         elif kind == "img":
             ok = cache.get_image(rest) is not None
         else:
-            ok = bool(cache.store.get(key))
+            ok = bool(cache.read_entry(key))
         if not ok:
             corrupt.append(key)
     if repair:
         for key in corrupt:
             cache.store.delete(key)
     return CacheReport(counts["gen"], counts["img"], counts["up"], tuple(corrupt))
-
-
-def verify_folder(folder: Path, *, repair: bool = False) -> CacheReport:
-    """``verify_cache`` on the disk cache in ``folder`` (what ``flowpipe cache`` runs)."""
-    store = DiskCache(folder)
-    try:
-        return verify_cache(ResponseCache(store), repair=repair)
-    finally:
-        store.close()
