@@ -37,6 +37,11 @@ def _errors_to_exit(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def _warn(line: str) -> None:
+    """A recipe warning: one ``flowpipe: ...`` line on stderr; the command goes on."""
+    click.echo(f"flowpipe: {line}", err=True)
+
+
 def parse_vars(values: tuple[str, ...]) -> dict[str, object]:
     """Turn ``--var k=v`` options into typed values (YAML scalars: 3, true, 1.5, text)."""
     from flowpipe.recipe import parse_var_overrides
@@ -322,7 +327,7 @@ def validate_command(recipes: tuple[Path, ...], variables: tuple[str, ...]) -> N
     """
     from flowpipe.recipe.summary import validate_recipes
 
-    validate_recipes(recipes, overrides=parse_vars(variables), echo=click.echo)
+    validate_recipes(recipes, overrides=parse_vars(variables), echo=click.echo, warn=_warn)
 
 
 @cli.command("plan")
@@ -345,9 +350,11 @@ def plan_command(recipe: Path, variables: tuple[str, ...], as_json: bool, backen
         flowpipe plan examples/campaign.yaml --json --backend useapi
     """
     from flowpipe.plan import build_plan
-    from flowpipe.recipe.summary import plan_json, plan_lines
+    from flowpipe.recipe.summary import plan_json, plan_lines, warning_lines
 
     plan = build_plan(recipe, overrides=parse_vars(variables), backend=backend)
+    for line in warning_lines(plan):
+        _warn(line)
     if as_json:
         click.echo(json.dumps(plan_json(plan), indent=2, ensure_ascii=False))
     else:
