@@ -145,6 +145,7 @@ class Dialect:
     captcha_exclusive: tuple[str, ...] = ()  # fields of which a request may send one
     captcha_refused_prefix: str | None = None  # a 403 error starting so is a captcha refusal
     rate_reasons: Mapping[str, RateReason] = field(default_factory=dict)
+    capacity_reason: str | None = None  # the reason code a plain capacity 429 carries
     email_required_with_many_accounts: bool = True
 
     # -- models ----------------------------------------------------------------------
@@ -240,6 +241,7 @@ FLOW_2025_11 = Dialect(
     # The page's own capacity 429 carries PUBLIC_ERROR_USER_REQUESTS_THROTTLED and
     # says "wait 5-10 seconds": no reason means more than capacity here.
     rate_reasons=MappingProxyType({}),
+    capacity_reason=USER_REQUESTS_THROTTLED,
 )
 
 _ACCOUNT_OUT = RateReason(
