@@ -104,6 +104,9 @@ def cli() -> None:
               show_default=True, help="The API version to serve (see docs/recipes.md).")
 @click.option("--fife-ttl", default=6 * 3600.0, show_default=True,
               help="2026-07: API seconds a signed image URL stays readable.")
+@click.option("--fife-expired-rate", default=0.0, show_default=True,
+              help="2026-07: fraction of signed image URLs issued already expired (a "
+              "fresh draw when the request is made again).")
 @click.option("--encoded-image-rate", default=0.25, show_default=True,
               help="2026-07: fraction of images that also carry encodedImage.")
 @click.option("--png-rate", default=0.25, show_default=True,
@@ -130,7 +133,8 @@ def sim_command(
     time_scale: float, capacity: str, reject_status: str, moderation_rate: float,
     moderation_word: str, nano_500_rate: float, fault_rate: float, credits: int | None,
     broken: tuple[str, ...], latency_min: float, latency_max: float, seed: int,
-    dialect: str, fife_ttl: float, encoded_image_rate: float, png_rate: float,
+    dialect: str, fife_ttl: float, fife_expired_rate: float, encoded_image_rate: float,
+    png_rate: float,
     throttles: tuple[str, ...], model_quotas: tuple[str, ...], account_quota: int | None,
     captcha_fail_rate: float, clock_start: str | None,
 ) -> None:
@@ -156,7 +160,8 @@ def sim_command(
         moderation_rate=moderation_rate, moderation_word=moderation_word,
         nano_500_rate=nano_500_rate, fault_rate=fault_rate, credits=credits,
         broken_accounts=broken, latency_min=latency_min, latency_max=latency_max, seed=seed,
-        dialect=dialect, fife_ttl=fife_ttl, encoded_image_rate=encoded_image_rate,
+        dialect=dialect, fife_ttl=fife_ttl, fife_expired_rate=fife_expired_rate,
+        encoded_image_rate=encoded_image_rate,
         png_rate=png_rate, throttles=tuple(sim.parse_throttle(t) for t in throttles),
         model_quotas=tuple(sim.parse_model_quota(m) for m in model_quotas),
         account_quota=account_quota, captcha_fail_rate=captcha_fail_rate,

@@ -135,9 +135,11 @@ class SimConfig:
 
     ``dialect`` is the API version served (``flowpipe.dialects``); the fields after
     it only act in a dialect that has what they simulate (2026-07): signed image URLs
-    that expire after ``fife_ttl``, ``encodedImage`` on ``encoded_image_rate`` of the
-    images, PNG bytes for ``png_rate`` of them, throttled accounts (``throttles``:
-    ``(email, from API second)``), per-model daily quotas (``model_quotas``:
+    that expire after ``fife_ttl`` (``fife_expired_rate`` of them issued already
+    expired, a fresh draw each time a request is made again), ``encodedImage`` on
+    ``encoded_image_rate`` of the images, PNG bytes for ``png_rate`` of them,
+    throttled accounts (``throttles``: ``(email, from API second)``), per-model daily
+    quotas (``model_quotas``:
     ``(model, generations per account per UTC day)``), an account quota
     (``account_quota``: generations before USER_QUOTA_REACHED) and refused captchas.
     ``clock_start`` is the UTC wall time (epoch seconds) at API second 0; None: the
@@ -160,6 +162,7 @@ class SimConfig:
     seed: int = 0
     dialect: str = DEFAULT_DIALECT
     fife_ttl: float = DEFAULT_FIFE_TTL
+    fife_expired_rate: float = 0.0
     encoded_image_rate: float = 0.25
     png_rate: float = 0.25
     throttles: tuple[tuple[str, float], ...] = ()
@@ -199,6 +202,7 @@ class SimConfig:
         spoken = dialect(self.dialect)
         if not self.fife_ttl > 0:
             raise UsageError(f"--fife-ttl must be more than 0, not {self.fife_ttl}")
+        _rate("--fife-expired-rate", self.fife_expired_rate)
         _rate("--encoded-image-rate", self.encoded_image_rate)
         _rate("--png-rate", self.png_rate)
         _rate("--captcha-fail-rate", self.captcha_fail_rate)
@@ -219,11 +223,12 @@ class SimConfig:
         if self.account_quota is not None and self.account_quota < 0:
             raise UsageError(f"--account-quota must be 0 or more, not {self.account_quota}")
         uses_2026 = bool(self.throttles or self.model_quotas or self.account_quota is not None
-                         or self.captcha_fail_rate)
+                         or self.captcha_fail_rate or self.fife_expired_rate)
         if uses_2026 and not spoken.rate_reasons:
             raise UsageError(
-                f"--throttle, --model-quota, --account-quota and --captcha-fail-rate need "
-                f"--dialect 2026-07 (api {spoken.name} has no quota reasons or captcha)"
+                "--throttle, --model-quota, --account-quota, --captcha-fail-rate and "
+                f"--fife-expired-rate need --dialect 2026-07 (api {spoken.name} has no "
+                "quota reasons, captcha or signed image URLs)"
             )
 
     @property

@@ -215,12 +215,15 @@ def _media(
     cfg = state.config
     workflow = hashlib.sha256(f"{cfg.seed}:{state.generations}".encode()).hexdigest()[:16]
     origin = f"{request.scheme}://{request.host}"
-    expires = state.now() + cfg.fife_ttl
+    now = state.now()
+    made = state.made_again(spec.cache_key())  # how often this request was made before
     ratio = req.aspect_ratio.replace(":", "_").upper()
     media = []
     for index, (image, data) in enumerate(rendered):
         media_id = _register(state, email, req.model, image, data)
         png = data is not image.jpeg
+        stale = unit(cfg.seed, "fife-expired", *spec.cache_key(), index, made)
+        expires = now - 1.0 if stale < cfg.fife_expired_rate else now + cfg.fife_ttl
         generated: dict[str, Any] = {
             "seed": seed,
             "mediaGenerationId": media_id,

@@ -89,6 +89,7 @@ class SimState:
     wall_start: float = 0.0
     _attempts: Counter[str] = field(default_factory=Counter)
     _captcha_attempts: Counter[str] = field(default_factory=Counter)
+    _made: Counter[tuple[object, ...]] = field(default_factory=Counter)
     _rng: random.Random = field(init=False)
 
     def __post_init__(self) -> None:
@@ -197,6 +198,12 @@ class SimState:
         )
         self.captcha_refusals += refused
         return refused
+
+    def made_again(self, content: tuple[object, ...]) -> int:
+        """How many times a generation with this content was answered before (then one more)."""
+        count = self._made[content]
+        self._made[content] += 1
+        return count
 
     def note_made(self, sha256: str, account: str) -> None:
         """Remember that ``account`` generated these bytes (to spot needless re-uploads)."""

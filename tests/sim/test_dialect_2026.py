@@ -372,3 +372,20 @@ def test_2026_knobs_need_the_2026_dialect() -> None:
         SimConfig(dialect="2026-07", throttles=(("x@example.com", 1.0),))
     with pytest.raises(UsageError, match="has no such model"):
         SimConfig(dialect="2026-07", model_quotas=(("dall-e", 1),))
+
+
+async def test_fife_expired_rate_stales_urls_and_a_new_make_draws_again(
+    make_sim26: MakeSim26,
+) -> None:
+    client, _ = await make_sim26(fife_expired_rate=0.5, encoded_image_rate=0.0)
+
+    async def read(seed: int) -> int:
+        _, body, _ = await gen(client, email=A, seed=seed)
+        return (await fetch(client, generated(body)["fifeUrl"]))[0]
+
+    first = [await read(seed) for seed in range(16)]
+    assert 0 < first.count(403) < 16  # about half are issued stale
+    stale = [seed for seed, status in enumerate(first) if status == 403]
+    again = [await read(seed) for seed in stale]
+    assert 200 in again  # the same request made again gets a fresh draw
+    assert stats(client)["fife"]["expired"] == first.count(403) + again.count(403)
