@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from flowpipe.errors import Location, RecipeError, RecipeErrors
 
@@ -25,6 +25,7 @@ __all__ = [
 ]
 
 _MAX_QUOTE = 80
+T = TypeVar("T")
 
 
 def one_line(text: object, limit: int = 300) -> str:
@@ -76,18 +77,22 @@ def type_name(value: Any) -> str:
     return f"a {type(value).__name__}"
 
 
-class ErrorList(list[RecipeError]):
-    """Collected RecipeErrors, deduplicated by their printed line."""
+class _Lines(list[T]):
+    """Collected problems, each printed line kept once."""
 
     def __init__(self) -> None:
         super().__init__()
         self._lines: set[str] = set()
 
-    def add(self, error: RecipeError) -> None:
-        line = str(error)
+    def add(self, item: T) -> None:
+        line = str(item)
         if line not in self._lines:
             self._lines.add(line)
-            self.append(error)
+            self.append(item)
+
+
+class ErrorList(_Lines[RecipeError]):
+    """Collected RecipeErrors, deduplicated by their printed line."""
 
     def raise_if_any(self) -> None:
         """Raise the one error, or all of them as RecipeErrors in file order."""
@@ -119,18 +124,8 @@ class RecipeWarning:
         return f"{self.location}: {text}" if self.location else text
 
 
-class WarningList(list[RecipeWarning]):
+class WarningList(_Lines[RecipeWarning]):
     """Collected warnings, each printed line once, in file order when read."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._lines: set[str] = set()
-
-    def add(self, warning: RecipeWarning) -> None:
-        line = str(warning)
-        if line not in self._lines:
-            self._lines.add(line)
-            self.append(warning)
 
     def in_order(self) -> tuple[RecipeWarning, ...]:
         return tuple(sorted(self, key=_order))
