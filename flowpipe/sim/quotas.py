@@ -74,10 +74,6 @@ class Quotas:
         }
         self._throttle_at = {email.lower(): t for email, t in self.config.throttles}
 
-    @property
-    def _pause_seconds(self) -> float:
-        return self.spoken.rate_reasons[USER_REQUESTS_THROTTLED].pause or 0.0
-
     def refusal(self, email: str, model: str | None, now: float, wall: float) -> Refusal | None:
         """The 429 this request gets on ``email`` before it may be admitted, if any."""
         pause = self.accounts.get(email)
@@ -133,7 +129,7 @@ class Quotas:
         return min(waits, default=0.0)
 
     def _pause_account(self, email: str, reason: str, now: float) -> Refusal:
-        until = now + self._pause_seconds
+        until = now + (self.spoken.rate_reasons[reason].pause or 0.0)
         self.accounts[email] = _Pause(reason, until)
         self._note(email, reason, now, until, None)
         return Refusal(reason, until - now)
