@@ -117,8 +117,9 @@ class AiohttpTransport:
     """The real transport: one lazily created ``aiohttp.ClientSession`` for all requests.
 
     Redirects are not followed (a redirect would carry the token elsewhere; the client
-    reports a 3xx as an unexpected status). Cookies are neither kept nor sent. Proxy variables from the environment are
-    ignored unless ``trust_env`` is set, so a loopback simulator is never proxied.
+    reports a 3xx as an unexpected status). Cookies are neither kept nor sent. Proxy
+    variables from the environment are ignored unless ``trust_env`` is set, so a
+    loopback simulator is never proxied.
     """
 
     def __init__(
