@@ -67,6 +67,11 @@ def _errors_to_exit(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def _warn(line: str) -> None:
+    """A recipe warning: one ``flowpipe: ...`` line on stderr; the command goes on."""
+    click.echo(f"flowpipe: {line}", err=True)
+
+
 def parse_vars(values: tuple[str, ...]) -> dict[str, object]:
     """Turn ``--var k=v`` options into typed values (YAML scalars: 3, true, 1.5, text)."""
     from flowpipe.recipe import parse_var_overrides
@@ -127,6 +132,32 @@ def cli() -> None:
 @click.option("--latency-max", default=20.0, show_default=True, help="Longest generation, API s.")
 @click.option("--seed", default=0, show_default=True,
               help="Seed of every random choice (capacity, moderation, faults, seeds).")
+@click.option("--dialect", type=click.Choice(["2025-11", "2026-07"]), default="2025-11",
+              show_default=True, help="The API version to serve (see docs/recipes.md).")
+@click.option("--fife-ttl", default=6 * 3600.0, show_default=True,
+              help="2026-07: API seconds a signed image URL stays readable.")
+@click.option("--fife-expired-rate", default=0.0, show_default=True,
+              help="2026-07: fraction of signed image URLs issued already expired (a "
+              "fresh draw when the request is made again).")
+@click.option("--encoded-image-rate", default=0.25, show_default=True,
+              help="2026-07: fraction of images that also carry encodedImage.")
+@click.option("--png-rate", default=0.25, show_default=True,
+              help="2026-07: fraction of images sent as PNG instead of JPEG.")
+@click.option("--throttle", "throttles", multiple=True, metavar="EMAIL:T",
+              help="2026-07: EMAIL answers USER_REQUESTS_THROTTLED from API second T, then "
+              "is out for 30 API minutes (repeatable).")
+@click.option("--model-quota", "model_quotas", multiple=True, metavar="MODEL:N",
+              help="2026-07: after N generations of MODEL per account and UTC day, "
+              "PER_MODEL_DAILY_QUOTA_REACHED until midnight UTC (repeatable).")
+@click.option("--account-quota", type=int, default=None,
+              help="2026-07: after N generations an account answers USER_QUOTA_REACHED "
+              "and is out for 30 API minutes. [default: none]")
+@click.option("--captcha-fail-rate", default=0.0, show_default=True,
+              help="2026-07: chance that one captcha try fails; a request is refused "
+              "(403 captcha_quality:) when all its captchaRetry tries fail.")
+@click.option("--clock-start", default=None, metavar="ISO",
+              help="UTC time at API second 0, e.g. 2026-07-15T23:50:00Z (for quotas that "
+              "end at midnight). [default: now]")
 @_errors_to_exit
 def sim_command(
     *,
@@ -135,6 +166,10 @@ def sim_command(
     moderation_rate: float,
     moderation_word: str, nano_500_rate: float, fault_rate: float, credits: int | None,
     broken: tuple[str, ...], latency_min: float, latency_max: float, seed: int,
+    dialect: str, fife_ttl: float, fife_expired_rate: float, encoded_image_rate: float,
+    png_rate: float,
+    throttles: tuple[str, ...], model_quotas: tuple[str, ...], account_quota: int | None,
+    captcha_fail_rate: float, clock_start: str | None,
 ) -> None:
     """Serve a local simulator of the Google Flow image API.
 
@@ -146,6 +181,7 @@ def sim_command(
         flowpipe sim --port 8787 --time-scale 0.05 --capacity steps:30
         curl -H "Authorization: Bearer sim-token" \\
              http://127.0.0.1:8787/v1/google-flow/accounts
+        flowpipe sim --dialect 2026-07 --accounts a@x.io,b@x.io --throttle a@x.io:60
     """
     from flowpipe import sim  # lazy, so other commands never load aiohttp
 
@@ -157,6 +193,12 @@ def sim_command(
         moderation_rate=moderation_rate, moderation_word=moderation_word,
         nano_500_rate=nano_500_rate, fault_rate=fault_rate, credits=credits,
         broken_accounts=broken, latency_min=latency_min, latency_max=latency_max, seed=seed,
+        dialect=dialect, fife_ttl=fife_ttl, fife_expired_rate=fife_expired_rate,
+        encoded_image_rate=encoded_image_rate,
+        png_rate=png_rate, throttles=tuple(sim.parse_throttle(t) for t in throttles),
+        model_quotas=tuple(sim.parse_model_quota(m) for m in model_quotas),
+        account_quota=account_quota, captcha_fail_rate=captcha_fail_rate,
+        clock_start=sim.parse_clock_start(clock_start) if clock_start else None,
     )
     sim.run_server(config, host, port)
 
@@ -367,7 +409,7 @@ def validate_command(recipes: tuple[Path, ...], variables: tuple[str, ...]) -> N
     """
     from flowpipe.summary import validate_recipes
 
-    validate_recipes(recipes, overrides=parse_vars(variables), echo=click.echo)
+    validate_recipes(recipes, overrides=parse_vars(variables), echo=click.echo, warn=_warn)
 
 
 @cli.command("plan")
@@ -390,9 +432,11 @@ def plan_command(recipe: Path, variables: tuple[str, ...], as_json: bool, backen
         flowpipe plan examples/campaign.yaml --json --backend useapi
     """
     from flowpipe.planner import build_plan
-    from flowpipe.summary import plan_json, plan_lines
+    from flowpipe.summary import plan_json, plan_lines, warning_lines
 
     plan = build_plan(recipe, overrides=parse_vars(variables), backend=backend)
+    for line in warning_lines(plan):
+        _warn(line)
     if as_json:
         click.echo(json.dumps(plan_json(plan), indent=2, ensure_ascii=False))
     else:

@@ -21,7 +21,13 @@ one run option names it in ``option`` and the CLI adds which flag that is.
     │   ├── ModerationError            400 PUBLIC_ERROR_UNSAFE_GENERATION, 500
     │   ├── ForbiddenReferenceError    403 reference owned by another account
     │   ├── AccountNotFoundError       404 account not configured
-    │   ├── CapacityError              429, 503: retry after 5-10 s
+    │   ├── CapacityError              429 (no reason, or any in 2025-11), 503: retry after 5-10 s
+    │   ├── QuotaError                 429 with a 2026-07 reason: a pause, not a capacity signal
+    │   │   ├── AccountPausedError     USER_REQUESTS_THROTTLED, USER_QUOTA_REACHED: ~30 min
+    │   │   ├── ModelQuotaError        PER_MODEL_DAILY_QUOTA_REACHED: until 00:00 UTC
+    │   │   └── NoEligibleAccountError no_eligible_account: every account out; Retry-After
+    │   ├── CaptchaError               403 ``captcha_quality:...``: retry a few times, then fail
+    │   ├── ImageURLError              a fifeUrl expired, was refused or unreadable: re-make
     │   ├── TransportError             timeouts, resets, truncated bodies: retry like capacity
     │   ├── ResponseError              a 2xx body that is not what the page documents
     │   ├── UnexpectedStatusError      a status the page does not document
@@ -47,22 +53,28 @@ from typing import Any, ClassVar
 __all__ = [
     "APIError",
     "AccountNotFoundError",
+    "AccountPausedError",
     "AssetError",
     "AuthError",
     "CacheEntryError",
     "CacheError",
     "CacheIndexError",
     "CapacityError",
+    "CaptchaError",
     "ErrorInfo",
     "FlowpipeError",
     "ForbiddenReferenceError",
     "FrozenCacheMissError",
+    "ImageURLError",
     "InvalidRequestError",
     "Location",
+    "ModelQuotaError",
     "ModerationError",
+    "NoEligibleAccountError",
     "OutputError",
     "PaymentRequiredError",
     "PlanError",
+    "QuotaError",
     "RecipeError",
     "RecipeErrors",
     "RecipeSyntaxError",
@@ -216,6 +228,59 @@ class AccountNotFoundError(APIError):
 
 class CapacityError(APIError):
     """429 or 503: the API is at its concurrency limit; retry in 5-10 s."""
+
+    retryable = True
+
+
+class QuotaError(APIError):
+    """429 with a reason the dialect reads as a pause (2026-07): not a capacity signal.
+
+    ``pause`` is how many API seconds the ``scope`` (``account``, ``model`` or
+    ``service``) stays out: the ``Retry-After`` answer where one came, else the
+    dialect's figure (30 minutes for an account, the next 00:00 UTC by the answer's
+    ``Date`` for a model). ``model`` is the model the request named, if any.
+    """
+
+    retryable = True
+    scope: ClassVar[str] = "account"
+
+    def __init__(
+        self, message: str, *, pause: float, model: str | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(message, **kwargs)
+        self.pause = pause
+        self.model = model
+
+
+class AccountPausedError(QuotaError):
+    """USER_REQUESTS_THROTTLED or USER_QUOTA_REACHED: send nothing to this account for a while."""
+
+    scope = "account"
+
+
+class ModelQuotaError(QuotaError):
+    """PER_MODEL_DAILY_QUOTA_REACHED: this model on this account is out until 00:00 UTC."""
+
+    scope = "model"
+
+
+class NoEligibleAccountError(QuotaError):
+    """no_eligible_account: every account is out; wait ``pause`` (Retry-After) seconds."""
+
+    scope = "service"
+
+
+class CaptchaError(APIError):
+    """403 whose error starts ``captcha_quality:``: the service's captcha was refused."""
+
+    retryable = True
+
+
+class ImageURLError(APIError):
+    """A generated image's signed ``fifeUrl`` expired, was refused or could not be read.
+
+    The generation itself succeeded but its bytes are gone: the node must be made again.
+    """
 
     retryable = True
 

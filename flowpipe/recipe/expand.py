@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
 from typing import Any
 
+from flowpipe.dialects import Dialect, dialect
 from flowpipe.errors import Location, PlanError, TemplateError
 from flowpipe.names import short_folder, slug
 from flowpipe.recipe.load import Document, YamlPath
@@ -41,11 +42,15 @@ __all__ = [
     "value_text",
 ]
 
-DEFAULT_ASPECT_RATIO = "landscape"
+DEFAULT_ASPECT_RATIO = "landscape"  # api 2025-11's; each dialect names its own
 DEFAULT_COUNT = 4
 DEFAULT_MODERATION_RETRIES = 2
+DEFAULT_RESOLUTION = "2k"
 MAX_NODES = 100_000  # planning this many takes about 7 s and 250 MB
-INHERITED = ("model", "aspectRatio", "count", "seed", "fallback_model", "moderation_retries")
+INHERITED = (
+    "model", "aspectRatio", "count", "seed", "fallback_model", "moderation_retries",
+    "captchaRetry",
+)
 
 
 
@@ -60,7 +65,11 @@ class RawRef:
 
 @dataclass(frozen=True, slots=True)
 class RawNode:
-    """One expanded request, before references, models and keys are resolved."""
+    """One expanded request, before references, models and keys are resolved.
+
+    An upscale node (``upscale`` set) has an empty prompt, count 1 and its source in
+    ``upscale``; ``resolution`` is its target.
+    """
 
     id: str
     step: str
@@ -77,6 +86,10 @@ class RawNode:
     moderation_retries: int
     location: Location
     model_location: Location | None
+    aspect_ratio_location: Location | None = None
+    upscale: RawRef | None = None
+    resolution: str | None = None
+    captcha_retry: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +111,7 @@ class Expansion:
     nodes: tuple[RawNode, ...]
     steps: Mapping[str, StepInfo]
     accounts: tuple[str, ...]
+    dialect: str = "2025-11"
 
 
 def value_text(value: object) -> str:
@@ -118,9 +132,20 @@ def derive_seed(recipe_name: str, node_id: str) -> int:
     return int.from_bytes(digest[:4], "big") & 0x7FFF_FFFF
 
 
-def expand(doc: Document, overrides: Mapping[str, object], errors: ErrorList) -> Expansion:
-    """Expand a schema-valid document; problems go to ``errors``."""
+def expand(
+    doc: Document,
+    overrides: Mapping[str, object],
+    errors: ErrorList,
+    *,
+    spoken: Dialect | None = None,
+) -> Expansion:
+    """Expand a schema-valid document; problems go to ``errors``.
+
+    ``spoken`` is the recipe's dialect (default: the one its ``api:`` names); it gives
+    the default aspect ratio.
+    """
     data: dict[str, Any] = doc.data
+    spoken = spoken or dialect(data.get("api"))
     name = str(data["name"])
     variables = _variables(doc, overrides, errors)
     defaults: dict[str, Any] = data.get("defaults") or {}
@@ -143,18 +168,21 @@ def expand(doc: Document, overrides: Mapping[str, object], errors: ErrorList) ->
         step = _StepExpander(
             doc, step_id, spec=spec, settings=settings, recipe_name=name,
             variables=variables, renderer=renderer, errors=errors,
+            default_ratio=spoken.default_aspect_ratio,
         )
         step_nodes = step.expand(matrix)
         nodes.extend(step_nodes)
         steps[step_id] = StepInfo(
             id=step_id,
-            count=int(settings["count"] or DEFAULT_COUNT),
+            count=1 if step.upscale else int(settings["count"] or DEFAULT_COUNT),
             matrix_keys=tuple(matrix),
             variants={tuple(t for _, t in n.variant): n.id for n in step_nodes},
             location=step_loc,
         )
     accounts = tuple(str(a) for a in data.get("accounts") or ())
-    return Expansion(name=name, nodes=tuple(nodes), steps=steps, accounts=accounts)
+    return Expansion(
+        name=name, nodes=tuple(nodes), steps=steps, accounts=accounts, dialect=spoken.name
+    )
 
 
 def _check_node_count(doc: Document, errors: ErrorList) -> None:
@@ -195,7 +223,7 @@ class _Field:
     """A templated string of a step: where it is, what it is, its source text."""
 
     path: YamlPath
-    role: str  # "prompt", "style" or "context"
+    role: str  # "prompt", "style", "context" or "upscale"
     source: str
     location: Location
 
@@ -214,13 +242,20 @@ class _StepExpander:
         variables: Mapping[str, Any],
         renderer: Renderer,
         errors: ErrorList,
+        default_ratio: str = DEFAULT_ASPECT_RATIO,
     ) -> None:
         self.doc, self.step_id = doc, step_id
         self.recipe_name, self.variables = recipe_name, variables
         self.renderer, self.errors = renderer, errors
         self.failed: set[YamlPath] = set()
         base: YamlPath = ("steps", step_id)
-        self.prompt = _Field((*base, "prompt"), "prompt", spec["prompt"], doc.at((*base, "prompt")))
+        self.upscale = (
+            _Field((*base, "upscale"), "upscale", spec["upscale"], doc.at((*base, "upscale")))
+            if "upscale" in spec else None
+        )
+        self.prompt = _Field(
+            (*base, "prompt"), "prompt", spec.get("prompt", ""), doc.at((*base, "prompt"))
+        )
         self.style = (
             _Field((*base, "style"), "style", spec["style"], doc.at((*base, "style")))
             if "style" in spec else None
@@ -237,15 +272,15 @@ class _StepExpander:
         self.common = {
             "step": step_id,
             "model": settings["model"],
-            "aspect_ratio": settings["aspectRatio"] or DEFAULT_ASPECT_RATIO,
-            "count": settings["count"] or DEFAULT_COUNT,
+            "aspect_ratio": settings["aspectRatio"] or default_ratio,
+            "count": 1 if self.upscale else settings["count"] or DEFAULT_COUNT,
             "fallback": settings["fallback_model"],
             "moderation_retries": DEFAULT_MODERATION_RETRIES if retries is None else retries,
             "location": doc.key_at(base),
-            "model_location": (
-                doc.at((*base, "model")) if "model" in spec
-                else doc.at(("defaults", "model")) if settings["model"] else None
-            ),
+            "model_location": _setting_location(doc, base, spec, settings, "model"),
+            "aspect_ratio_location": _setting_location(doc, base, spec, settings, "aspectRatio"),
+            "resolution": spec.get("resolution", DEFAULT_RESOLUTION) if self.upscale else None,
+            "captcha_retry": settings["captchaRetry"],
         }
 
     def expand(self, matrix: Mapping[str, list[Any]]) -> list[RawNode]:
@@ -319,6 +354,8 @@ class _StepExpander:
             **values,
             "step": {"id": self.step_id, "variant": dict(variant), "node": node_id},
         }
+        if self.upscale:
+            return self._upscale_node(node_id, variant, scope, out_dir)
         prompt = self._render(self.prompt, scope, node_id)
         style = self._ref(self.style, scope, node_id) if self.style else None
         context = tuple(self._ref(f, scope, node_id) for f in self.context)
@@ -349,6 +386,23 @@ class _StepExpander:
             **self.common,
         )
 
+    def _upscale_node(
+        self,
+        node_id: str,
+        variant: tuple[tuple[str, str], ...],
+        scope: Mapping[str, Any],
+        out_dir: PurePosixPath,
+    ) -> RawNode | None:
+        """An upscale node: its source rendered, no prompt, no seed, one image."""
+        assert self.upscale is not None
+        source = self._ref(self.upscale, scope, node_id)
+        if source is None:
+            return None
+        return RawNode(
+            id=node_id, variant=variant, out_dir=out_dir, prompt="", seed=None, style=None,
+            context=(), upscale=source, **self.common,
+        )
+
     def _ref(self, field: _Field, scope: Mapping[str, Any], node_id: str) -> RawRef | None:
         text = self._render(field, scope, node_id)
         return None if text is None else RawRef(field.role, text.strip(), field.location)
@@ -370,6 +424,19 @@ class _StepExpander:
         """Report a template's first failure only, not once per matrix variant."""
         self.failed.add(field.path)
         self.errors.add(error)
+
+
+def _setting_location(
+    doc: Document,
+    base: YamlPath,
+    spec: Mapping[str, Any],
+    settings: Mapping[str, Any],
+    key: str,
+) -> Location | None:
+    """Where an inherited setting was written: the step, ``defaults``, or nowhere."""
+    if key in spec:
+        return doc.at((*base, key))
+    return doc.at(("defaults", key)) if settings[key] else None
 
 
 def _describe(node_id: str, field: _Field) -> str:
