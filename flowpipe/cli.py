@@ -26,8 +26,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 FLAGS = {
     "accounts": "--account",
     "backend": "--backend",
+    "captcha_retry": "--captcha-retry",
     "frozen": "--frozen",
     "max_concurrency": "--max-concurrency",
+    "max_wait": "--max-wait",
     "refresh_steps": "--refresh",
     "time_scale": "--time-scale",
 }
@@ -229,6 +231,12 @@ def sim_command(
 @click.option("--cache-dir", type=click.Path(path_type=Path), default=None,
               envvar="FLOWPIPE_CACHE_DIR", help="Cache folder.  [default: the user cache "
               "folder, or FLOWPIPE_CACHE_DIR]")
+@click.option("--max-wait", type=click.FloatRange(min=0), default=600.0, show_default=True,
+              metavar="SECONDS", help="api 2026-07: when every account that could go on is "
+              "paused by a quota for longer than this (API seconds), stop with exit 3.")
+@click.option("--captcha-retry", type=click.IntRange(1, 10), default=None, metavar="N",
+              help="api 2026-07: captchaRetry for every request (1-10), instead of the "
+              "recipe's.  [default: the recipe's, else the API's 3]")
 @click.option("--no-report", is_flag=True, help="Do not write report.html.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
 @click.option("--plain", is_flag=True, help="One line per event instead of a live display.")
@@ -236,13 +244,14 @@ def sim_command(
 def run_command(recipe: Path, out: Path | None, variables: tuple[str, ...],
                 refresh: tuple[str, ...], frozen: bool, accounts: tuple[str, ...],
                 backend: str, max_concurrency: int | None, time_scale: float | None,
-                cache_dir: Path | None, no_report: bool, as_json: bool, plain: bool) -> None:
+                cache_dir: Path | None, max_wait: float, captcha_retry: int | None,
+                no_report: bool, as_json: bool, plain: bool) -> None:
     """Generate every image of RECIPE, from the cache where possible.
 
     With no USEAPI_TOKEN the run uses an embedded simulator (placeholder images, no
     cost). Exit codes: 0 all done, 1 some nodes failed, 2 bad recipe or usage,
-    3 stopped by the API (token, credits, session), 4 --frozen cache miss,
-    130 interrupted.
+    3 stopped by the API (token, credits, session, every account paused beyond
+    --max-wait), 4 --frozen cache miss, 130 interrupted.
 
     \b
     Example:
@@ -265,6 +274,8 @@ def run_command(recipe: Path, out: Path | None, variables: tuple[str, ...],
         cache_dir=cache_dir,
         report=not no_report,
         lock=True,
+        max_wait=max_wait,
+        captcha_retry=captcha_retry,
     )
     click.echo(f"flowpipe: {describe_backend(options)}", err=True)
     with open_display(plain=plain) as sinks:

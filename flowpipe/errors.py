@@ -34,7 +34,8 @@ one run option names it in ``option`` and the CLI adds which flag that is.
     │   └── StopRunError               exit 3  no new request may be sent
     │       ├── AuthError              401 bad token
     │       ├── PaymentRequiredError   402 no subscription or credits
-    │       └── SessionError           596 cookies of the account need refreshing
+    │       ├── SessionError           596 cookies of the account need refreshing
+    │       └── QuotaStopError         every account that could go on is paused beyond max_wait
     ├── CacheError                     exit 1  the cache folder cannot be used
     │   ├── CacheIndexError                    cache.db is damaged: repair or clear it
     │   └── CacheEntryError                    one entry is damaged: it is re-made
@@ -75,6 +76,7 @@ __all__ = [
     "PaymentRequiredError",
     "PlanError",
     "QuotaError",
+    "QuotaStopError",
     "RecipeError",
     "RecipeErrors",
     "RecipeSyntaxError",
@@ -315,6 +317,14 @@ class PaymentRequiredError(StopRunError):
 
 class SessionError(StopRunError):
     """596: the account's Google session could not be refreshed."""
+
+
+class QuotaStopError(StopRunError):
+    """Every account that could run what is left is paused for longer than ``max_wait``.
+
+    Raised by the run itself, not by one answer: waiting would hold the run (and a CI
+    job) for half an hour or until midnight UTC, so it stops and says who comes back when.
+    """
 
 
 class CacheError(FlowpipeError):

@@ -16,6 +16,8 @@ from typing import Protocol
 from flowpipe.errors import ErrorInfo
 
 __all__ = [
+    "AccountPaused",
+    "AccountResumed",
     "ErrorInfo",
     "Event",
     "EventSink",
@@ -37,11 +39,16 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class RunStarted:
-    """The run began: ``nodes`` in the plan, on the ``backend`` kind (sim or useapi)."""
+    """The run began: ``nodes`` in the plan, on the ``backend`` kind (sim or useapi).
+
+    ``warnings`` are the plan's (``file:line:col: warning: ...``), shown before anything
+    is sent, as ``validate`` and ``plan`` show them.
+    """
 
     t: float
     nodes: int
     backend: str
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,14 +73,15 @@ class NodeStarted:
 @dataclass(frozen=True, slots=True)
 class NodeRetried:
     """``node`` will be tried again in ``delay`` seconds; ``action`` says how
-    (``retry``, ``switch-model``, ``re-upload`` or ``other-account``)."""
+    (``retry``, ``switch-model``, ``re-upload``, ``other-account``, or ``paused``: its
+    account or model was paused and it waits for one that can take it)."""
 
     t: float
     node: str
     account: str
     error: ErrorInfo
     delay: float
-    action: str  # "retry", "switch-model", "re-upload", "other-account"
+    action: str  # "retry", "switch-model", "re-upload", "other-account", "paused"
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +153,29 @@ class Rejected:
 
 
 @dataclass(frozen=True, slots=True)
+class AccountPaused:
+    """The API took ``account`` out (2026-07 429 reasons): nothing goes there until
+    ``until`` (seconds since the run started, like ``t``). ``model`` None: the whole
+    account; else only that model on it. ``reason`` is the API's code. Not a capacity
+    signal: no window shrinks."""
+
+    t: float
+    account: str
+    model: str | None
+    until: float
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class AccountResumed:
+    """The pause of ``account`` (or of ``model`` on it) is over: it takes requests again."""
+
+    t: float
+    account: str
+    model: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class RunStopping:
     """The run sends nothing more; requests in flight may still finish."""
 
@@ -165,6 +196,8 @@ Event = (
     | WindowChanged
     | InflightChanged
     | Rejected
+    | AccountPaused
+    | AccountResumed
     | RunStopping
 )
 

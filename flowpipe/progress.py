@@ -14,9 +14,12 @@ from typing import IO, TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.live import Live
+from rich.markup import escape
 from rich.table import Table
 
 from flowpipe.events import (
+    AccountPaused,
+    AccountResumed,
     Event,
     EventSink,
     NodeCached,
@@ -34,7 +37,10 @@ from flowpipe.events import (
 if TYPE_CHECKING:
     from flowpipe.engine.runner import RunOptions
 
-__all__ = ["LiveProgress", "PlainProgress", "Tally", "describe_backend", "open_display"]
+__all__ = [
+    "LiveProgress", "PlainProgress", "Tally", "describe_backend", "describe_pause",
+    "open_display",
+]
 
 
 class Tally:
@@ -49,11 +55,16 @@ class Tally:
         self.retries = 0
         self.running: set[str] = set()
         self.windows: dict[str, int] = {}
+        self.paused: dict[tuple[str, str | None], AccountPaused] = {}
         self.started = time.monotonic()
         self._sent_done = 0
 
     def handle(self, event: Event) -> None:
-        if isinstance(event, RunStarted):
+        if isinstance(event, AccountPaused):
+            self.paused[(event.account, event.model)] = event
+        elif isinstance(event, AccountResumed):
+            self.paused.pop((event.account, event.model), None)
+        elif isinstance(event, RunStarted):
             self.total = event.nodes
         elif isinstance(event, NodeStarted):
             self.running.add(event.node)
@@ -83,6 +94,12 @@ class Tally:
     def waiting(self) -> int:
         return max(0, self.total - self.finished - len(self.running))
 
+    def paused_lines(self) -> list[str]:
+        """One line per account (or model on one) a quota pause holds, soonest back first:
+        ``a@x: out until 18.0s (PUBLIC_ERROR_USER_REQUESTS_THROTTLED)``."""
+        pauses = sorted(self.paused.values(), key=lambda p: (p.until, p.account))
+        return [describe_pause(p) for p in pauses]
+
     def eta(self) -> float | None:
         """Seconds left at the pace of the requests finished so far."""
         left = self.total - self.finished
@@ -91,6 +108,12 @@ class Tally:
         if self._sent_done == 0:
             return None
         return (time.monotonic() - self.started) / self._sent_done * left
+
+
+def describe_pause(event: AccountPaused) -> str:
+    """``a@x (nano-banana-pro): out until 18.0s (REASON)``; times are the run's clock."""
+    what = f"{event.account} ({event.model})" if event.model else event.account
+    return f"{what}: out until {event.until:.1f}s ({event.reason})"
 
 
 def _fmt_eta(seconds: float | None) -> str:
@@ -114,7 +137,14 @@ class PlainProgress:
     def handle(self, event: Event) -> None:
         self.tally.handle(event)
         if isinstance(event, RunStarted):
+            for warning in event.warnings:
+                self._line(warning)
             self._line(f"run: {event.nodes} nodes on the {event.backend} backend")
+        elif isinstance(event, AccountPaused):
+            self._line(f"paused {describe_pause(event)}")
+        elif isinstance(event, AccountResumed):
+            what = f"{event.account} ({event.model})" if event.model else event.account
+            self._line(f"resumed {what}")
         elif isinstance(event, NodeCached):
             self._line(f"cached {event.node}")
         elif isinstance(event, NodeDone):
@@ -168,13 +198,18 @@ class LiveProgress:
         table.add_row(
             f"window {windows}", f"retries {t.retries}", f"ETA {_fmt_eta(t.eta())}", "", "", ""
         )
+        for line in t.paused_lines():
+            table.add_row(f"[yellow]paused[/] {escape(line)}", "", "", "", "", "")
         if self._stopping:
             table.add_row(f"[bold red]stopping:[/] {self._stopping}", "", "", "", "", "")
         return table
 
     def handle(self, event: Event) -> None:
         self.tally.handle(event)
-        if isinstance(event, NodeFailed):
+        if isinstance(event, RunStarted):
+            for warning in event.warnings:
+                self.console.print(escape(warning), style="yellow")
+        elif isinstance(event, NodeFailed):
             self.console.print(f"[red]failed[/] {event.node}: {event.error.message}")
         elif isinstance(event, RunStopping):
             self._stopping = event.reason

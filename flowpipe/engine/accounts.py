@@ -1,8 +1,10 @@
 """The accounts a run may use, each with its own limiter, and their fate.
 
 An account is dropped on 404 (not configured) or 596 (session refresh failed); the
-run goes on with the others. Limiter events become run events here, so the report
-and the progress display see window changes per account. ``find_accounts`` decides
+run goes on with the others. In 2026-07 an account, or one model on it, can also be
+paused by a quota answer (``flowpipe.engine.pauses``): it takes nothing until the
+pause ends, and its limiter is left alone. Limiter events and pauses become run
+events here, so the report and the progress display see them per account. ``find_accounts`` decides
 which accounts a run uses: the caller's, the recipe's, or every healthy one the API
 lists (``GET /accounts``, retried like any other call).
 """
@@ -22,9 +24,12 @@ from flowpipe.engine.limiter import (
     LimiterConfig,
     LimiterEvent,
 )
+from flowpipe.engine.pauses import SLACK, Pauses
 from flowpipe.engine.retry import RetryPolicy, retrying
 from flowpipe.errors import ErrorInfo, SessionError
 from flowpipe.events import (
+    AccountPaused,
+    AccountResumed,
     Event,
     EventSink,
     InflightChanged,
@@ -57,6 +62,7 @@ class AccountPool:
         self.sinks = list(sinks)
         self.send_email = send_email
         self.dropped: dict[str, ErrorInfo] = {}
+        self.pauses = Pauses()
         self._clock = clock
         self._limiters: dict[str, Limiter] = {}
         for account in self.accounts:
@@ -96,6 +102,41 @@ class AccountPool:
             self.dropped[account] = why
             log.warning("dropping account %s: %s", account, why.message)
         return len(self.usable_accounts())
+
+    # -- quota pauses (2026-07) ----------------------------------------------------------
+
+    def pause(self, account: str, model: str | None, seconds: float, reason: str) -> bool:
+        """Take ``account`` (or ``model`` on it) out for ``seconds`` API seconds.
+
+        Returns False when a pause at least as long is already in force (nothing new
+        to wait for); the limiter is not told: a pause is not a capacity signal.
+        """
+        until = self._clock.api_time() + max(0.0, seconds)
+        pause = self.pauses.add(account, model, reason, until)
+        if pause is None:
+            return False
+        what = f"{model} on {account}" if model else account
+        log.info("%s paused for %.0f API seconds: %s", what, seconds, reason)
+        self._emit(AccountPaused(self._clock.now(), account, model,
+                                 self._clock.since_start(until), reason))
+        return True
+
+    def resume_due(self) -> bool:
+        """End the pauses that are over (an ``AccountResumed`` each); True if any ended."""
+        over = self.pauses.expired(self._clock.api_time())
+        for pause in over:
+            self._emit(AccountResumed(self._clock.now(), pause.account, pause.model))
+        return bool(over)
+
+    def free_at(self, account: str, model: str | None) -> float:
+        """API time from which ``account`` takes requests for ``model`` (the past: now)."""
+        return self.pauses.free_at(account, model)
+
+    def available(self, account: str, model: str | None) -> bool:
+        """Usable and not paused, as a whole or for ``model``."""
+        if account in self.dropped:
+            return False
+        return not self.pauses or self.free_at(account, model) <= self._clock.api_time() + SLACK
 
     def note_inflight(self, account: str) -> None:
         self._emit(InflightChanged(self._clock.now(), account, self._limiters[account].in_flight))

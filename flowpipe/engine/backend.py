@@ -1,7 +1,8 @@
 """Which API a run talks to: the real one, a simulator at a URL, or one embedded here.
 
-With no token the run starts the simulator in-process on loopback (DESIGN section 5);
-``flowpipe.sim`` is imported only then, so a run against the real API never loads it.
+With no token the run starts the simulator in-process on loopback (DESIGN section 5),
+speaking the recipe's dialect; ``flowpipe.sim`` is imported only then, so a run
+against the real API never loads it.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
 
 from flowpipe.api import check_base_url
+from flowpipe.dialects import DEFAULT_DIALECT
 from flowpipe.errors import FrozenCacheMissError, UsageError
 from flowpipe.store.lock import lock_path, read_lock
 
@@ -103,9 +105,13 @@ def frozen_backend(kind: Kind, recipe: Path, base_url: str | None, token: str | 
 
 @contextlib.asynccontextmanager
 async def open_backend(
-    choice: BackendChoice, *, time_scale: float, sim: SimConfig | None = None
+    choice: BackendChoice, *, time_scale: float, sim: SimConfig | None = None,
+    dialect: str = DEFAULT_DIALECT,
 ) -> AsyncIterator[Backend]:
-    """The chosen backend, with the embedded simulator running while the block lasts."""
+    """The chosen backend, with the embedded simulator running while the block lasts.
+
+    The embedded simulator speaks ``dialect`` (the recipe's), whatever ``sim`` says.
+    """
     if choice.base_url is not None:
         assert choice.token is not None
         yield Backend(choice.kind, choice.base_url, choice.token, False)
@@ -114,6 +120,7 @@ async def open_backend(
 
     sim_token = secrets.token_urlsafe(16)
     base = sim or SimConfig(time_scale=time_scale, seed=0)
-    config = dataclasses.replace(base, tokens=(sim_token,), time_scale=time_scale)
+    config = dataclasses.replace(base, tokens=(sim_token,), time_scale=time_scale,
+                                 dialect=dialect)
     async with running_sim(config) as running:
         yield Backend(choice.kind, running.base_url, sim_token, True)

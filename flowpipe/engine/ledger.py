@@ -2,6 +2,7 @@
 
 After any stop the manifest must describe the image files on disk (docs/outputs.md):
 
+- images are ``N.jpg`` or ``N.png``, named by what the bytes are (2026-07 may send PNG);
 - a run starts by removing the temp files a killed writer left (``.0.jpg.XXXX.tmp``);
 - before the first file that the folder's manifest lists is overwritten with other
   bytes, the manifest is rewritten with only what this run has finished so far (the
@@ -30,9 +31,14 @@ from flowpipe.store.manifest import (
     write_manifest,
 )
 from flowpipe.store.outputs import OutputWriter
-from flowpipe.store.responses import ResponseCache, sha256_hex
+from flowpipe.store.responses import CachedImage, ResponseCache, sha256_hex
 
-__all__ = ["OutputLedger", "manifest_node"]
+__all__ = ["OutputLedger", "image_path", "manifest_node"]
+
+
+def image_path(node: Node, index: int, image: CachedImage) -> str:
+    """Where image ``index`` of ``node`` goes, relative to the output folder."""
+    return f"{node.out_dir}/{index}.{image.extension}"
 
 
 def manifest_node(node: Node, state: NodeState) -> ManifestNode:
@@ -54,8 +60,8 @@ def manifest_node(node: Node, state: NodeState) -> ManifestNode:
         attempts=gen.attempts if gen else state.attempt.sent,
         generation_seconds=gen.generation_seconds if gen else None,
         images=tuple(
-            ManifestImage(i, f"{node.out_dir}/{i}.jpg", img.sha256, img.width, img.height,
-                          img.seed, img.media_generation_id)
+            ManifestImage(i, image_path(node, i, img), img.sha256, img.width, img.height,
+                          img.seed, img.media_generation_id or None)
             for i, img in enumerate(images)
         ),
         error=state.error,
@@ -77,20 +83,22 @@ class OutputLedger:
         """Clear what a killed run left half-written."""
         self.writer.sweep_temp_files()
 
-    def before_writing(self, node: Node, shas: Sequence[str]) -> None:
+    def before_writing(self, node: Node, images: Sequence[CachedImage]) -> None:
         """Call before ``write_images`` (on the event loop): retract what would go stale."""
         old = self._previous.get(node.id)
         if self._retracted or old is None or not old.images:
             return
-        new = [(f"{node.out_dir}/{i}.jpg", sha) for i, sha in enumerate(shas)]
+        new = [(image_path(node, i, img), img.sha256) for i, img in enumerate(images)]
         if [(img.path, img.sha256) for img in old.images] != new:
             write_manifest(self.out, self.manifest())
             self._retracted = True
 
-    def write_images(self, node: Node, blobs: Sequence[bytes]) -> None:
+    def write_images(
+        self, node: Node, images: Sequence[CachedImage], blobs: Sequence[bytes]
+    ) -> None:
         """Write ``node``'s images (safe off the event loop)."""
-        for index, data in enumerate(blobs):
-            self.writer.write_bytes(node.out_dir / f"{index}.jpg", data)
+        for index, (image, data) in enumerate(zip(images, blobs, strict=True)):
+            self.writer.write_bytes(image_path(node, index, image), data)
 
     def manifest(self, entries: Mapping[str, ManifestNode] | None = None) -> Manifest:
         """The manifest of the plan's nodes as they stand (or as ``entries`` has them)."""

@@ -99,8 +99,8 @@ class NodeBook:
         if hit is None:
             return False
         gen, blobs = hit
-        self.ledger.before_writing(node, [img.sha256 for img in gen.images])
-        self.ledger.write_images(node, blobs)
+        self.ledger.before_writing(node, gen.images)
+        self.ledger.write_images(node, gen.images, blobs)
         state.cache_hit = True
         state.generation = gen
         state.account = gen.account

@@ -8,6 +8,7 @@ holds the most other work up goes out first.
 from __future__ import annotations
 
 import heapq
+from collections.abc import Callable
 
 from flowpipe.planner import Plan
 
@@ -49,6 +50,28 @@ class ReadyQueue:
 
     def pop(self) -> str:
         return heapq.heappop(self._heap)[2]
+
+    def pop_first(self, wanted: Callable[[str], bool]) -> str | None:
+        """The best queued node that ``wanted`` accepts, taken out; None if there is none.
+
+        Nodes passed over stay queued in their order (an account that is paused for one
+        model, or an upscale that must run where its source was made, skips some).
+        """
+        passed: list[tuple[float, int, str]] = []
+        found = None
+        while self._heap:
+            item = heapq.heappop(self._heap)
+            if wanted(item[2]):
+                found = item[2]
+                break
+            passed.append(item)
+        for item in passed:
+            heapq.heappush(self._heap, item)
+        return found
+
+    def any(self, wanted: Callable[[str], bool]) -> bool:
+        """Whether some queued node is one ``wanted`` accepts."""
+        return any(wanted(nid) for _, _, nid in self._heap)
 
     def queued(self) -> list[str]:
         """The queued nodes in the order they would leave."""

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from flowpipe.events import (
+    AccountPaused,
+    AccountResumed,
     Event,
     InflightChanged,
     NodeCached,
@@ -15,7 +18,7 @@ from flowpipe.events import (
     Rejected,
     WindowChanged,
 )
-from flowpipe.store.runlog import NodeRun
+from flowpipe.store.runlog import NodeRun, PauseRun
 
 __all__ = ["RunRecorder"]
 
@@ -30,18 +33,21 @@ class _Node:
 
 
 class RunRecorder:
-    """Keeps the timeline (window, in-flight, rejections) and per-node facts."""
+    """Keeps the timeline (window, in-flight, rejections, pauses) and per-node facts."""
 
     def __init__(self) -> None:
         self.window: list[tuple[float, str, int]] = []
         self.inflight: list[tuple[float, str, int]] = []
         self.rejections: list[tuple[float, str, int | None]] = []
+        self._pauses: list[PauseRun] = []
         self._nodes: dict[str, _Node] = {}
         self.retries = 0
 
     def handle(self, event: Event) -> None:
         if isinstance(event, WindowChanged | InflightChanged | Rejected):
             self._timeline(event)
+        elif isinstance(event, AccountPaused | AccountResumed):
+            self._pause(event)
         elif isinstance(event, NodeRetried):
             self.retries += 1
         elif isinstance(event, NodeCached | NodeStarted | NodeDone | NodeFailed):
@@ -56,6 +62,22 @@ class RunRecorder:
                 self.inflight.append(point)
         else:
             self.rejections.append((round(event.t, 3), event.account, event.status))
+
+    def _pause(self, event: AccountPaused | AccountResumed) -> None:
+        if isinstance(event, AccountPaused):
+            self._pauses.append(PauseRun(round(event.t, 3), event.account, event.model,
+                                         event.reason, round(event.until, 3)))
+            return
+        for i in reversed(range(len(self._pauses))):
+            pause = self._pauses[i]
+            if (pause.account, pause.model) == (event.account, event.model):
+                if pause.resumed is None:
+                    self._pauses[i] = dataclasses.replace(pause, resumed=round(event.t, 3))
+                return
+
+    def pauses(self) -> list[PauseRun]:
+        """Every pause the run met, in the order they began."""
+        return list(self._pauses)
 
     def _node_event(self, event: NodeCached | NodeStarted | NodeDone | NodeFailed) -> None:
         entry = self._nodes.setdefault(event.node, _Node())

@@ -1,25 +1,44 @@
 """References to mediaGenerationIds: what a node's request names on one account.
 
-An image made on the executing account is named by its own id. Anything else (an
-asset, an image made on another account) is uploaded to that account once and the
-id kept in the cache: concurrent nodes that need the same bytes on the same account
-share one upload. A 403 says an id the request sent is not usable on that account
-(DESIGN section 1): the ids of that request are marked refused there, so exactly
-those bytes are uploaded again, once per 403, and every later request uses the new id.
+An image made on the executing account is named by its own id, never uploaded. Anything
+else (an asset, an image made on another account, an upscale's result, whose answer
+has no id) is uploaded to that account once and the id kept in the cache: concurrent
+nodes that need the same bytes on the same account share one upload. A 403 says an id
+the request sent is not usable on that account (DESIGN section 1): the ids of that
+request are marked refused there, so exactly those bytes are uploaded again, once per
+403, and every later request uses the new id.
+
+The request is built in the plan's dialect: 2026-07 sends every reference as
+``reference_N`` and ``captchaRetry``; an upscale node becomes an ``Upscale`` of its
+source's id (the source's own account is where it runs: ``home``).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
 
-from flowpipe.api import FlowClient, ImageRequest
+from flowpipe.api import FlowClient, ImageRequest, sniff_image
+from flowpipe.dialects import dialect
 from flowpipe.engine.state import NodeState
-from flowpipe.errors import FlowpipeError
+from flowpipe.errors import FlowpipeError, PlanError
 from flowpipe.planner import Node, Plan, Ref
 from flowpipe.store.responses import ResponseCache, sha256_hex
 
-__all__ = ["Resolver"]
+__all__ = ["Request", "Resolver", "Upscale"]
+
+
+@dataclass(frozen=True, slots=True)
+class Upscale:
+    """``POST /images/upscale`` of ``media_id`` (valid on the executing account)."""
+
+    media_id: str
+    resolution: str
+    captcha_retry: int | None = None
+
+
+Request = ImageRequest | Upscale
 
 
 class Resolver:
@@ -60,13 +79,31 @@ class Resolver:
             hashes[ref] = gen.images[ref.index].sha256
         return hashes
 
+    def home(self, node: Node, usable: Collection[str]) -> str | None:
+        """The one account ``node`` must run on, if any: an upscale's, where its source
+        was made (its id is valid there, and an uploaded copy may not be upscalable)."""
+        if node.source is None or node.source.node is None:
+            return None
+        gen = self.states[node.source.node].generation
+        return gen.account if gen is not None and gen.account in usable else None
+
     async def request(
-        self, node: Node, state: NodeState, account: str, client: FlowClient, *, email: bool
-    ) -> ImageRequest:
-        """The API request for ``node`` on ``account``, every reference as a usable id."""
+        self, node: Node, state: NodeState, account: str, client: FlowClient, *, email: bool,
+        captcha_retry: int | None = None,
+    ) -> Request:
+        """The API request for ``node`` on ``account``, every reference as a usable id.
+
+        ``captcha_retry`` (the run's option) wins over the node's ``captchaRetry``.
+        """
+        captcha = captcha_retry if captcha_retry is not None else node.captcha_retry
+        if node.kind == "upscale":
+            self._check_upscalable(node)
         ids = [
             await self._media_id(ref, state.ref_hashes[ref], account, client) for ref in node.refs
         ]
+        if node.kind == "upscale":
+            assert node.resolution is not None
+            return Upscale(ids[0], node.resolution, captcha)
         style = ids.pop(0) if node.style else None
         return ImageRequest(
             prompt=node.prompt,
@@ -77,11 +114,31 @@ class Resolver:
             email=account if email else None,
             style_reference=style,
             context_references=tuple(ids),
+            dialect=node.dialect,
+            captcha_retry=captcha,
         )
 
-    def refuse(self, account: str, request: ImageRequest) -> None:
+    def _check_upscalable(self, node: Node) -> None:
+        """The plan checked the source's model; a moderation fallback may have changed it."""
+        assert node.source is not None and node.source.node is not None
+        gen = self.states[node.source.node].generation
+        spoken = dialect(node.dialect)
+        model = spoken.models.get(gen.model_used) if gen is not None else None
+        if gen is not None and (model is None or not model.upscalable):
+            raise PlanError(
+                f"step {node.id!r}: upscale {node.source.text!r}: the image was made by "
+                f"{gen.model_used}, which cannot be upscaled",
+                node.location,
+                hint="upscale an image of a model that can be, or drop its fallback_model",
+            )
+
+    def refuse(self, account: str, request: Request) -> None:
         """A 403 answered ``request`` on ``account``: none of its ids count there now."""
-        for media_id in (request.style_reference, *request.context_references):
+        ids = (
+            (request.media_id,) if isinstance(request, Upscale)
+            else (request.style_reference, *request.context_references)
+        )
+        for media_id in ids:
             if media_id:
                 self._refused.add((account, media_id))
 
@@ -90,8 +147,8 @@ class Resolver:
             assert ref.node is not None and ref.index is not None
             gen = self.states[ref.node].generation
             if gen is not None and gen.account == account:
-                own = gen.images[ref.index].media_generation_id
-                if (account, own) not in self._refused:
+                own = gen.images[ref.index].media_generation_id  # "" for an upscale's
+                if own and (account, own) not in self._refused:
                     return own
         cached = self.cache.get_upload(account, sha)
         if cached and (account, cached) not in self._refused:
@@ -126,7 +183,7 @@ class Resolver:
                     f"asset '{ref.asset}' changed on disk during the run", hint="run again"
                 )
             return data, asset.mime
-        data_or_none = self.cache.get_image(sha)
-        if data_or_none is None:
+        cached = self.cache.get_image(sha)
+        if cached is None:
             raise FlowpipeError(f"{ref.text}: image {sha[:12]} is missing from the cache")
-        return data_or_none, "image/jpeg"
+        return cached, f"image/{sniff_image(cached) or 'jpeg'}"

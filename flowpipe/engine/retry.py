@@ -29,18 +29,31 @@ class Action(enum.Enum):
     SWITCH_MODEL = "switch-model"  # moderated too often: try the fallback model
     REUPLOAD = "re-upload"  # 403: upload the referenced bytes to this account again
     DROP_ACCOUNT = "drop-account"  # 404 or 596: this account is unusable; requeue
+    PAUSE = "pause"  # a 2026-07 quota: pause its account (or model, or all); requeue
     STOP = "stop"  # 401, 402 (and 596 with no account left): send nothing more
     FAIL = "fail"  # give up on this node
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RetryPolicy:
-    """Limits and delays; delays are in API seconds (the run's clock scales them)."""
+    """Limits and delays; delays are in API seconds (the run's clock scales them).
+
+    ``max_captcha_retries``: a refused captcha (2026-07) already cost the service its
+    ``captchaRetry`` solves for that request, so a few more requests cover bad luck;
+    a refusal that outlasts them is the account's standing with reCAPTCHA, and the
+    node fails with the reason instead of spending more. ``max_pauses``: how often one
+    node may be sent back by a quota pause before it fails (pauses themselves are
+    bounded by ``max_wait``; this bounds a service that keeps answering
+    ``no_eligible_account`` with short waits).
+    """
 
     capacity_delay: tuple[float, float] = (5.0, 10.0)
     max_capacity_retries: int = 200
     max_transport_retries: int = 10
     moderation_delay: tuple[float, float] = (0.5, 2.0)
+    captcha_delay: tuple[float, float] = (2.0, 5.0)
+    max_captcha_retries: int = 3
+    max_pauses: int = 50
     max_lookups: int = 5  # tries of a call other than a generation (GET /accounts)
 
 
@@ -52,17 +65,27 @@ class Attempts:
     capacity: int = 0
     transport: int = 0
     moderation: int = 0
+    captcha: int = 0
+    pauses: int = 0
     switched: bool = False
     reuploaded: bool = False
 
     def count(self, kind: ErrorKind) -> None:
-        """Spend the budget that an error of ``kind`` draws on."""
+        """Spend the budget that an error of ``kind`` draws on.
+
+        A lost image URL spends the transport budget: like a cut body, the answer
+        came but its image did not.
+        """
         if kind is ErrorKind.CAPACITY:
             self.capacity += 1
-        elif kind in (ErrorKind.TRANSPORT, ErrorKind.BAD_RESPONSE):
+        elif kind in (ErrorKind.TRANSPORT, ErrorKind.BAD_RESPONSE, ErrorKind.IMAGE_URL):
             self.transport += 1
         elif kind is ErrorKind.MODERATED:
             self.moderation += 1
+        elif kind is ErrorKind.CAPTCHA:
+            self.captcha += 1
+        elif kind.paused:
+            self.pauses += 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,16 +109,24 @@ def decide(
         return Decision(Action.DROP_ACCOUNT)
     if kind is ErrorKind.STOP:
         return Decision(Action.STOP)
+    if kind.paused:  # no delay of its own: the pause keeps the account (or model) idle
+        return Decision(Action.FAIL if attempts.pauses > policy.max_pauses else Action.PAUSE)
     if kind is ErrorKind.FORBIDDEN:
         return Decision(Action.FAIL if attempts.reuploaded else Action.REUPLOAD)
     if kind is ErrorKind.CAPACITY:
         if attempts.capacity >= policy.max_capacity_retries:
             return Decision(Action.FAIL)
         return Decision(Action.RETRY, rng.uniform(*policy.capacity_delay))
-    if kind in (ErrorKind.TRANSPORT, ErrorKind.BAD_RESPONSE):
+    if kind in (ErrorKind.TRANSPORT, ErrorKind.BAD_RESPONSE, ErrorKind.IMAGE_URL):
         if attempts.transport >= policy.max_transport_retries:
             return Decision(Action.FAIL)
-        return Decision(Action.RETRY, rng.uniform(*policy.capacity_delay))
+        # A lost image URL says nothing about capacity: make the node again at once.
+        delay = 0.0 if kind is ErrorKind.IMAGE_URL else rng.uniform(*policy.capacity_delay)
+        return Decision(Action.RETRY, delay)
+    if kind is ErrorKind.CAPTCHA:
+        if attempts.captcha > policy.max_captcha_retries:
+            return Decision(Action.FAIL)
+        return Decision(Action.RETRY, rng.uniform(*policy.captcha_delay))
     if kind is ErrorKind.MODERATED:
         if attempts.moderation <= moderation_retries:
             return Decision(Action.RETRY, rng.uniform(*policy.moderation_delay))

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Literal
 
 from flowpipe import exitcodes
 from flowpipe.api import FlowClient, Transport
+from flowpipe.dialects import dialect
 from flowpipe.engine.accounts import AccountPool, find_accounts
 from flowpipe.engine.backend import (
     EMBEDDED_TIME_SCALE,
@@ -31,10 +32,11 @@ from flowpipe.engine.backend import (
     open_backend,
 )
 from flowpipe.engine.clock import Clock, RunClock
+from flowpipe.engine.ledger import image_path
 from flowpipe.engine.limiter import LimiterConfig
 from flowpipe.engine.record import RunRecorder
 from flowpipe.engine.retry import RetryPolicy
-from flowpipe.engine.scheduler import Scheduler, SchedulerOptions
+from flowpipe.engine.scheduler import MAX_WAIT, Scheduler, SchedulerOptions
 from flowpipe.engine.state import NodeState, summarize
 from flowpipe.errors import FrozenCacheMissError, StopRunError, UsageError
 from flowpipe.events import EventSink
@@ -62,6 +64,9 @@ class RunOptions:
     ``report`` (OUT/report.html) are written only when asked for. ``clock`` is the time
     source (real time by default; ``VirtualClock`` in tests) and ``time_scale`` how many
     of its seconds make one API second; ``transport`` replaces the HTTP transport.
+    ``max_wait`` (API seconds) is how long the run waits when every account that could
+    go on is paused by a quota (2026-07) before it stops; ``captcha_retry`` (1-10,
+    2026-07) is sent as ``captchaRetry`` instead of what the recipe says.
     """
 
     out: Path | None = None
@@ -87,6 +92,8 @@ class RunOptions:
     lock: bool = False
     stop_grace: float = 30.0
     seed: int | None = None
+    max_wait: float = MAX_WAIT
+    captcha_retry: int | None = None
 
     def __post_init__(self) -> None:
         """Accept what a Python caller naturally passes: str paths, lists of names."""
@@ -185,7 +192,27 @@ def _plan(source: Path | Recipe, path: Path, options: RunOptions, kind: str) -> 
             hint=f"steps: {', '.join(dict.fromkeys(n.step for n in plan.nodes.values()))}",
             option="refresh_steps",
         )
+    _check_dialect_options(plan, options)
     return plan
+
+
+def _check_dialect_options(plan: Plan, options: RunOptions) -> None:
+    """``max_wait`` and ``captcha_retry`` make sense before anything is opened."""
+    if not options.max_wait >= 0:
+        raise UsageError(f"must be 0 or more API seconds, not {options.max_wait}",
+                         option="max_wait")
+    if options.captcha_retry is None:
+        return
+    spoken = dialect(plan.dialect)
+    low, high = spoken.captcha_range
+    if spoken.captcha_field is None:
+        raise UsageError(
+            f"api {spoken.name} has no captchaRetry, and {plan.recipe_path.name} speaks it",
+            hint='captchaRetry needs `api: "2026-07"`', option="captcha_retry",
+        )
+    if not low <= options.captcha_retry <= high:
+        raise UsageError(f"must be {low}-{high}, not {options.captcha_retry}",
+                         option="captcha_retry")
 
 
 def _open_cache(options: RunOptions) -> CacheStore:
@@ -256,6 +283,8 @@ class _Job:
                 stop_grace=options.stop_grace,
                 seed=options.seed,
                 retry=options.retry,
+                max_wait=options.max_wait,
+                captcha_retry=options.captcha_retry,
             ),
         )
 
@@ -282,11 +311,12 @@ class _Job:
 
     async def _send_all(self) -> None:
         options = self.options
-        async with open_backend(self.choice, time_scale=self.clock.scale,
-                                sim=options.sim) as backend:
+        async with open_backend(self.choice, time_scale=self.clock.scale, sim=options.sim,
+                                dialect=self.plan.dialect) as backend:
             self.backend_url = backend.base_url
             async with FlowClient(base_url=backend.base_url, token=backend.token,
-                                  transport=options.transport) as client:
+                                  transport=options.transport, dialect=self.plan.dialect,
+                                  sleep=self.clock.api_sleep) as client:
                 accounts = await find_accounts(
                     client,
                     chosen=options.accounts or self.plan.accounts,
@@ -323,6 +353,7 @@ class _Job:
             uploads=sched.uploads,
             retries=sched.retries,
             rejections=sched.rejections,
+            pauses=sched.pauses,
             waited_for_other_runs=sched.claim_waits,
             corrupt_cache_entries=self.cache.corrupt_entries,
         )
@@ -342,6 +373,7 @@ class _Job:
             window=tuple(self.recorder.window),
             inflight=tuple(self.recorder.inflight),
             rejections=tuple(self.recorder.rejections),
+            pauses=tuple(self.recorder.pauses()),
         )
 
 
@@ -396,7 +428,7 @@ def _result(plan: Plan, states: Mapping[str, NodeState], out: Path, *, outcome: 
             reason=state.error.message if state.error and state.status != "done" else None,
             cache_hit=state.cache_hit,
             key=state.key,
-            images=tuple(out / node.out_dir / f"{i}.jpg" for i in range(len(gen.images)))
+            images=tuple(out / image_path(node, i, img) for i, img in enumerate(gen.images))
             if gen else (),
             model_used=gen.model_used if gen else None,
             error=state.error if state.status != "done" else None,

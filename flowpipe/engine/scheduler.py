@@ -7,25 +7,41 @@ slot. What an answer means is the node's ``NodeAttempt``'s business, references 
 ``InFlight``'s; this module carries the decisions out. A retry waits off-slot, so a
 rejected request never holds capacity while it sleeps. Every wait goes through the
 run's clock.
+
+A quota pause (2026-07) takes an account, or a model on it, out of dispatch until it
+ends; the node goes back to the queue for another account. When every account that
+could run what is left is paused for longer than ``max_wait``, the run stops (exit 3)
+and says who comes back when.
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from flowpipe.api import FlowClient, ImageRequest, ImageResult
+from flowpipe.api import FlowClient, ImageRequest, ImageResult, UpscaledImage
 from flowpipe.engine.accounts import AccountPool
 from flowpipe.engine.attempt import NodeAttempt
+from flowpipe.engine.classify import ErrorKind, classify
 from flowpipe.engine.clock import RunClock
 from flowpipe.engine.inflight import InFlight
 from flowpipe.engine.limiter import Outcome, Permit
 from flowpipe.engine.nodes import NodeBook
+from flowpipe.engine.pauses import describe_pauses
+from flowpipe.engine.resolver import Request
 from flowpipe.engine.retry import Action, Decision, RetryPolicy
-from flowpipe.engine.state import NodeState, Status, describe
-from flowpipe.errors import APIError, ErrorInfo, FlowpipeError, StopRunError
+from flowpipe.engine.state import NodeState, Status, describe, image_bytes
+from flowpipe.errors import (
+    APIError,
+    ErrorInfo,
+    FlowpipeError,
+    QuotaError,
+    QuotaStopError,
+    StopRunError,
+)
 from flowpipe.events import (
     Event,
     EventSink,
@@ -44,17 +60,21 @@ from flowpipe.store.responses import CachedGeneration, ResponseCache
 __all__ = ["Scheduler", "SchedulerOptions"]
 
 CLAIM_WAIT = 1.0  # API seconds between looks at a key another process is making
+MAX_WAIT = 600.0  # API seconds a run waits for paused accounts before it stops
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SchedulerOptions:
-    """How the coordinator behaves; ``stop_grace`` is in the clock's seconds."""
+    """How the coordinator behaves; ``stop_grace`` is in the clock's seconds,
+    ``max_wait`` in API seconds; ``captcha_retry`` overrides every node's."""
 
     refresh_all: bool = False
     refresh_steps: frozenset[str] = frozenset()
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     stop_grace: float = 30.0
     seed: int | None = None
+    max_wait: float = MAX_WAIT
+    captcha_retry: int | None = None
 
 
 class Scheduler:
@@ -97,6 +117,8 @@ class Scheduler:
         self.crash: BaseException | None = None
         self.stopping = False
         self.api_calls = self.uploads = self.retries = self.rejections = self.claim_waits = 0
+        self.pauses = 0
+        self._pinned = any(node.kind == "upscale" for node in plan.nodes.values())
         self._primed = False
         self._cond: asyncio.Condition | None = None
         self.inflight = InFlight(clock, self._task_done)
@@ -127,7 +149,8 @@ class Scheduler:
         """
         if not self._primed:
             self._primed = True
-            self.emit(RunStarted(self.now(), len(self.plan.nodes), self.plan.backend))
+            warnings = tuple(str(w) for w in self.plan.warnings)
+            self.emit(RunStarted(self.now(), len(self.plan.nodes), self.plan.backend, warnings))
             self.book.start()
         return self.book.queue.queued()
 
@@ -138,8 +161,7 @@ class Scheduler:
         self.prime()
         dispatchers = [asyncio.create_task(self._dispatch(account)) for account in pool.accounts]
         try:
-            async with self._cond:
-                await self._cond.wait_for(lambda: self._finished() or self.stopping)
+            await self._wait_for_the_end()
         finally:
             self.stopping = True
             await self._notify()
@@ -151,6 +173,19 @@ class Scheduler:
         if self.crash is not None:
             raise self.crash
         return self.states
+
+    async def _wait_for_the_end(self) -> None:
+        """Until every node finished or the run stops (itself, when pauses last too long)."""
+        assert self._cond is not None
+        while True:
+            async with self._cond:
+                await self._cond.wait_for(
+                    lambda: self._finished() or self.stopping or self._stalled() is not None
+                )
+            stalled = None if self.stopping else self._stalled()
+            if stalled is None:
+                return
+            self.request_stop(stalled.message, stalled)
 
     def end(self, reason: str) -> None:
         """Close the run: what the cache can still answer is done, the rest skipped."""
@@ -209,21 +244,40 @@ class Scheduler:
         while True:
             async with self._cond:
                 await self._cond.wait_for(
-                    lambda: bool(self.queue) or self.stopping or not pool.usable(account)
+                    lambda: self._has_work(account) or self.stopping or not pool.usable(account)
                 )
             if self.stopping or not pool.usable(account):
                 return
             permit = await limiter.acquire()
-            if not self.queue or self.stopping or not pool.usable(account):
-                self._release(account, permit, Outcome.ERROR)
-                continue
-            nid = self.queue.pop()
-            if self.states[nid].status != "ready":
+            nid = None
+            if not self.stopping and pool.usable(account):
+                nid = self.queue.pop_first(lambda n: self._can_take(account, n))
+            if nid is None or self.states[nid].status != "ready":
                 self._release(account, permit, Outcome.ERROR)
                 continue
             self.states[nid].status = "running"
             pool.note_inflight(account)
             self.inflight.start(self._execute(nid, account, permit))
+
+    def _has_work(self, account: str) -> bool:
+        """Whether a queued node could go to ``account`` now (paused accounts wait)."""
+        assert self.pool is not None
+        if not self.queue:
+            return False
+        if not self.pool.pauses and not self._pinned:
+            return True  # nothing paused, nothing pinned: any node will do
+        if not self.pool.available(account, None):
+            return False
+        return self.queue.any(lambda nid: self._can_take(account, nid))
+
+    def _can_take(self, account: str, nid: str) -> bool:
+        """``account`` is not paused for this node's model, and the node may run there."""
+        assert self.pool is not None
+        node = self.plan.nodes[nid]
+        if node.kind == "upscale":  # names no model; runs where its source was made
+            home = self.resolver.home(node, self.pool.usable_accounts())
+            return (home is None or home == account) and self.pool.available(account, None)
+        return self.pool.available(account, self.states[nid].attempt.model)
 
     def _release(self, account: str, permit: Permit, outcome: Outcome) -> None:
         assert self.pool is not None
@@ -265,14 +319,16 @@ class Scheduler:
         assert self.client is not None and self.pool is not None
         node, state = self.plan.nodes[nid], self.states[nid]
         started = self.now()
-        request: ImageRequest | None = None
+        request: Request | None = None
         try:
-            request = await self.resolver.request(node, state, account, self.client,
-                                                  email=self.pool.send_email)
+            request = await self.resolver.request(
+                node, state, account, self.client, email=self.pool.send_email,
+                captcha_retry=self.options.captcha_retry,
+            )
             self.api_calls += 1
             attempt = state.attempt.sending()
             self.emit(NodeStarted(self.now(), nid, account, attempt, state.attempt.model))
-            result = await self.client.generate(request)
+            result = await self._call(request)
         except APIError as exc:
             outcome = NodeAttempt.outcome(exc)
             self._release(account, permit, outcome)
@@ -292,7 +348,15 @@ class Scheduler:
         state.seconds = self.now() - started
         await self._store(nid, account, result)
 
-    async def _store(self, nid: str, account: str, result: ImageResult) -> None:
+    async def _call(self, request: Request) -> ImageResult | UpscaledImage:
+        """``POST /images`` or ``POST /images/upscale``."""
+        assert self.client is not None
+        if isinstance(request, ImageRequest):
+            return await self.client.generate(request)
+        return await self.client.upscale(request.media_id, request.resolution,
+                                         captcha_retry=request.captcha_retry)
+
+    async def _store(self, nid: str, account: str, result: ImageResult | UpscaledImage) -> None:
         """Keep an answer: cache first (nothing finished is lost), then the files."""
         self.inflight.storing()  # from here on a second Ctrl-C waits for this node
         node, state = self.plan.nodes[nid], self.states[nid]
@@ -300,8 +364,8 @@ class Scheduler:
             gen = describe(result, account=account, model=state.attempt.model,
                            attempts=state.attempt.sent,
                            api_seconds=self.clock.to_api(state.seconds))
-            blobs = [img.data for img in result.images]
-            self.ledger.before_writing(node, [img.sha256 for img in gen.images])
+            blobs = image_bytes(result)
+            self.ledger.before_writing(node, gen.images)
             # Hashing, caching and fsync-ed writes off the event loop: at scale they
             # would otherwise delay every other request's dispatch and answer.
             assert state.key is not None
@@ -317,12 +381,12 @@ class Scheduler:
 
     def _persist(self, nid: str, key: str, gen: CachedGeneration, blobs: list[bytes]) -> None:
         self.cache.put_generation(key, gen, blobs)
-        self.ledger.write_images(self.plan.nodes[nid], blobs)
+        self.ledger.write_images(self.plan.nodes[nid], gen.images, blobs)
 
     # -- errors ------------------------------------------------------------------------
 
     def _handle_error(self, nid: str, account: str, exc: APIError,
-                      request: ImageRequest | None) -> None:
+                      request: Request | None) -> None:
         """Carry out what the node's attempt decides about ``exc``."""
         decision = self.states[nid].attempt.after(exc)
         info = ErrorInfo.of(exc)
@@ -332,6 +396,9 @@ class Scheduler:
             self.request_stop(f"stopped by HTTP {exc.status}: {exc.message}", exc)
         elif action is Action.DROP_ACCOUNT:
             self._drop_account(nid, account, exc, info)
+        elif action is Action.PAUSE:
+            assert isinstance(exc, QuotaError)  # only a quota answer pauses
+            self._pause(nid, account, exc, info)
         elif action is Action.REUPLOAD:
             if request is not None:
                 self.resolver.refuse(account, request)
@@ -353,6 +420,61 @@ class Scheduler:
             for other, state in self.states.items():
                 if state.status in ("ready", "pending"):
                     self._fail(other, info)
+
+    # -- quota pauses (2026-07) --------------------------------------------------------
+
+    def _pause(self, nid: str, account: str, exc: QuotaError, info: ErrorInfo) -> None:
+        """Take out what ``exc`` says is out; ``nid`` waits for an account that can take it."""
+        assert self.pool is not None
+        kind = classify(exc)
+        model = (exc.model or self.states[nid].attempt.model) \
+            if kind is ErrorKind.PAUSED_MODEL else None
+        out = self.pool.usable_accounts() if kind is ErrorKind.PAUSED_SERVICE else [account]
+        for each in out:
+            if self.pool.pause(each, model, exc.pause, exc.reason or type(exc).__name__):
+                self.pauses += 1
+                self.inflight.later(exc.pause, self._resume)
+        self.emit(NodeRetried(self.now(), nid, account, info, 0.0, "paused"))
+        self._requeue(nid, 0.0)
+
+    def _resume(self) -> None:
+        assert self.pool is not None
+        if self.pool.resume_due():
+            self._poke()
+
+    def _stalled(self) -> QuotaStopError | None:
+        """The stop to make when every account that could run a waiting node is paused
+        for longer than ``max_wait`` and nothing in flight could change that; else None."""
+        pool = self.pool
+        if pool is None or not pool.pauses or self.inflight or self.stopping:
+            return None
+        waiting = [nid for nid, state in self.states.items() if state.status == "ready"]
+        if not waiting:
+            return None
+        now = self.clock.api_time()
+        soonest = {nid: min((pool.free_at(a, m) for a, m in self._candidates(nid)),
+                            default=now) for nid in waiting}
+        if min(soonest.values()) - now <= self.options.max_wait:
+            return None
+        accounts = {a for nid in waiting for a, _ in self._candidates(nid)}
+        who = describe_pauses(pool.pauses.active(accounts), now=now, scale=self.clock.scale,
+                              wall=dt.datetime.now(dt.UTC))
+        return QuotaStopError(
+            f"every account that could run the {len(waiting)} waiting node(s) is paused "
+            f"for longer than max_wait ({self.options.max_wait:g} API seconds): {who}",
+            status=429, reason="paused beyond max_wait", option="max_wait",
+            hint="run again once they are back: what finished comes from the cache",
+        )
+
+    def _candidates(self, nid: str) -> list[tuple[str, str | None]]:
+        """(account, model) pairs that could run ``nid``: where it may go, what it asks for."""
+        assert self.pool is not None
+        node = self.plan.nodes[nid]
+        usable = self.pool.usable_accounts()
+        if node.kind == "upscale":
+            home = self.resolver.home(node, usable)
+            return [(a, None) for a in ([home] if home else usable)]
+        return [(a, self.states[nid].attempt.model) for a in usable]
 
     def _retried(self, nid: str, account: str, info: ErrorInfo, decision: Decision) -> None:
         self.retries += 1

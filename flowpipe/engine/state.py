@@ -13,13 +13,13 @@ from typing import Literal
 
 from PIL import Image
 
-from flowpipe.api import ImageResult
+from flowpipe.api import ImageResult, UpscaledImage
 from flowpipe.engine.attempt import NodeAttempt
 from flowpipe.errors import ErrorInfo
 from flowpipe.planner import Ref
 from flowpipe.store.responses import CachedGeneration, CachedImage, sha256_hex
 
-__all__ = ["NodeState", "Status", "describe", "summarize"]
+__all__ = ["NodeState", "Status", "describe", "image_bytes", "summarize"]
 
 Status = Literal["pending", "ready", "running", "done", "failed", "skipped"]
 
@@ -44,20 +44,30 @@ class NodeState:
 
 
 def describe(
-    result: ImageResult, *, account: str, model: str, attempts: int, api_seconds: float
+    result: ImageResult | UpscaledImage, *, account: str, model: str, attempts: int,
+    api_seconds: float,
 ) -> CachedGeneration:
-    """What the cache keeps about a response: image hashes, ids, sizes and timings."""
+    """What the cache keeps about a response: image hashes, ids, formats, sizes, timings.
+
+    An upscale's answer is one image with no seed and (on today's page) no id.
+    """
+    made = (
+        [(img.data, img.seed, img.media_generation_id, img.format) for img in result.images]
+        if isinstance(result, ImageResult)
+        else [(result.data, None, result.media_generation_id or "", result.format)]
+    )
     images = []
-    for img in result.images:
-        with Image.open(io.BytesIO(img.data)) as im:  # reads the header only
+    for data, seed, media_id, kind in made:
+        with Image.open(io.BytesIO(data)) as im:  # reads the header only
             width, height = im.size
         images.append(
             CachedImage(
-                sha256=sha256_hex(img.data),
-                seed=img.seed,
-                media_generation_id=img.media_generation_id,
+                sha256=sha256_hex(data),
+                seed=seed,
+                media_generation_id=media_id,
                 width=width,
                 height=height,
+                format=kind,
             )
         )
     return CachedGeneration(
@@ -67,6 +77,13 @@ def describe(
         attempts=attempts,
         generation_seconds=round(api_seconds, 3),
     )
+
+
+def image_bytes(result: ImageResult | UpscaledImage) -> list[bytes]:
+    """The bytes of every image an answer carried, in index order."""
+    if isinstance(result, ImageResult):
+        return [img.data for img in result.images]
+    return [result.data]
 
 
 def summarize(states: Mapping[str, NodeState]) -> dict[str, int]:

@@ -10,8 +10,9 @@ value files usually survive. ``rebuild_index``:
    else from a copy with a rebuilt 100-byte SQLite header (an overwritten header is the
    common damage, and the rows behind it are intact), scanning forwards and backwards
    so one bad page does not hide the rows after it;
-3. re-indexes every value file no row names that is a JPEG, as ``img:<sha256>`` (what
-   the cache calls image bytes), and moves any other orphan into the set-aside folder.
+3. re-indexes every value file no row names that is a JPEG or PNG, as
+   ``img:<sha256>`` (what the cache calls image bytes), and moves any other orphan
+   into the set-aside folder.
 
 Generation records whose rows are lost are re-made by the next run; their images are
 kept. ``clear_folder`` empties a folder even when its index cannot be opened.
@@ -33,7 +34,7 @@ from flowpipe.store.cache import INDEX_NAME, DiskCache
 from flowpipe.store.responses import (
     CacheReport,
     ResponseCache,
-    looks_like_jpeg,
+    image_format,
     sha256_hex,
     verify_cache,
 )
@@ -107,7 +108,7 @@ def rebuild_index(folder: Path) -> IndexRepair:
         for path in sorted(values - used):
             with contextlib.suppress(OSError):
                 data = path.read_bytes()
-                if looks_like_jpeg(data):
+                if image_format(data) is not None:
                     key = f"img:{sha256_hex(data)}"
                     if not store.contains(key):
                         store.put(key, data)

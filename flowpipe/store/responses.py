@@ -2,12 +2,12 @@
 
 Layout (all values are bytes):
     gen:<request key>        JSON CachedGeneration
-    img:<sha256>             the JPEG bytes
+    img:<sha256>             the image bytes (JPEG, or PNG where the 2026-07 API sends it)
     up:<account>:<sha256>    the mediaGenerationId of those bytes uploaded to that account
 
 Image bytes go in before the record that points at them, so a crash between the two
 leaves an orphan image, never a record without its bytes. Every read is checked
-(JSON shape, SHA-256 of the bytes, JPEG markers); a bad entry is reported once and
+(JSON shape, SHA-256 of the bytes, JPEG or PNG markers); a bad entry is reported once and
 treated as a miss, so it is re-made instead of poisoning a run.
 """
 
@@ -19,6 +19,7 @@ import logging
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
+from flowpipe.dialects import ImageFormat
 from flowpipe.errors import CacheEntryError
 from flowpipe.store.cache import CacheStore
 
@@ -30,6 +31,7 @@ __all__ = [
     "CachedGeneration",
     "CachedImage",
     "ResponseCache",
+    "image_format",
     "looks_like_jpeg",
     "sha256_hex",
     "verify_cache",
@@ -48,15 +50,38 @@ def looks_like_jpeg(data: bytes) -> bool:
     return len(data) > 4 and data[:2] == b"\xff\xd8" and data.rstrip(b"\x00")[-2:] == b"\xff\xd9"
 
 
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PNG_IEND = b"\x00\x00\x00\x00IEND\xaeB`\x82"
+
+
+def image_format(data: bytes) -> ImageFormat | None:
+    """``jpeg`` or ``png`` for whole image bytes (start and end markers), else None."""
+    if looks_like_jpeg(data):
+        return "jpeg"
+    if data.startswith(_PNG_SIGNATURE) and data.endswith(_PNG_IEND):
+        return "png"
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class CachedImage:
-    """One image of a generation, named by the SHA-256 of its bytes."""
+    """One image of a generation, named by the SHA-256 of its bytes.
+
+    ``media_generation_id`` is "" when the answer gave none (an upscale): a later
+    reference uploads the bytes. ``format`` is what the bytes are (``N.jpg``/``N.png``).
+    """
 
     sha256: str
     seed: int | None
     media_generation_id: str
     width: int
     height: int
+    format: ImageFormat = "jpeg"
+
+    @property
+    def extension(self) -> str:
+        """``jpg`` or ``png``: the file name ending of the image."""
+        return "png" if self.format == "png" else "jpg"
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +108,7 @@ class CachedGeneration:
                 media_generation_id=str(img["media_generation_id"]),
                 width=int(img["width"]),
                 height=int(img["height"]),
+                format=_format(img.get("format", "jpeg")),  # records before PNG are JPEG
             )
             for img in data["images"]
         )
@@ -95,6 +121,14 @@ class CachedGeneration:
             attempts=int(data["attempts"]),
             generation_seconds=float(data["generation_seconds"]),
         )
+
+
+def _format(value: object) -> ImageFormat:
+    if value == "png":
+        return "png"
+    if value == "jpeg":
+        return "jpeg"
+    raise ValueError(f"unknown image format {value!r}")
 
 
 class ResponseCache:
@@ -152,8 +186,8 @@ class ResponseCache:
         data = self.read_entry(f"img:{sha}")
         if data is None:
             return None
-        if sha256_hex(data) != sha or not looks_like_jpeg(data):
-            self._corrupt(f"img:{sha}", "bytes do not match their hash or are not a JPEG")
+        if sha256_hex(data) != sha or image_format(data) is None:
+            self._corrupt(f"img:{sha}", "bytes do not match their hash or are not a JPEG or PNG")
             return None
         return data
 

@@ -1,4 +1,4 @@
-"""``run.json``: what one run did (timings, cache hits, retries, the window trace).
+"""``run.json``: what one run did (timings, cache hits, retries, the window trace, pauses).
 
 The one module that writes and reads the file (docs/outputs.md). Unlike the manifest
 it changes on every run. Reading is lenient throughout: the report treats run.json as
@@ -16,7 +16,9 @@ from flowpipe.errors import OutputError
 from flowpipe.store.jsonread import opt_float, opt_int, opt_str, read_json, scalar_text
 from flowpipe.store.outputs import OutputWriter
 
-__all__ = ["FORMAT", "RUN_LOG", "NodeRun", "RunLog", "read_run_log", "write_run_log"]
+__all__ = [
+    "FORMAT", "RUN_LOG", "NodeRun", "PauseRun", "RunLog", "read_run_log", "write_run_log",
+]
 
 FORMAT = 1
 RUN_LOG = "run.json"
@@ -46,6 +48,24 @@ class NodeRun:
         return data
 
 
+@dataclass(frozen=True, slots=True)
+class PauseRun:
+    """A quota pause this run met (2026-07): ``account`` (or ``model`` on it) was out
+    from ``at`` to ``until`` (seconds since the start), for the API's ``reason``;
+    ``resumed`` is when it came back during the run (None: the run ended first)."""
+
+    at: float
+    account: str
+    model: str | None
+    reason: str
+    until: float
+    resumed: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"at": self.at, "account": self.account, "model": self.model,
+                "reason": self.reason, "until": self.until, "resumed": self.resumed}
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RunLog:
     """Everything ``run.json`` says; timeline entries are (seconds, account, value).
@@ -66,6 +86,7 @@ class RunLog:
     window: tuple[Point, ...]
     inflight: tuple[Point, ...]
     rejections: tuple[tuple[float, str, int | None], ...]
+    pauses: tuple[PauseRun, ...] = ()
     recipe_name: str = ""
     recipe_path: str = ""
     message: str | None = None
@@ -90,6 +111,7 @@ class RunLog:
                 "inflight": [list(p) for p in self.inflight],
                 "rejections": [list(p) for p in self.rejections],
             },
+            "pauses": [p.to_json() for p in self.pauses],
         }
 
 
@@ -145,6 +167,21 @@ def _node(info: Mapping[str, Any]) -> NodeRun:
     )
 
 
+def _pauses(raw: object) -> tuple[PauseRun, ...]:
+    """Keep the pauses that say who, why and when; the rest is dropped."""
+    pauses = []
+    for item in raw if isinstance(raw, list) else []:
+        if not isinstance(item, dict):
+            continue
+        at, until = opt_float(item, "at"), opt_float(item, "until")
+        account, reason = opt_str(item, "account"), opt_str(item, "reason")
+        if at is None or until is None or not account or not reason:
+            continue
+        pauses.append(PauseRun(at, account, opt_str(item, "model"), reason, until,
+                               opt_float(item, "resumed")))
+    return tuple(sorted(pauses, key=lambda p: p.at))
+
+
 def _log(data: Mapping[str, Any]) -> RunLog:
     backend, recipe, timeline = (_object(data, k) for k in ("backend", "recipe", "timeline"))
     summary = {str(k): int(v) for k, v in _object(data, "summary").items() if _number(v)}
@@ -162,6 +199,7 @@ def _log(data: Mapping[str, Any]) -> RunLog:
         window=_timeline(timeline.get("window")),
         inflight=_timeline(timeline.get("inflight")),
         rejections=_timeline(timeline.get("rejections")),
+        pauses=_pauses(data.get("pauses")),
         recipe_name=opt_str(recipe, "name") or "",
         recipe_path=opt_str(recipe, "path") or "",
         message=opt_str(data, "message"),
