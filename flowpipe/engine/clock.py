@@ -16,16 +16,18 @@ limiter's unit tests, where the test moves time by hand.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import heapq
 import itertools
 import selectors
 import time
-from collections.abc import Coroutine, Mapping
-from typing import Any, Protocol, TypeVar
+from collections.abc import Callable, Coroutine, Mapping
+from typing import Any, Protocol, TypeVar, TypeVarTuple
 
 __all__ = ["Clock", "FakeClock", "RunClock", "SystemClock", "VirtualClock"]
 
 T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
 
 
 class Clock(Protocol):
@@ -127,16 +129,19 @@ class FakeClock:
 class VirtualClock:
     """Virtual time for tests of whole runs: sleeps end in time order, at once.
 
-    ``run(main)`` runs ``main`` on an event loop that, whenever every task waits and no
-    I/O is ready, moves this clock to the earliest sleeper's wake time and wakes it.
-    Only sleeps through this clock are virtual: a stray ``asyncio.sleep`` in the code
-    under test waits for real, so a fast test also shows nothing else sleeps.
+    ``run(main)`` runs ``main`` on an event loop that, whenever every task waits, no
+    I/O is ready and no work handed to a thread (``asyncio.to_thread``) is still out,
+    moves this clock to the earliest sleeper's wake time and wakes it. Work in a thread
+    takes no virtual time: the clock waits for it for real. Only sleeps through this
+    clock are virtual: a stray ``asyncio.sleep`` in the code under test waits for real,
+    so a fast test also shows nothing else sleeps.
     """
 
     def __init__(self, start: float = 0.0) -> None:
         self.now = start
         self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
         self._order = itertools.count()
+        self.threads = 0  # executor jobs whose results the loop has not taken yet
 
     def time(self) -> float:
         return self.now
@@ -161,7 +166,7 @@ class VirtualClock:
 
     def run(self, main: Coroutine[Any, Any, T]) -> T:
         """Run ``main`` to the end on a loop of its own whose idle moments move this clock."""
-        loop = asyncio.SelectorEventLoop(_IdleSelector(selectors.DefaultSelector(), self))
+        loop = _VirtualLoop(_IdleSelector(selectors.DefaultSelector(), self), self)
         try:
             return loop.run_until_complete(main)
         finally:
@@ -170,8 +175,30 @@ class VirtualClock:
             loop.close()
 
 
+class _VirtualLoop(asyncio.SelectorEventLoop):
+    """Counts executor jobs until the loop has their results (see ``_IdleSelector``)."""
+
+    def __init__(self, selector: selectors.BaseSelector, clock: VirtualClock) -> None:
+        super().__init__(selector)
+        self._virtual = clock
+
+    def run_in_executor(self, executor: concurrent.futures.Executor | None,
+                        func: Callable[[*Ts], T], *args: *Ts) -> asyncio.Future[T]:
+        future = super().run_in_executor(executor, func, *args)
+        self._virtual.threads += 1
+        future.add_done_callback(self._taken)
+        return future
+
+    def _taken(self, _: asyncio.Future[Any]) -> None:
+        self._virtual.threads -= 1
+
+
 class _IdleSelector(selectors.BaseSelector):
-    """A selector that, where the loop would block, wakes a virtual sleeper instead."""
+    """A selector that, where the loop would block, wakes a virtual sleeper instead.
+
+    Not while a thread works for the loop: its answer arrives as I/O (the loop's
+    self-pipe), so the selector waits for it for real rather than jump time ahead.
+    """
 
     def __init__(self, real: selectors.BaseSelector, clock: VirtualClock) -> None:
         self._real = real
@@ -179,7 +206,7 @@ class _IdleSelector(selectors.BaseSelector):
 
     def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
         ready = self._real.select(0)
-        if ready or timeout == 0 or self._clock.wake_next():
+        if ready or timeout == 0 or (not self._clock.threads and self._clock.wake_next()):
             return ready
         return self._real.select(timeout)
 

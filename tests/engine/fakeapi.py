@@ -67,6 +67,7 @@ class FakeAPI:
     in_flight: Counter[str] = field(default_factory=Counter)
     generations: int = 0
     refuse_once: set[str] = field(default_factory=set)  # accounts that 403 one reference once
+    capacity_429: dict[str, Any] = field(default_factory=lambda: REJECTED_429)  # the body
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)
@@ -133,7 +134,7 @@ class FakeAPI:
             return self._answer(path, 402, no_credits())
         if self.in_flight[email] >= self.capacity:
             status = self._rng.choice((429, 503)) if self.reject_status == "mixed" else 429
-            return self._answer(path, status, REJECTED_429 if status == 429 else REJECTED_503)
+            return self._answer(path, status, self.capacity_429 if status == 429 else REJECTED_503)
         self.in_flight[email] += 1
         try:
             await self.clock.sleep(self._rng.uniform(*self.latency))
