@@ -20,10 +20,7 @@ from flowpipe.cli import cli
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 RECIPES = sorted(EXAMPLES.glob("*.yaml"))
 CI_EXAMPLE = EXAMPLES / "ci-smoke.yaml"
-# Recipes in `api: "2026-07"` plan today but run only once the run engine speaks that
-# dialect (issue 12, phase 2): until then they are validated and planned, not run.
-NEEDS_2026_ENGINE = {"lookbook-2026"}
-RUNNABLE = [r for r in RECIPES if r.stem not in NEEDS_2026_ENGINE]
+LOOKBOOK = EXAMPLES / "lookbook-2026.yaml"
 
 
 @pytest.fixture
@@ -74,7 +71,7 @@ def test_example_has_a_header_saying_how_to_run_it(recipe: Path) -> None:
     assert any(f"flowpipe run examples/{recipe.name}" in line for line in header)
 
 
-@pytest.mark.parametrize("recipe", RUNNABLE, ids=[r.stem for r in RUNNABLE])
+@pytest.mark.parametrize("recipe", RECIPES, ids=[r.stem for r in RECIPES])
 def test_example_runs_on_the_embedded_simulator(recipe: Path, isolated: Path) -> None:
     copy = copy_example(recipe, isolated)
     out = isolated / "out"
@@ -85,14 +82,14 @@ def test_example_runs_on_the_embedded_simulator(recipe: Path, isolated: Path) ->
     assert nodes, f"{recipe.name}: no nodes in the manifest"
     for node in nodes:
         assert node["status"] == "done", node
-        assert len(node["images"]) == node["request"]["count"], node["id"]
+        assert len(node["images"]) == node["request"].get("count", 1), node["id"]
         for image in node["images"]:
             assert (out / image["path"]).is_file(), f"{node['id']}: {image['path']} missing"
     assert copy.with_suffix(".lock.json").is_file()
 
 
 def test_the_2026_example_validates_and_plans_with_what_it_promises() -> None:
-    recipe = EXAMPLES / "lookbook-2026.yaml"
+    recipe = LOOKBOOK
     assert CliRunner().invoke(cli, ["validate", str(recipe)]).exit_code == 0
     result = CliRunner().invoke(cli, ["plan", str(recipe), "--json"])
     assert result.exit_code == 0, result.output
@@ -132,3 +129,33 @@ def test_ci_example_frozen_rerun_matches_the_committed_lock_and_sends_nothing(
     summary = json.loads(hit.stdout)["summary"]
     assert summary["api_calls"] == 0
     assert summary["cached"] == summary["nodes"] == 2
+
+
+def test_the_2026_example_twice_the_second_run_sends_nothing(isolated: Path) -> None:
+    """Issue 12's must-show: on the embedded simulator (which speaks the recipe's 2026-07),
+    the first run makes every node, PNG and upscale included; the second sends nothing.
+    The lock it writes is the committed one, byte for byte."""
+    committed = LOOKBOOK.with_suffix(".lock.json").read_text(encoding="utf-8")
+    copy = copy_example(LOOKBOOK, isolated)
+    out = isolated / "out"
+    first = run(copy, out, "--json")
+    assert first.exit_code == 0, first.output
+    summary = json.loads(first.stdout)["summary"]
+    assert summary["api_calls"] == summary["nodes"] == 8  # 6 looks, the board, the print
+    assert summary["uploads"] == 1  # the brand mark; the six looks go by their ids
+    nodes = {n["id"]: n for n in manifest_nodes(out)}
+    assert nodes["print"]["references"][0]["role"] == "source"
+    assert nodes["print"]["request"] == {
+        "mediaGenerationId": f"sha256:{nodes['board']['images'][0]['sha256']}",
+        "resolution": "4k",
+    }
+    suffixes = {Path(i["path"]).suffix for n in nodes.values() for i in n["images"]}
+    assert suffixes == {".jpg", ".png"}  # the simulator sends some images as PNG
+    assert copy.with_suffix(".lock.json").read_text(encoding="utf-8") == committed
+    second = run(copy, out, "--json")
+    assert second.exit_code == 0, second.output
+    again = json.loads(second.stdout)["summary"]
+    assert again["api_calls"] == again["uploads"] == 0
+    assert again["cached"] == again["nodes"] == 8
+    frozen = run(copy, out, "--frozen")
+    assert frozen.exit_code == 0, frozen.output
