@@ -21,6 +21,7 @@ from pathlib import Path
 import jinja2
 from markupsafe import Markup
 
+from flowpipe.dialects import DIALECTS
 from flowpipe.errors import OutputError
 from flowpipe.report.dag import DagLayout, DagStep, layout_dag
 from flowpipe.report.model import ManifestData, load_manifest, load_run
@@ -30,7 +31,8 @@ from flowpipe.report.view import StepView, build_steps, image_entries
 from flowpipe.store.outputs import atomic_write
 from flowpipe.store.runlog import RunLog
 
-__all__ = ["LAZY_THRESHOLD", "Stat", "safe_json", "write_report"]
+__all__ = ["LAZY_THRESHOLD", "PausedAccount", "Stat", "paused_accounts", "safe_json",
+           "write_report"]
 
 LAZY_THRESHOLD = 400
 """Above this many images, thumbnails load lazily as they scroll into view."""
@@ -52,6 +54,30 @@ class Stat:
     value: str
     tone: str = ""
     note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PausedAccount:
+    """A quota pause the run met (2026-07), as the run summary's line shows it."""
+
+    account: str
+    model: str | None
+    reason: str
+    meaning: str
+    span: str  # when, in the run's time
+
+
+def paused_accounts(run: RunLog | None) -> tuple[PausedAccount, ...]:
+    """Who the API paused during the run, why, and from when to when."""
+    rows = []
+    for pause in run.pauses if run else ():
+        meaning = next((d.rate_reasons[pause.reason].meaning for d in DIALECTS.values()
+                        if pause.reason in d.rate_reasons), "")
+        end = (f"back at {_fmt_seconds(pause.resumed)}" if pause.resumed is not None
+               else f"still out when the run ended (until {_fmt_seconds(pause.until)})")
+        rows.append(PausedAccount(pause.account, pause.model, pause.reason, meaning,
+                                  f"from {_fmt_seconds(pause.at)}, {end}"))
+    return tuple(rows)
 
 
 def safe_json(value: object) -> Markup:
@@ -193,6 +219,7 @@ def write_report(out: Path) -> Path:
             base_url=run.base_url if run else None,
             when=_fmt_when(run.started_at if run else None),
             stats=_stats(manifest, run),
+            pauses=paused_accounts(run),
             charts=charts,
             chart_width=CHART_WIDTH,
             chart_height=CHART_HEIGHT,

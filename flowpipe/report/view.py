@@ -20,13 +20,15 @@ from flowpipe.report.thumbs import Thumb, image_sha, safe_image_path
 from flowpipe.store.manifest import ManifestImage, ManifestStep
 from flowpipe.store.runlog import RunLog
 
-__all__ = ["Card", "Failure", "MatrixTable", "NodeGroup", "StepView", "build_steps"]
+__all__ = [
+    "Card", "Failure", "MatrixTable", "NodeGroup", "StepView", "UpscaleSource", "build_steps",
+]
 
 _DEFAULT_HINTS = {
     "failed": "Fix the cause above, then run again: finished nodes come from the cache.",
     "skipped": "Fix the upstream node that failed, then run again; this node follows it.",
 }
-_SKIP_PARAMS = {"prompt", "email"}
+_SKIP_PARAMS = {"prompt", "email", "mediaGenerationId"}  # an upscale's source: listed apart
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +86,15 @@ class MatrixTable:
 
 
 @dataclass(frozen=True, slots=True)
+class UpscaleSource:
+    """What an upscale step enlarged: the reference as written, its step's anchor, the size."""
+
+    text: str
+    anchor: str | None
+    resolution: str
+
+
+@dataclass(frozen=True, slots=True)
 class StepView:
     """A step section: shared prompt and parameters, then its nodes."""
 
@@ -99,6 +110,19 @@ class StepView:
     groups: tuple[NodeGroup, ...]
     table: MatrixTable | None
     deps: tuple[str, ...]
+    source: UpscaleSource | None = None
+
+
+def _upscale_source(members: Sequence[NodeEntry], step_of: Mapping[str, str],
+                    anchors: Mapping[str, str]) -> UpscaleSource | None:
+    """The source of an upscale step (a node with a ``source`` reference), else None."""
+    for node in members:
+        for ref in node.references:
+            if ref.role == "source":
+                upstream = next((step_of[d] for d in node.deps if d in step_of), None)
+                resolution = dict(node.request).get("resolution", "")
+                return UpscaleSource(ref.text, anchors.get(upstream or ""), resolution)
+    return None
 
 
 def _card_status(node: NodeEntry, hit: bool | None) -> str:
@@ -195,6 +219,7 @@ def build_steps(
     """Step sections in recipe order, and the lightbox's list of images."""
     nodes = {n.id: n for n in manifest.nodes}
     step_of = {n.id: n.step for n in manifest.nodes}
+    anchors = {step.id: f"step-{i}" for i, step in enumerate(manifest.steps)}
     lightbox: list[dict[str, object]] = []
     steps: list[StepView] = []
     for s_index, step in enumerate(manifest.steps):
@@ -253,6 +278,7 @@ def build_steps(
                         if d in step_of and step_of[d] != step.id
                     )
                 ),
+                source=_upscale_source(members, step_of, anchors),
             )
         )
     return tuple(steps), lightbox

@@ -143,7 +143,8 @@ async def test_a_per_model_quota_stops_only_that_model_on_that_account(tmp_path:
         counters = stats(base_url)
     assert result.ok, result.message
     pauses = of(events, AccountPaused)
-    assert pauses and {(p.model, p.reason) for p in pauses} == {(PRO, PER_MODEL_DAILY_QUOTA_REACHED)}
+    assert pauses
+    assert {(p.model, p.reason) for p in pauses} == {(PRO, PER_MODEL_DAILY_QUOTA_REACHED)}
     for pause in pauses:
         during = [e for e in of(events, NodeStarted)
                   if e.account == pause.account and pause.t < e.t < pause.until]

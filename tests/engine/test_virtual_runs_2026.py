@@ -13,13 +13,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from flowpipe.cli import cli
 from flowpipe.dialects import (
     NO_ELIGIBLE_ACCOUNT,
     PER_MODEL_DAILY_QUOTA_REACHED,
     USER_REQUESTS_THROTTLED,
 )
 from flowpipe.engine.clock import VirtualClock
+from flowpipe.errors import UsageError
 from flowpipe.events import (
     AccountPaused,
     AccountResumed,
@@ -392,3 +395,32 @@ def _png() -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", (8, 8), (1, 2, 3)).save(buffer, "PNG")
     return buffer.getvalue()
+
+
+# -- options ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("api_line", "options", "expect"),
+    [
+        pytest.param("", {"captcha_retry": 3}, "api 2025-11 has no captchaRetry", id="2025-11"),
+        pytest.param('api: "2026-07"\n', {"captcha_retry": 11}, "must be 1-10", id="range"),
+        pytest.param('api: "2026-07"\n', {"max_wait": -1.0}, "must be 0 or more", id="wait"),
+    ],
+)
+def test_dialect_options_are_checked_before_anything_is_sent(
+    write_recipe, tmp_path: Path, api_line: str, options: dict[str, object], expect: str
+) -> None:
+    recipe = write_recipe(f"version: 1\nname: o\n{api_line}steps:\n  s:\n    prompt: p\n")
+    api = FakeAPI2026(VirtualClock())
+    with pytest.raises(UsageError, match=expect) as caught:
+        virtual_run(recipe, api, tmp_path, **options)
+    assert caught.value.option == next(iter(options))
+    assert api.requests == [] and not (tmp_path / "out").exists()
+
+
+def test_the_cli_names_the_flag_of_a_bad_dialect_option(write_recipe) -> None:
+    recipe = write_recipe("version: 1\nname: o\nsteps:\n  s:\n    prompt: p\n")
+    result = CliRunner().invoke(cli, ["run", str(recipe), "--captcha-retry", "3", "--plain"])
+    assert result.exit_code == 2
+    assert "flowpipe: --captcha-retry: api 2025-11 has no captchaRetry" in result.stderr
