@@ -17,7 +17,6 @@ and says who comes back when.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,10 +26,10 @@ from flowpipe.engine.accounts import AccountPool
 from flowpipe.engine.attempt import NodeAttempt
 from flowpipe.engine.classify import ErrorKind, classify
 from flowpipe.engine.clock import RunClock
+from flowpipe.engine.eligibility import Eligibility
 from flowpipe.engine.inflight import InFlight
 from flowpipe.engine.limiter import Outcome, Permit
 from flowpipe.engine.nodes import NodeBook
-from flowpipe.engine.pauses import describe_pauses
 from flowpipe.engine.resolver import Request
 from flowpipe.engine.retry import Action, Decision, RetryPolicy
 from flowpipe.engine.state import NodeState, Status, describe, image_bytes
@@ -118,7 +117,7 @@ class Scheduler:
         self.stopping = False
         self.api_calls = self.uploads = self.retries = self.rejections = self.claim_waits = 0
         self.pauses = 0
-        self._pinned = any(node.kind == "upscale" for node in plan.nodes.values())
+        self.eligible: Eligibility | None = None
         self._primed = False
         self._cond: asyncio.Condition | None = None
         self.inflight = InFlight(clock, self._task_done)
@@ -157,6 +156,8 @@ class Scheduler:
     async def run(self, client: FlowClient, pool: AccountPool) -> dict[str, NodeState]:
         """Run every node to done, failed or skipped; return the states."""
         self.client, self.pool = client, pool
+        self.eligible = Eligibility(self.plan, self.states, self.resolver, pool, self.clock,
+                                    max_wait=self.options.max_wait)
         self._cond = asyncio.Condition()
         self.prime()
         dispatchers = [asyncio.create_task(self._dispatch(account)) for account in pool.accounts]
@@ -238,46 +239,27 @@ class Scheduler:
 
     async def _dispatch(self, account: str) -> None:
         """Hand ready nodes to ``account`` whenever its limiter has a free slot."""
-        assert self.pool is not None and self._cond is not None
-        pool = self.pool
+        assert self.pool is not None and self._cond is not None and self.eligible is not None
+        pool, eligible = self.pool, self.eligible
         limiter = pool.limiter(account)
         while True:
             async with self._cond:
                 await self._cond.wait_for(
-                    lambda: self._has_work(account) or self.stopping or not pool.usable(account)
+                    lambda: eligible.has_work(account, self.queue) or self.stopping
+                    or not pool.usable(account)
                 )
             if self.stopping or not pool.usable(account):
                 return
             permit = await limiter.acquire()
             nid = None
             if not self.stopping and pool.usable(account):
-                nid = self.queue.pop_first(lambda n: self._can_take(account, n))
+                nid = self.queue.pop_first(lambda n: eligible.can_take(account, n))
             if nid is None or self.states[nid].status != "ready":
                 self._release(account, permit, Outcome.ERROR)
                 continue
             self.states[nid].status = "running"
             pool.note_inflight(account)
             self.inflight.start(self._execute(nid, account, permit))
-
-    def _has_work(self, account: str) -> bool:
-        """Whether a queued node could go to ``account`` now (paused accounts wait)."""
-        assert self.pool is not None
-        if not self.queue:
-            return False
-        if not self.pool.pauses and not self._pinned:
-            return True  # nothing paused, nothing pinned: any node will do
-        if not self.pool.available(account, None):
-            return False
-        return self.queue.any(lambda nid: self._can_take(account, nid))
-
-    def _can_take(self, account: str, nid: str) -> bool:
-        """``account`` is not paused for this node's model, and the node may run there."""
-        assert self.pool is not None
-        node = self.plan.nodes[nid]
-        if node.kind == "upscale":  # names no model; runs where its source was made
-            home = self.resolver.home(node, self.pool.usable_accounts())
-            return (home is None or home == account) and self.pool.available(account, None)
-        return self.pool.available(account, self.states[nid].attempt.model)
 
     def _release(self, account: str, permit: Permit, outcome: Outcome) -> None:
         assert self.pool is not None
@@ -443,38 +425,11 @@ class Scheduler:
             self._poke()
 
     def _stalled(self) -> QuotaStopError | None:
-        """The stop to make when every account that could run a waiting node is paused
-        for longer than ``max_wait`` and nothing in flight could change that; else None."""
-        pool = self.pool
-        if pool is None or not pool.pauses or self.inflight or self.stopping:
+        """The stop to make when waiting for paused accounts is not worth it (Eligibility);
+        only asked when nothing is in flight, since an answer still to come counts."""
+        if self.eligible is None or self.inflight or self.stopping:
             return None
-        waiting = [nid for nid, state in self.states.items() if state.status == "ready"]
-        if not waiting:
-            return None
-        now = self.clock.api_time()
-        soonest = {nid: min((pool.free_at(a, m) for a, m in self._candidates(nid)),
-                            default=now) for nid in waiting}
-        if min(soonest.values()) - now <= self.options.max_wait:
-            return None
-        accounts = {a for nid in waiting for a, _ in self._candidates(nid)}
-        who = describe_pauses(pool.pauses.active(accounts), now=now, scale=self.clock.scale,
-                              wall=dt.datetime.now(dt.UTC))
-        return QuotaStopError(
-            f"every account that could run the {len(waiting)} waiting node(s) is paused "
-            f"for longer than max_wait ({self.options.max_wait:g} API seconds): {who}",
-            status=429, reason="paused beyond max_wait", option="max_wait",
-            hint="run again once they are back: what finished comes from the cache",
-        )
-
-    def _candidates(self, nid: str) -> list[tuple[str, str | None]]:
-        """(account, model) pairs that could run ``nid``: where it may go, what it asks for."""
-        assert self.pool is not None
-        node = self.plan.nodes[nid]
-        usable = self.pool.usable_accounts()
-        if node.kind == "upscale":
-            home = self.resolver.home(node, usable)
-            return [(a, None) for a in ([home] if home else usable)]
-        return [(a, self.states[nid].attempt.model) for a in usable]
+        return self.eligible.stalled()
 
     def _retried(self, nid: str, account: str, info: ErrorInfo, decision: Decision) -> None:
         self.retries += 1
