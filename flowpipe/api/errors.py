@@ -49,6 +49,7 @@ __all__ = [
     "TRANSPORT_EXCEPTIONS",
     "UNSAFE_GENERATION",
     "Scrub",
+    "duration_text",
     "error_for_status",
     "image_url_error",
     "parse_error_body",
@@ -230,7 +231,7 @@ def error_for_status(
         cls = CaptchaError
     title = TITLES[cls]
     if "pause" in extra:
-        title = f"{title} for {_duration(extra['pause'])}"
+        title = f"{title} for {duration_text(extra['pause'])}"
     message = f"{title}: {reason}" if reason else title
     raw = body[:BODY_LIMIT].decode("utf-8", "replace")
     # Keep the parsed body for callers unless it is huge or echoes a secret.
@@ -324,7 +325,8 @@ def _pause(meaning: RateReason, headers: Mapping[str, str], doc: Any) -> float:
     return meaning.pause if meaning.pause is not None else 0.0
 
 
-def _duration(seconds: float) -> str:
+def duration_text(seconds: float) -> str:
+    """``45 s``, ``30 min``, ``5.5 h``: how long a pause lasts, as messages say it."""
     if seconds >= 3600:
         return f"{seconds / 3600:.1f} h"
     if seconds >= 60:

@@ -4,9 +4,9 @@ An account is dropped on 404 (not configured) or 596 (session refresh failed); t
 run goes on with the others. In 2026-07 an account, or one model on it, can also be
 paused by a quota answer (``flowpipe.engine.pauses``): it takes nothing until the
 pause ends, and its limiter is left alone. Limiter events and pauses become run
-events here, so the report and the progress display see them per account. ``find_accounts`` decides
-which accounts a run uses: the caller's, the recipe's, or every healthy one the API
-lists (``GET /accounts``, retried like any other call).
+events here, so the report and the progress display see them per account.
+``find_accounts`` decides which accounts a run uses: the caller's, the recipe's, or
+every healthy one the API lists (``GET /accounts``, retried like any other call).
 """
 
 from __future__ import annotations

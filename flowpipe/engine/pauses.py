@@ -14,6 +14,8 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from flowpipe.api.errors import duration_text
+
 __all__ = ["SLACK", "Pause", "Pauses", "describe_pauses"]
 
 SLACK = 1e-3  # API seconds: a timer that wakes a hair early still sees its pause over
@@ -69,14 +71,6 @@ class Pauses:
         return sorted(found, key=lambda p: (p.until, p.account, p.model or ""))
 
 
-def _duration(seconds: float) -> str:
-    if seconds >= 3600:
-        return f"{seconds / 3600:.1f} h"
-    if seconds >= 60:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds:.0f} s"
-
-
 def describe_pauses(pauses: Iterable[Pause], *, now: float, scale: float,
                     wall: dt.datetime) -> str:
     """``a@x back at 2026-07-15 14:03:10 UTC (in 30 min, REASON); ...`` for people.
@@ -91,5 +85,5 @@ def describe_pauses(pauses: Iterable[Pause], *, now: float, scale: float,
         what = f"{pause.account} ({pause.model})" if pause.model else pause.account
         clock = "" if scale == 1 else " of API time"
         parts.append(f"{what} back at {back:%Y-%m-%d %H:%M:%S} UTC "
-                     f"(in {_duration(left)}{clock}, {pause.reason})")
+                     f"(in {duration_text(left)}{clock}, {pause.reason})")
     return "; ".join(parts)

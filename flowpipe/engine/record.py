@@ -64,16 +64,25 @@ class RunRecorder:
             self.rejections.append((round(event.t, 3), event.account, event.status))
 
     def _pause(self, event: AccountPaused | AccountResumed) -> None:
-        if isinstance(event, AccountPaused):
+        """One record per stretch out: a longer pause of what is still out extends it."""
+        i = self._open_pause(event.account, event.model)
+        if isinstance(event, AccountResumed):
+            if i is not None:
+                self._pauses[i] = dataclasses.replace(self._pauses[i], resumed=round(event.t, 3))
+        elif i is not None:
+            self._pauses[i] = dataclasses.replace(self._pauses[i], reason=event.reason,
+                                                  until=round(event.until, 3))
+        else:
             self._pauses.append(PauseRun(round(event.t, 3), event.account, event.model,
                                          event.reason, round(event.until, 3)))
-            return
+
+    def _open_pause(self, account: str, model: str | None) -> int | None:
+        """Where the record of a pause of ``account`` (``model``) that has not ended is."""
         for i in reversed(range(len(self._pauses))):
             pause = self._pauses[i]
-            if (pause.account, pause.model) == (event.account, event.model):
-                if pause.resumed is None:
-                    self._pauses[i] = dataclasses.replace(pause, resumed=round(event.t, 3))
-                return
+            if (pause.account, pause.model) == (account, model) and pause.resumed is None:
+                return i
+        return None
 
     def pauses(self) -> list[PauseRun]:
         """Every pause the run met, in the order they began."""

@@ -207,7 +207,7 @@ def _check_dialect_options(plan: Plan, options: RunOptions) -> None:
     low, high = spoken.captcha_range
     if spoken.captcha_field is None:
         raise UsageError(
-            f"api {spoken.name} has no captchaRetry, and {plan.recipe_path.name} speaks it",
+            f"{plan.recipe_path.name} speaks api {spoken.name}, which has no captchaRetry",
             hint='captchaRetry needs `api: "2026-07"`', option="captcha_retry",
         )
     if not low <= options.captcha_retry <= high:

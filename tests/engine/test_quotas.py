@@ -163,3 +163,16 @@ def test_the_virtual_clock_waits_for_thread_work_instead_of_jumping_past_it() ->
         return during, clock.time()
 
     assert clock.run(main()) == (0.0, 1000.0)
+
+
+def test_run_json_keeps_one_record_per_stretch_out() -> None:
+    from flowpipe.engine.record import RunRecorder
+
+    recorder = RunRecorder()
+    for event in (AccountPaused(1.0, "a", None, 10.0, "R1"), AccountPaused(2.0, "a", None, 30.0,
+                  "R2"), AccountPaused(3.0, "a", "m", 9.0, "M"), AccountResumed(30.0, "a", None),
+                  AccountPaused(40.0, "a", None, 50.0, "R1")):
+        recorder.handle(event)
+    assert [(p.at, p.model, p.reason, p.until, p.resumed) for p in recorder.pauses()] == [
+        (1.0, None, "R2", 30.0, 30.0), (3.0, "m", "M", 9.0, None), (40.0, None, "R1", 50.0, None)
+    ]

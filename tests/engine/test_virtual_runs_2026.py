@@ -403,7 +403,8 @@ def _png() -> bytes:
 @pytest.mark.parametrize(
     ("api_line", "options", "expect"),
     [
-        pytest.param("", {"captcha_retry": 3}, "api 2025-11 has no captchaRetry", id="2025-11"),
+        pytest.param("", {"captcha_retry": 3}, "speaks api 2025-11, which has no captchaRetry",
+                     id="2025-11"),
         pytest.param('api: "2026-07"\n', {"captcha_retry": 11}, "must be 1-10", id="range"),
         pytest.param('api: "2026-07"\n', {"max_wait": -1.0}, "must be 0 or more", id="wait"),
     ],
@@ -423,4 +424,5 @@ def test_the_cli_names_the_flag_of_a_bad_dialect_option(write_recipe) -> None:
     recipe = write_recipe("version: 1\nname: o\nsteps:\n  s:\n    prompt: p\n")
     result = CliRunner().invoke(cli, ["run", str(recipe), "--captcha-retry", "3", "--plain"])
     assert result.exit_code == 2
-    assert "flowpipe: --captcha-retry: api 2025-11 has no captchaRetry" in result.stderr
+    assert "flowpipe: --captcha-retry: recipe.yaml speaks api 2025-11, which has no " \
+        "captchaRetry" in result.stderr
