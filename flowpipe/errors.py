@@ -326,6 +326,9 @@ class QuotaStopError(StopRunError):
     job) for half an hour or until midnight UTC, so it stops and says who comes back when.
     """
 
+    def __str__(self) -> str:
+        return FlowpipeError.__str__(self)  # no "HTTP 429" in front: no one answer said it
+
 
 class CacheError(FlowpipeError):
     """The cache folder cannot be opened, read or written."""

@@ -77,7 +77,7 @@ class Tally:
             self._sent_done += 1
         elif isinstance(event, NodeRetried):
             self.running.discard(event.node)
-            self.retries += 1
+            self.retries += event.action != "paused"  # a pause is no retry (run.json agrees)
         elif isinstance(event, NodeFailed):
             self.running.discard(event.node)
             self.failed += 1
@@ -151,10 +151,9 @@ class PlainProgress:
             self._line(f"done {event.node} in {event.seconds:.1f}s ({event.model_used})")
         elif isinstance(event, NodeRetried):
             status = event.error.status if event.error.status is not None else "-"
-            self._line(
-                f"{event.action} {event.node}: HTTP {status} {event.error.type}"
-                f" (again in {event.delay:.1f}s)"
-            )
+            again = ("waits for an account that can take it" if event.action == "paused"
+                     else f"again in {event.delay:.1f}s")
+            self._line(f"{event.action} {event.node}: HTTP {status} {event.error.type} ({again})")
         elif isinstance(event, NodeFailed):
             hint = f" ({event.error.hint})" if event.error.hint else ""
             self._line(f"failed {event.node}: {event.error.type}: {event.error.message}{hint}")

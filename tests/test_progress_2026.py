@@ -6,7 +6,7 @@ import io
 
 from rich.console import Console
 
-from flowpipe.events import AccountPaused, AccountResumed, RunStarted
+from flowpipe.events import AccountPaused, AccountResumed, ErrorInfo, NodeRetried, RunStarted
 from flowpipe.progress import LiveProgress, PlainProgress
 
 WARNING = "r.yaml:5:12: warning: imagen-4 now runs nano-banana-2-lite on Flow"
@@ -44,3 +44,15 @@ def test_the_live_display_has_a_row_per_paused_account() -> None:
     final = text.split(WARNING, 1)[1]  # the panel as drawn at the end
     assert "paused b@x (nano-banana-pro): out until 600.0s" in final
     assert "paused a@x" not in final  # it came back
+
+
+def test_a_node_sent_back_by_a_pause_is_no_retry() -> None:
+    stream = io.StringIO()
+    plain = PlainProgress(stream)
+    error = ErrorInfo("AccountPausedError", "account paused", 429)
+    plain.handle(NodeRetried(1.0, "n", "a@x", error, 0.0, "paused"))
+    plain.handle(NodeRetried(2.0, "n", "b@x", error, 6.0, "retry"))
+    assert plain.tally.retries == 1
+    assert stream.getvalue().splitlines()[0] == (
+        "[0/0] paused n: HTTP 429 AccountPausedError (waits for an account that can take it)"
+    )

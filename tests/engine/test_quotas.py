@@ -176,3 +176,10 @@ def test_run_json_keeps_one_record_per_stretch_out() -> None:
     assert [(p.at, p.model, p.reason, p.until, p.resumed) for p in recorder.pauses()] == [
         (1.0, None, "R2", 30.0, 30.0), (3.0, "m", "M", 9.0, None), (40.0, None, "R1", 50.0, None)
     ]
+
+
+def test_the_quota_stop_reads_as_the_run_s_own_words() -> None:
+    from flowpipe.errors import QuotaStopError
+
+    error = QuotaStopError("every account ... is paused", status=429, hint="run again later")
+    assert str(error) == "every account ... is paused (run again later)"
