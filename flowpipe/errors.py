@@ -28,6 +28,7 @@ jinja2, aiohttp) are mapped to these where they are first met, never let through
     │       ├── PaymentRequiredError   402 no subscription or credits
     │       └── SessionError           596 cookies of the account need refreshing
     ├── CacheError                     exit 1  the cache folder cannot be used
+    │   └── RemoteError                exit 1  the remote cache cannot be reached or used
     ├── OutputError                    exit 1  outputs cannot be written (disk full, ...)
     └── FrozenCacheMissError           exit 4  --frozen and a node is not cached
 """
@@ -57,6 +58,7 @@ __all__ = [
     "RecipeErrors",
     "RecipeSyntaxError",
     "ReferenceError_",
+    "RemoteError",
     "ResponseError",
     "SchemaError",
     "SessionError",
@@ -256,6 +258,14 @@ class SessionError(StopRunError):
 
 class CacheError(FlowpipeError):
     """The cache folder cannot be opened, read or written."""
+
+
+class RemoteError(CacheError):
+    """The remote cache (S3-compatible storage) is misconfigured or does not answer.
+
+    During a run this becomes one warning and the run goes on with the local cache;
+    ``flowpipe cache push`` and ``pull`` exit with it.
+    """
 
 
 class OutputError(FlowpipeError):

@@ -47,7 +47,8 @@ from flowpipe.run.retry import RetryPolicy
 from flowpipe.run.scheduler import NodeResult, Scheduler, SchedulerOptions, summarize
 from flowpipe.sim import SimConfig, running_sim
 from flowpipe.store.cache import CacheStore, DiskCache, MemoryCache, default_cache_dir
-from flowpipe.store.claims import KeyClaims
+from flowpipe.store.claims import Claims, KeyClaims
+from flowpipe.store.leases import RemoteClaims, SharedClaims
 from flowpipe.store.manifest import (
     build_lock,
     build_manifest,
@@ -56,6 +57,7 @@ from flowpipe.store.manifest import (
     read_lock,
 )
 from flowpipe.store.outputs import OutputWriter
+from flowpipe.store.remote import RemoteCache, open_remote
 from flowpipe.store.responses import ResponseCache
 
 __all__ = ["RunControl", "RunOptions", "RunResult", "run_recipe", "run_recipe_async"]
@@ -93,6 +95,8 @@ class RunOptions:
     lock: bool = True
     stop_grace: float = 30.0
     seed: int | None = None
+    remote: str | None = None  # s3://BUCKET/PREFIX; None: FLOWPIPE_REMOTE, then .flowpipe.yaml
+    use_remote: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,6 +236,17 @@ def _open_cache(options: RunOptions) -> CacheStore:
     return DiskCache(options.cache_dir or default_cache_dir())
 
 
+def _open_remote(options: RunOptions, recipe: Path, store: CacheStore) -> RemoteCache | None:
+    if not options.use_remote:
+        return None
+    folder = store.folder if isinstance(store, DiskCache) else None
+    try:
+        return open_remote(options.remote, start=recipe.parent, cache_folder=folder)
+    except BaseException:
+        store.close()
+        raise
+
+
 def _outcome(sched: Scheduler, results: Mapping[str, NodeResult],
              control: RunControl | None) -> tuple[Outcome, int, str | None]:
     if control is not None and control.interrupted:
@@ -272,8 +287,13 @@ async def run_recipe_async(
         )
     out = options.out or Path("out") / plan.name
     store = _open_cache(options)
-    cache = ResponseCache(store)
-    claims = KeyClaims(store.folder / "claims") if isinstance(store, DiskCache) else None
+    remote = _open_remote(options, recipe, store)
+    cache = ResponseCache(store, remote=remote)
+    claims: Claims | None = (
+        KeyClaims(store.folder / "claims") if isinstance(store, DiskCache) else None
+    )
+    if remote is not None:
+        claims = SharedClaims(claims, RemoteClaims(remote))
     recorder = RunRecorder()
     started_at = datetime.now(UTC)
     sched = Scheduler(
@@ -295,10 +315,14 @@ async def run_recipe_async(
         control.scheduler = sched
     backend_url = base_url or "embedded simulator"
     try:  # decided from the cache alone, before any request could be sent
+        if remote is not None:  # one batch from the remote, so prime reads locally
+            await remote.prepare(cache, plan, lock_path(recipe))
         pending = sched.prime()
         if options.frozen:
             _check_frozen(plan, recipe, sched.results, pending)
     except BaseException:
+        if remote is not None:
+            await remote.aclose()
         store.close()
         raise
     try:
@@ -323,6 +347,8 @@ async def run_recipe_async(
         sched.stop_error = exc
         sched.skip_unfinished(f"run stopped: {exc.message}")
     finally:
+        if remote is not None:  # claim releases and pushes end first, so run.json counts them
+            await remote.aclose()
         results = sched.results
         outcome, code, message = _outcome(sched, results, control)
         finished_at = datetime.now(UTC)
@@ -346,6 +372,7 @@ async def run_recipe_async(
             "exit_code": code,
             "message": message,
             "summary": summary,
+            "remote": remote.summary() if remote is not None else None,
             "nodes": recorder.nodes,
             "timeline": recorder.timeline(),
         }

@@ -49,7 +49,7 @@ from flowpipe.run.events import (
 )
 from flowpipe.run.limiter import Outcome, Permit
 from flowpipe.run.retry import Action, Attempts, RetryPolicy, decide
-from flowpipe.store.claims import KeyClaims
+from flowpipe.store.claims import Claims
 from flowpipe.store.outputs import OutputWriter
 from flowpipe.store.responses import CachedGeneration, CachedImage, ResponseCache, sha256_hex
 
@@ -97,7 +97,7 @@ class Scheduler:
         *,
         cache: ResponseCache,
         writer: OutputWriter,
-        claims: KeyClaims | None = None,
+        claims: Claims | None = None,
         sinks: Sequence[EventSink] = (),
         options: SchedulerOptions | None = None,
         clock: Callable[[], float] = time.monotonic,

@@ -14,8 +14,9 @@ import os
 import socket
 import time
 from pathlib import Path
+from typing import Protocol
 
-__all__ = ["KeyClaims"]
+__all__ = ["Claims", "KeyClaims"]
 
 STALE_AFTER = 600.0  # seconds; longer than a generation with its client timeout
 
@@ -81,3 +82,13 @@ class KeyClaims:
     def release_all(self) -> None:
         for key in list(self._held):
             self.release(key)
+
+
+class Claims(Protocol):
+    """What the scheduler needs of claims: these, the remote's (leases.py), or both."""
+
+    def try_claim(self, key: str) -> bool: ...
+
+    def release(self, key: str) -> None: ...
+
+    def release_all(self) -> None: ...

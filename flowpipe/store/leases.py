@@ -1,0 +1,141 @@
+"""Claims across machines: a lease object per request key on the remote cache.
+
+Before a request is sent, the process creates ``v1/claims/<key>`` with
+``If-None-Match: *``; the storage server lets exactly one creator win. The body says
+who holds it: ``{"host", "pid", "run", "lease_seconds", "created"}``. A process that
+finds the claim waits (the scheduler looks for the result again a moment later) and
+takes the generation from the remote once the holder has pushed it.
+
+A lease runs out ``lease_seconds`` after the object's Last-Modified time (the storage
+server's clock, so machines only need clocks roughly in step with it). A claim whose
+lease ran out, or that a dead process on this host left, is taken over with a
+conditional replace (``If-Match`` on the version that was read): of two processes that
+find it expired at once, one wins. The holder deletes its claim after the result is
+pushed, in the background.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import socket
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from flowpipe.store.claims import Claims
+from flowpipe.store.claims import _alive as pid_alive  # same test as local claims
+from flowpipe.store.remote import LAYOUT, RemoteCache
+from flowpipe.store.s3 import Blob
+
+__all__ = ["LEASE_SECONDS", "RemoteClaims", "SharedClaims", "claim_path"]
+
+log = logging.getLogger("flowpipe.remote")
+
+LEASE_SECONDS = 600.0  # longer than one request with its client timeout (120 s)
+
+
+def claim_path(key: str) -> str:
+    return f"{LAYOUT}/claims/{key}"
+
+
+class RemoteClaims:
+    """``try_claim``/``release`` on the remote; a remote that is down claims nothing."""
+
+    def __init__(self, remote: RemoteCache, *, lease: float = LEASE_SECONDS,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.remote = remote
+        self.lease = lease
+        self.clock = clock
+        self.taken_over = 0
+        self._host = socket.gethostname()
+        self._run = secrets.token_hex(8)
+        self._held: set[str] = set()
+        self._live_until: dict[str, float] = {}  # claims of others seen, and until when
+
+    def _body(self) -> bytes:
+        created = datetime.fromtimestamp(self.clock(), UTC).isoformat().replace("+00:00", "Z")
+        return json.dumps({"host": self._host, "pid": os.getpid(), "run": self._run,
+                           "lease_seconds": self.lease, "created": created}).encode()
+
+    def try_claim(self, key: str) -> bool:
+        """True if this process may send ``key``; False while another one holds it."""
+        self.remote.recheck(key)  # the next look for the result must ask the remote again
+        return self.remote.attempt(self._claim(key), True)
+
+    async def _claim(self, key: str) -> bool:
+        bucket = self.remote.bucket
+        path = claim_path(key)
+        for _ in range(2):
+            if await bucket.create(path, self._body()):
+                self._held.add(key)
+                return True
+            if self.clock() < self._live_until.get(key, 0.0):
+                return False  # seen alive, and its lease has not run out since
+            blob = await bucket.get(path)
+            if blob is None:
+                continue  # released between the two calls: try to create it again
+            live_until = self.expires(blob)
+            if live_until is not None:
+                self._live_until[key] = live_until
+                return False
+            if await bucket.replace(path, self._body(), blob.etag):
+                self.taken_over += 1
+                log.info("took over the expired claim on %s", key[:16])
+                self._held.add(key)
+                return True
+            return False  # another process took it over first
+        return False
+
+    def expires(self, blob: Blob) -> float | None:
+        """When the claim in ``blob`` runs out, or None if it already has."""
+        lease = self.lease
+        try:
+            body = json.loads(blob.data)
+            lease = float(body["lease_seconds"])
+            host, pid = str(body["host"]), int(body["pid"])
+        except (ValueError, KeyError, TypeError):
+            host, pid = "", 0  # unreadable: it still runs out after our lease
+        if host == self._host and pid != os.getpid() and pid > 0 and not pid_alive(pid):
+            return None
+        until = blob.modified.timestamp() + lease
+        return until if self.clock() < until else None
+
+    def release(self, key: str) -> None:
+        """Delete our claim on ``key`` in the background (the result is pushed by now)."""
+        if key in self._held:
+            self._held.discard(key)
+            self.remote.spawn(self.remote.bucket.delete(claim_path(key)))
+
+    def release_all(self) -> None:
+        for key in list(self._held):
+            self.release(key)
+
+
+class SharedClaims:
+    """The cache folder's claims (processes on this machine), then the remote's."""
+
+    def __init__(self, local: Claims | None, remote: RemoteClaims) -> None:
+        self.local = local
+        self.remote = remote
+
+    def try_claim(self, key: str) -> bool:
+        if self.local is not None and not self.local.try_claim(key):
+            return False
+        if not self.remote.try_claim(key):
+            if self.local is not None:
+                self.local.release(key)
+            return False
+        return True
+
+    def release(self, key: str) -> None:
+        if self.local is not None:
+            self.local.release(key)
+        self.remote.release(key)
+
+    def release_all(self) -> None:
+        if self.local is not None:
+            self.local.release_all()
+        self.remote.release_all()
