@@ -82,6 +82,9 @@ def cli() -> None:
               help="Real seconds per API second: 1.0 is real latency, 0.01 is 100x faster.")
 @click.option("--capacity", default="walk", show_default=True,
               help="Hidden capacity C(t): N, walk[:S], steps:S or square:S (API seconds).")
+@click.option("--capacity-per-account", is_flag=True,
+              help="Give each account its own C(t) (the same trace), as the real API does; "
+              "by default all accounts share one.")
 @click.option("--reject-status", type=click.Choice(["429", "503", "mixed"]), default="mixed",
               show_default=True, help="Status for requests over capacity.")
 @click.option("--moderation-rate", default=0.0, show_default=True,
@@ -104,7 +107,8 @@ def cli() -> None:
 def sim_command(
     *,
     host: str, port: int, tokens: tuple[str, ...], accounts: tuple[str, ...],
-    time_scale: float, capacity: str, reject_status: str, moderation_rate: float,
+    time_scale: float, capacity: str, capacity_per_account: bool, reject_status: str,
+    moderation_rate: float,
     moderation_word: str, nano_500_rate: float, fault_rate: float, credits: int | None,
     broken: tuple[str, ...], latency_min: float, latency_max: float, seed: int,
 ) -> None:
@@ -125,6 +129,7 @@ def sim_command(
     config = sim.SimConfig(
         tokens=tokens or (sim.DEFAULT_TOKEN,), accounts=emails or (sim.DEFAULT_ACCOUNT,),
         time_scale=time_scale, capacity=sim.parse_capacity(capacity),
+        capacity_per_account=capacity_per_account,
         reject_status=reject_status,  # type: ignore[arg-type]  # click.Choice checked it
         moderation_rate=moderation_rate, moderation_word=moderation_word,
         nano_500_rate=nano_500_rate, fault_rate=fault_rate, credits=credits,

@@ -97,6 +97,7 @@ class SimConfig:
     accounts: tuple[str, ...] = (DEFAULT_ACCOUNT,)
     time_scale: float = 1.0
     capacity: CapacitySpec = CapacitySpec(kind="walk")
+    capacity_per_account: bool = False  # each account its own C(t), as the real API grants
     reject_status: RejectStatus = "mixed"
     moderation_rate: float = 0.0
     moderation_word: str = "forbidden"

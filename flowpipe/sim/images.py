@@ -168,7 +168,7 @@ async def handle_images(request: web.Request) -> web.StreamResponse:
     if state.credits_left() == 0:
         raise Answer(402, no_credits())
     seed = req.seed if req.seed is not None else state.pick_seed()
-    if not state.try_admit():
+    if not state.try_admit(email):
         status = state.reject_status()
         raise Answer(status, REJECTED_429 if status == 429 else REJECTED_503)
 
@@ -218,7 +218,7 @@ async def _generate(
             )
         await asyncio.sleep(decision.latency * scale)
     finally:
-        state.release(refund=not success)
+        state.release(email, refund=not success)
     if decision.outcome == "unsafe":
         raise Answer(400, UNSAFE_400)
     if decision.outcome == "moderated":

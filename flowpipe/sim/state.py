@@ -70,6 +70,7 @@ class SimState:
     uploads: int = 0
     in_flight: int = 0
     max_in_flight: int = 0
+    account_in_flight: Counter[str] = field(default_factory=Counter)
     credits_used: int = 0
     started_at: float | None = None
     work: _Work = field(default_factory=_Work)
@@ -99,22 +100,29 @@ class SimState:
             return None
         return max(0, self.config.credits - self.credits_used)
 
-    def try_admit(self) -> bool:
-        """Take a capacity slot if in-flight < C(now); note the first valid arrival."""
+    def try_admit(self, account: str = "") -> bool:
+        """Take a capacity slot if in-flight < C(now); note the first valid arrival.
+
+        With ``capacity_per_account`` the count is the account's own.
+        """
         now = self.now()
         if self.work.start is None:
             self.work.start = now
-        if self.in_flight >= self.capacity.level_at(now):
+        per_account = self.config.capacity_per_account
+        busy = self.account_in_flight[account] if per_account else self.in_flight
+        if busy >= self.capacity.level_at(now):
             return False
+        self.account_in_flight[account] += 1
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         if self.config.credits is not None:
             self.credits_used += 1
         return True
 
-    def release(self, *, refund: bool) -> None:
+    def release(self, account: str = "", *, refund: bool) -> None:
         """Give the slot back; ``refund`` returns the credit of a failed generation."""
         self.in_flight -= 1
+        self.account_in_flight[account] -= 1
         if refund and self.config.credits is not None:
             self.credits_used -= 1
 
@@ -185,10 +193,12 @@ class SimState:
             "makespan_seconds": 0.0,
         }
         if self.work.start is not None and self.work.jobs:
+            # N accounts of C(t) each hold N times the work of one in the same time
+            accounts = len(self.config.all_accounts) if self.config.capacity_per_account else 1
             bound = oracle_makespan(
                 self.capacity,
                 start=self.work.start,
-                work=self.work.total,
+                work=self.work.total / accounts,
                 longest=self.work.longest,
             )
             oracle["makespan_api_seconds"] = bound
@@ -198,6 +208,7 @@ class SimState:
             "time_scale": scale,
             "capacity": str(self.config.capacity),
             "capacity_now": self.capacity.level_at(now),
+            "capacity_per_account": self.config.capacity_per_account,
             "capacity_trace": [[t, c] for t, c in self.capacity.changes_until(now)],
             "statuses": dict(sorted(self.statuses.items())),
             "images_statuses": dict(sorted(self.image_statuses.items())),
