@@ -7,6 +7,11 @@ the way the AWS chain reads them.
 
 from __future__ import annotations
 
+import contextlib
+import socket
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -16,14 +21,45 @@ import pytest
 S3_SECRET = "moto-secret-7f3a9c1e-never-printed"  # distinctive: scanned for in outputs
 
 
-def start_s3(port: int = 0) -> tuple[Any, str]:
-    """A moto server on 127.0.0.1; returns (server, endpoint URL)."""
-    from moto.server import ThreadedMotoServer
+class S3Process:
+    """moto's S3 server in a child process, on loopback.
 
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    host, bound = server.get_host_and_port()
-    return server, f"http://{host}:{bound}"
+    A process, not moto's in-process thread: CPython 3.11 can fail with "AST
+    constructor recursion depth mismatch" when a server thread and pytest's assertion
+    rewriting build ASTs at once. Stopping it loses its objects, as a crash would.
+    """
+
+    def __init__(self, port: int = 0) -> None:
+        if not port:
+            with socket.socket() as sock:
+                sock.bind(("127.0.0.1", 0))
+                port = sock.getsockname()[1]
+        self.port = port
+        self.endpoint = f"http://127.0.0.1:{port}"
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+                return
+            if self._proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"moto's S3 server did not start on port {port}")
+
+    def stop(self) -> None:
+        if self._proc.poll() is None:
+            self._proc.terminate()
+            self._proc.wait(10)
+
+
+def start_s3(port: int = 0) -> tuple[S3Process, str]:
+    """A moto server on 127.0.0.1; returns (server, endpoint URL)."""
+    server = S3Process(port)
+    return server, server.endpoint
 
 
 @pytest.fixture(scope="session")
@@ -44,8 +80,8 @@ def s3_environment(monkeypatch: pytest.MonkeyPatch, endpoint: str) -> None:
     monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
 
 
-def make_bucket(endpoint: str) -> str:
-    name = f"flowpipe-{uuid.uuid4().hex[:12]}"
+def make_bucket(endpoint: str, name: str | None = None) -> str:
+    name = name or f"flowpipe-{uuid.uuid4().hex[:12]}"
     s3_client(endpoint).create_bucket(Bucket=name)
     return name
 
@@ -83,7 +119,7 @@ def new_bucket(s3_endpoint: str) -> Any:
 
 @pytest.fixture
 def bucket_on() -> Any:
-    """Make a bucket on the server at an endpoint; returns its name."""
+    """Make a bucket (a new name, or the one given) on the server at an endpoint."""
     return make_bucket
 
 

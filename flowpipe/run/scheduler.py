@@ -389,7 +389,8 @@ class Scheduler:
             return
         assert res.key is not None
         if self.claims is not None:
-            if not self.claims.try_claim(res.key):
+            # off the loop: a remote claim is a round trip to the object store
+            if not await asyncio.to_thread(self.claims.try_claim, res.key):
                 # Another process is sending this very request: wait for its result.
                 self._release(account, permit, Outcome.ERROR)
                 self.claim_waits += 1

@@ -4,14 +4,16 @@ Before a request is sent, the process creates ``v1/claims/<key>`` with
 ``If-None-Match: *``; the storage server lets exactly one creator win. The body says
 who holds it: ``{"host", "pid", "run", "lease_seconds", "created"}``. A process that
 finds the claim waits (the scheduler looks for the result again a moment later) and
-takes the generation from the remote once the holder has pushed it.
+takes the generation from the remote once the holder has pushed it. Pushing a record
+turns its claim into ``{"done": true}`` and a claim whose request failed is deleted,
+so a claim created is proof that the key was not made before: the claimer sends at
+once, with no second look at the remote (one round trip per request sent).
 
 A lease runs out ``lease_seconds`` after the object's Last-Modified time (the storage
 server's clock, so machines only need clocks roughly in step with it). A claim whose
 lease ran out, or that a dead process on this host left, is taken over with a
 conditional replace (``If-Match`` on the version that was read): of two processes that
-find it expired at once, one wins. The holder deletes its claim after the result is
-pushed, in the background.
+find it expired at once, one wins, and it looks at the remote before sending.
 """
 
 from __future__ import annotations
@@ -27,18 +29,14 @@ from datetime import UTC, datetime
 
 from flowpipe.store.claims import Claims
 from flowpipe.store.claims import _alive as pid_alive  # same test as local claims
-from flowpipe.store.remote import LAYOUT, RemoteCache
+from flowpipe.store.remote import DONE, RemoteCache, claim_path
 from flowpipe.store.s3 import Blob
 
-__all__ = ["LEASE_SECONDS", "RemoteClaims", "SharedClaims", "claim_path"]
+__all__ = ["LEASE_SECONDS", "RemoteClaims", "SharedClaims"]
 
 log = logging.getLogger("flowpipe.remote")
 
 LEASE_SECONDS = 600.0  # longer than one request with its client timeout (120 s)
-
-
-def claim_path(key: str) -> str:
-    return f"{LAYOUT}/claims/{key}"
 
 
 class RemoteClaims:
@@ -53,7 +51,7 @@ class RemoteClaims:
         self._host = socket.gethostname()
         self._run = secrets.token_hex(8)
         self._held: set[str] = set()
-        self._live_until: dict[str, float] = {}  # claims of others seen, and until when
+        self._waiting: set[str] = set()  # keys whose claim another process holds
 
     def _body(self) -> bytes:
         created = datetime.fromtimestamp(self.clock(), UTC).isoformat().replace("+00:00", "Z")
@@ -62,29 +60,34 @@ class RemoteClaims:
 
     def try_claim(self, key: str) -> bool:
         """True if this process may send ``key``; False while another one holds it."""
-        self.remote.recheck(key)  # the next look for the result must ask the remote again
         return self.remote.attempt(self._claim(key), True)
 
     async def _claim(self, key: str) -> bool:
         bucket = self.remote.bucket
         path = claim_path(key)
         for _ in range(2):
-            if await bucket.create(path, self._body()):
+            # a claim seen alive is read first, not created again
+            if key not in self._waiting and await bucket.create(path, self._body()):
                 self._held.add(key)
+                self.remote.absent(key)  # first claim ever: nobody made it
                 return True
-            if self.clock() < self._live_until.get(key, 0.0):
-                return False  # seen alive, and its lease has not run out since
             blob = await bucket.get(path)
             if blob is None:
-                continue  # released between the two calls: try to create it again
-            live_until = self.expires(blob)
-            if live_until is not None:
-                self._live_until[key] = live_until
+                self._waiting.discard(key)
+                continue  # released meanwhile: try to create it again
+            if blob.data == DONE:
+                self._waiting.discard(key)
+                self.remote.recheck(key)  # made elsewhere: the next look pulls it
                 return False
+            if self.expires(blob) is not None:
+                self._waiting.add(key)
+                return False
+            self._waiting.discard(key)
             if await bucket.replace(path, self._body(), blob.etag):
                 self.taken_over += 1
                 log.info("took over the expired claim on %s", key[:16])
                 self._held.add(key)
+                self.remote.recheck(key)  # its holder may have pushed before it died
                 return True
             return False  # another process took it over first
         return False
@@ -104,10 +107,11 @@ class RemoteClaims:
         return until if self.clock() < until else None
 
     def release(self, key: str) -> None:
-        """Delete our claim on ``key`` in the background (the result is pushed by now)."""
+        """End our claim: its push marks it done; without one it is deleted (background)."""
         if key in self._held:
             self._held.discard(key)
-            self.remote.spawn(self.remote.bucket.delete(claim_path(key)))
+            if not self.remote.pushing(key):
+                self.remote.spawn(self.remote.bucket.delete(claim_path(key)))
 
     def release_all(self) -> None:
         for key in list(self._held):

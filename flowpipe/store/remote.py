@@ -4,7 +4,8 @@ Layout under the remote's prefix (format 1; another layout would get another fol
 
     v1/gen/<request key>   {"key": KEY, "generation": {the CachedGeneration record}}
     v1/img/<sha256>        the JPEG bytes
-    v1/claims/<key>        a lease while a process sends that request (leases.py)
+    v1/claims/<key>        a lease while a process sends that request (leases.py), then
+                           {"done": true} once the record is there
 
 Objects are written with ``If-None-Match: *`` and never overwritten, except one this
 process refused (replaced with ``If-Match`` on the refused version). Nothing read is
@@ -14,8 +15,10 @@ refused object is reported in one warning line and the node is a miss.
 
 The engine's cache seams are synchronous (``prime`` decides from the cache alone,
 before anything is sent), so the async client runs on a private event loop in a
-daemon thread and the sync methods wait on it; batches (prefetch, pushes an earlier
-run could not make) run there concurrently.
+daemon thread and the sync methods wait on it. Nothing waits that need not: batches
+(the prefetch before ``prime``, pushes an earlier run could not make) run there
+concurrently, and a new generation's write-through runs there in the background
+(noted in ``remote-pending/`` until it is done; ``aclose`` waits for it).
 
 A remote that stops answering is one warning: from then on this process reads miss,
 claims are local only, and each generation that could not be pushed is noted as
@@ -63,6 +66,13 @@ def img_path(sha: str) -> str:
     return f"{LAYOUT}/img/{sha}"
 
 
+def claim_path(key: str) -> str:
+    return f"{LAYOUT}/claims/{key}"
+
+
+DONE = b'{"done": true}'  # the claim object of a key whose record is on the remote
+
+
 class _LoopThread:
     """An event loop in a daemon thread: where every remote call runs."""
 
@@ -99,6 +109,7 @@ class RemoteCache:
         self.expected: dict[str, tuple[str, ...]] = {}  # key -> image hashes a lock names
         self._absent: set[str] = set()  # keys seen missing since their last claim attempt
         self._refused: dict[str, str | None] = {}  # path -> etag of the version refused
+        self._pushes: dict[str, concurrent.futures.Future[Any]] = {}  # key -> its write-through
         self._background: set[concurrent.futures.Future[Any]] = set()
         self._loop = _LoopThread()
 
@@ -142,14 +153,15 @@ class RemoteCache:
             self.lost(exc)
             return default
 
-    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> concurrent.futures.Future[Any] | None:
         """Start ``coro`` on the remote's loop without waiting (``aclose`` waits)."""
         if not self.available:
             coro.close()
-            return
+            return None
         future = self._loop.submit(coro)
         self._background.add(future)
         future.add_done_callback(self._spawned_done)
+        return future
 
     def _spawned_done(self, future: concurrent.futures.Future[Any]) -> None:
         self._background.discard(future)
@@ -172,8 +184,12 @@ class RemoteCache:
             await asyncio.wait(waiting, timeout=timeout)
         self._loop.close()
 
-    def close(self, timeout: float = 60.0) -> None:
+    def flush(self, timeout: float = 60.0) -> None:
+        """Wait for background work (for sync callers and tests)."""
         concurrent.futures.wait(list(self._background), timeout=timeout)
+
+    def close(self, timeout: float = 60.0) -> None:
+        self.flush(timeout)
         self._loop.close()
 
     def summary(self) -> dict[str, Any]:
@@ -228,6 +244,10 @@ class RemoteCache:
         """Forget that ``key`` was missing: another process may have made it since."""
         self._absent.discard(key)
 
+    def absent(self, key: str) -> None:
+        """``key`` is known not to be on the remote (this process just claimed it first)."""
+        self._absent.add(key)
+
     async def _pull(self, key: str, local: ResponseCache) -> bool:
         path = gen_path(key)
         blob = await self.bucket.get(path)
@@ -279,14 +299,22 @@ class RemoteCache:
     # -- writes --------------------------------------------------------------------------
 
     def push(self, key: str, gen: CachedGeneration, blobs: list[bytes]) -> None:
-        """Write-through of one new generation; if it cannot go now, note it for later."""
-        if self.attempt(self._push(key, gen, blobs), False):
-            self.pending_done(key)
-        else:
-            self.note_pending(key)
+        """Write-through of one new generation, in the background; noted until it is done."""
+        self.note_pending(key)
+        future = self.spawn(self._push_noted(key, gen, blobs))
+        if future is not None:
+            self._pushes[key] = future
 
-    async def _push(self, key: str, gen: CachedGeneration, blobs: list[bytes]) -> bool:
-        """Images first, then the record that points at them (as in the local cache)."""
+    def pushing(self, key: str) -> bool:
+        """Whether this process pushes (or pushed) ``key``: its push ends the claim."""
+        return key in self._pushes
+
+    async def _push_noted(self, key: str, gen: CachedGeneration, blobs: list[bytes]) -> None:
+        await self._push(key, gen, blobs)
+        self.pending_done(key)
+
+    async def _push(self, key: str, gen: CachedGeneration, blobs: list[bytes]) -> None:
+        """Images first, then the record that points at them, then the claim says done."""
         await asyncio.gather(*(
             self._put(img_path(img.sha256), data)
             for img, data in zip(gen.images, blobs, strict=True)
@@ -294,8 +322,8 @@ class RemoteCache:
         record = json.dumps({"key": key, "generation": gen.as_dict()}, sort_keys=True,
                             separators=(",", ":")).encode()
         await self._put(gen_path(key), record)
+        await self.bucket.put(claim_path(key), DONE)
         self.pushed += 1
-        return True
 
     async def _put(self, path: str, data: bytes) -> None:
         etag = self._refused.pop(path, _KEEP)

@@ -175,6 +175,13 @@ class Bucket:
                 return False
             return True
 
+    async def put(self, path: str, data: bytes) -> None:
+        """Write ``path`` whatever is there."""
+        import obstore
+
+        with _mapped(f"cannot write {self.url(path)}"):
+            await obstore.put_async(self._store, path, data, mode="overwrite")
+
     async def replace(self, path: str, data: bytes, etag: str | None) -> bool:
         """Overwrite ``path`` only if it is still the version ``etag`` (``If-Match``)."""
         import obstore

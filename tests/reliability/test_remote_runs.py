@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import socket
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from flowpipe.store.responses import verify_cache
 from .conftest import assert_outputs_whole, flowpipe_proc, run_options, sim_config
 
 OVERLAP = 0.01  # 10-20 API s become 0.1-0.2 s: the two runs overlap for seconds
+SLOWER = 0.02  # 0.2-0.4 s per generation: the S3 server is stopped while some are in flight
 
 SHARED = """
 version: 1
@@ -104,17 +106,23 @@ steps:
 
 
 class StopRemoteAfter:
-    """An event sink that stops the S3 server once ``count`` nodes are done."""
+    """An event sink that stops the S3 server once ``count`` records are on it."""
 
-    def __init__(self, server: Any, count: int) -> None:
-        self.server = server
-        self.count = count
+    def __init__(self, server: Any, client: Any, bucket: str, count: int) -> None:
+        self.server, self.client, self.bucket, self.count = server, client, bucket, count
         self.done = 0
+
+    def records(self) -> int:
+        listed = self.client.list_objects_v2(Bucket=self.bucket, Prefix="team/v1/gen/")
+        return len(listed.get("Contents", []))
 
     def handle(self, event: Event) -> None:
         if isinstance(event, NodeDone):
             self.done += 1
-            if self.done == self.count:
+            if self.done == self.count:  # pushes run in the background: wait for them
+                deadline = time.monotonic() + 10
+                while self.records() < self.count and time.monotonic() < deadline:
+                    time.sleep(0.01)
                 self.server.stop()
 
 
@@ -128,10 +136,11 @@ async def test_a_remote_that_stops_mid_run_is_one_warning_and_the_next_run_pushe
     bucket = bucket_on(endpoint)
     url = f"s3://{bucket}/team"
     recipe = write_recipe(CHAIN8, "eight.yaml")
-    with SimThread(sim_config()) as sim:
-        options = run_options(sim.base_url, tmp_path, remote=url)
+    stopper = StopRemoteAfter(server, s3_client_on(endpoint), bucket, 2)
+    with SimThread(sim_config(time_scale=SLOWER)) as sim:
+        options = run_options(sim.base_url, tmp_path, remote=url, time_scale=SLOWER)
         with caplog.at_level(logging.WARNING):
-            result = await run_recipe_async(recipe, options, sinks=[StopRemoteAfter(server, 2)])
+            result = await run_recipe_async(recipe, options, sinks=[stopper])
         assert result.exit_code == 0, result.message
         assert assert_outputs_whole(tmp_path / "out") == 8
         lost = [r.getMessage() for r in caplog.records if "stopped answering" in r.getMessage()]
@@ -142,14 +151,18 @@ async def test_a_remote_that_stops_mid_run_is_one_warning_and_the_next_run_pushe
         assert shared["pushed"] >= 2 and len(pending) >= 1
         assert shared["pushed"] + len(pending) == 8
 
-        own_s3(int(endpoint.rsplit(":", 1)[1]))  # the remote answers again
+        # a remote answers again on the same port: a new, empty server, so what is on it
+        # afterwards is exactly what the next run pushed
+        own_s3(int(endpoint.rsplit(":", 1)[1]))
+        bucket_on(endpoint, bucket)
         again = await run_recipe_async(recipe, run_options(sim.base_url, tmp_path, remote=url,
-                                                           out=tmp_path / "out2"))
+                                                           out=tmp_path / "out2",
+                                                           time_scale=SLOWER))
         assert again.exit_code == 0 and again.summary["api_calls"] == 0
         assert again.run_info["remote"]["pushed"] == len(pending)
     assert list((tmp_path / "cache" / "remote-pending").iterdir()) == []
     listed = s3_client_on(endpoint).list_objects_v2(Bucket=bucket, Prefix="team/v1/gen/")
-    assert len(listed["Contents"]) == 8
+    assert sorted(o["Key"].rsplit("/", 1)[1] for o in listed["Contents"]) == pending
     store = DiskCache(tmp_path / "cache")
     try:
         report = verify_cache(ResponseCache(store))

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from flowpipe.store.claims import KeyClaims
-from flowpipe.store.leases import RemoteClaims, SharedClaims, claim_path
-from flowpipe.store.remote import RemoteCache
+from flowpipe.store.leases import RemoteClaims, SharedClaims
+from flowpipe.store.remote import DONE, RemoteCache, claim_path
 from flowpipe.store.s3 import Bucket, parse_remote
 
 KEY = "c" * 64
@@ -39,7 +39,7 @@ def test_one_claim_wins_until_it_is_released(remote: Callable[[], RemoteCache]) 
     first, second = RemoteClaims(remote()), RemoteClaims(remote())
     assert first.try_claim(KEY) is True
     assert second.try_claim(KEY) is False  # If-None-Match: * lost; the lease is fresh
-    assert second.try_claim(KEY) is False  # seen alive: not even read again
+    assert second.try_claim(KEY) is False  # still held: read, not created again
     first.release(KEY)
     first.remote.close()  # waits for the background delete
     assert second.try_claim(KEY) is True
@@ -120,3 +120,26 @@ def test_a_remote_that_is_down_claims_nothing_and_blocks_nothing(
         claims.release(KEY)
     finally:
         r.close()
+
+
+def test_a_claim_ends_done_when_its_generation_is_pushed_and_waiters_then_pull_it(
+    remote: Callable[[], RemoteCache],
+) -> None:
+    from flowpipe.store import MemoryCache, ResponseCache
+
+    from .conftest import make_jpeg
+    from .test_remote import generation
+
+    maker, waiter = remote(), remote()
+    holder, other = RemoteClaims(maker), RemoteClaims(waiter)
+    here = ResponseCache(MemoryCache(), remote=waiter)
+    assert here.get_generation(KEY) is None  # not made yet
+    assert holder.try_claim(KEY) and not other.try_claim(KEY)
+    blobs = [make_jpeg((3, 30, 90))]
+    ResponseCache(MemoryCache(), remote=maker).put_generation(KEY, generation(blobs), blobs)
+    holder.release(KEY)  # pushed: the push, not a delete, ends the claim
+    maker.flush()
+    assert maker.call(maker.bucket.get(claim_path(KEY))).data == DONE  # type: ignore[union-attr]
+    assert other.try_claim(KEY) is False  # made elsewhere: do not send it
+    got = here.get_generation(KEY)  # and the next look asks the remote again
+    assert got is not None and got[1] == blobs

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from flowpipe.store import CachedGeneration, CachedImage, MemoryCache, ResponseCache, sha256_hex
-from flowpipe.store.remote import RemoteCache, gen_path, img_path
+from flowpipe.store.remote import DONE, RemoteCache, claim_path, gen_path, img_path
 from flowpipe.store.s3 import Bucket, parse_remote
 
 from .conftest import make_jpeg
@@ -45,6 +45,12 @@ def open_remote(tmp_path: Path) -> Iterator[Callable[..., RemoteCache]]:
         remote.close()
 
 
+def pushed(remote: RemoteCache, key: str, blobs: list[bytes]) -> None:
+    """Write a generation through ``remote`` and wait for the background push."""
+    ResponseCache(MemoryCache(), remote=remote).put_generation(key, generation(blobs), blobs)
+    remote.flush()
+
+
 def bucket_of(url: str) -> tuple[str, str]:
     spec = parse_remote(url)
     return spec.bucket, spec.prefix
@@ -55,11 +61,17 @@ def test_write_through_puts_images_and_a_keyed_record_under_v1(
 ) -> None:
     blobs = [make_jpeg((10, 20, 30)), make_jpeg((40, 50, 60))]
     gen = generation(blobs)
-    ResponseCache(MemoryCache(), remote=open_remote(remote_url)).put_generation(KEY, gen, blobs)
+    remote = open_remote(remote_url)
+    ResponseCache(MemoryCache(), remote=remote).put_generation(KEY, gen, blobs)
+    assert remote.pending_keys() == [KEY]  # noted until the background push is done
+    remote.flush()
+    assert remote.pending_keys() == []
     bucket, prefix = bucket_of(remote_url)
     names = {o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]}
-    assert names == {f"{prefix}/{gen_path(KEY)}",
+    assert names == {f"{prefix}/{gen_path(KEY)}", f"{prefix}/{claim_path(KEY)}",
                      *(f"{prefix}/{img_path(sha256_hex(b))}" for b in blobs)}
+    done = s3.get_object(Bucket=bucket, Key=f"{prefix}/{claim_path(KEY)}")["Body"].read()
+    assert done == DONE  # a claim on this key now says: take it from the remote
     record = json.loads(s3.get_object(Bucket=bucket, Key=f"{prefix}/{gen_path(KEY)}")["Body"]
                         .read())
     assert record["key"] == KEY
@@ -70,8 +82,7 @@ def test_a_local_miss_reads_through_and_keeps_a_local_copy(
     remote_url: str, open_remote: Callable[..., RemoteCache]
 ) -> None:
     blobs = [make_jpeg((1, 2, 3))]
-    ResponseCache(MemoryCache(), remote=open_remote(remote_url)).put_generation(
-        KEY, generation(blobs), blobs)
+    pushed(open_remote(remote_url), KEY, blobs)
     local = MemoryCache()
     remote = open_remote(remote_url)
     cache = ResponseCache(local, remote=remote)
@@ -107,8 +118,7 @@ def test_a_tampered_object_is_refused_with_one_clear_line_and_never_used(
     why: str,
 ) -> None:
     blobs = [make_jpeg((90, 10, 10))]
-    ResponseCache(MemoryCache(), remote=open_remote(remote_url)).put_generation(
-        KEY, generation(blobs), blobs)
+    pushed(open_remote(remote_url), KEY, blobs)
     path, body = damage(blobs)
     _tamper(s3, remote_url, path, body)
     local = MemoryCache()
@@ -129,8 +139,7 @@ def test_a_record_that_differs_from_the_lock_is_refused(
     remote_url: str, open_remote: Callable[..., RemoteCache], caplog: pytest.LogCaptureFixture
 ) -> None:
     blobs = [make_jpeg((5, 5, 5))]
-    ResponseCache(MemoryCache(), remote=open_remote(remote_url)).put_generation(
-        KEY, generation(blobs), blobs)
+    pushed(open_remote(remote_url), KEY, blobs)
     remote = open_remote(remote_url)
     remote.expected[KEY] = ("f" * 64,)  # the lock says this key made other bytes
     with caplog.at_level(logging.WARNING):
@@ -142,13 +151,13 @@ def test_a_fresh_generation_replaces_a_refused_object(
     remote_url: str, open_remote: Callable[..., RemoteCache], s3: Any
 ) -> None:
     blobs = [make_jpeg((70, 70, 10))]
-    ResponseCache(MemoryCache(), remote=open_remote(remote_url)).put_generation(
-        KEY, generation(blobs), blobs)
+    pushed(open_remote(remote_url), KEY, blobs)
     _tamper(s3, remote_url, img_path(sha256_hex(blobs[0])), make_jpeg((0, 0, 0)))
     remote = open_remote(remote_url)
     cache = ResponseCache(MemoryCache(), remote=remote)
     assert cache.get_generation(KEY) is None  # refused
     cache.put_generation(KEY, generation(blobs), blobs)  # re-made (same bytes): write-through
+    remote.flush()
     assert ResponseCache(MemoryCache(), remote=open_remote(remote_url)).get_generation(KEY)
 
 
@@ -164,10 +173,12 @@ def test_a_dead_remote_is_one_warning_and_what_was_not_pushed_is_pushed_later(
     cache = ResponseCache(MemoryCache(), remote=remote)
     made = {k * 64: [make_jpeg((i * 40, 9, 9))] for i, k in enumerate("123")}
     cache.put_generation("1" * 64, generation(made["1" * 64]), made["1" * 64])
+    remote.flush()
     server.stop()
     with caplog.at_level(logging.WARNING):
         for key in ("2" * 64, "3" * 64):
             cache.put_generation(key, generation(made[key]), made[key])  # never raises
+            remote.flush()
         assert cache.get_generation("4" * 64) is None  # a miss, not an error
     lost = [r for r in caplog.records if "stopped answering" in r.getMessage()]
     assert len(lost) == 1 and url in lost[0].getMessage()
@@ -175,9 +186,12 @@ def test_a_dead_remote_is_one_warning_and_what_was_not_pushed_is_pushed_later(
     assert remote.pending_keys() == ["2" * 64, "3" * 64]
     assert all(cache.get_generation(k) is not None for k in made)  # nothing lost locally
 
-    own_s3(int(endpoint.rsplit(":", 1)[1]))  # back on the same port, its buckets kept
+    # a new server on the same port (empty: what the old one held is gone with it)
+    own_s3(int(endpoint.rsplit(":", 1)[1]))
+    bucket_on(endpoint, parse_remote(url).bucket)
     later = open_remote(url, pending=pending)
     assert later.call(later.push_many(later.pending_keys(), cache)) == 2
     assert later.pending_keys() == []
     fresh = ResponseCache(MemoryCache(), remote=open_remote(url))
-    assert all(fresh.get_generation(k) is not None for k in made)
+    assert fresh.get_generation("2" * 64) is not None
+    assert fresh.get_generation("3" * 64) is not None
