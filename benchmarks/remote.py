@@ -8,7 +8,8 @@ images) against the embedded simulator, no report, side by side in the same run:
                   pushed to the remote (the lock file is written)
     local         everything in the cache folder, no remote          (the baseline)
     local+remote  everything in the cache folder, the remote configured: it must cost
-                  nothing (one batch of local look-ups, no request)
+                  nothing (one batch of local look-ups, no request); these two run
+                  ``--repeat`` times each, interleaved, and the medians are compared
     remote only   an empty cache folder, ``--frozen`` with the lock: every generation
                   pulled and verified (16 objects at a time), then written out
 
@@ -20,8 +21,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -76,12 +79,14 @@ def child(recipe: Path, out: Path, cache: Path, remote: str, frozen: bool) -> di
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=2000)
+    parser.add_argument("--repeat", type=int, default=5, help="cached runs of each kind")
     args = parser.parse_args()
 
     import boto3
     from moto.server import ThreadedMotoServer
 
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
     server.start()
     host, port = server.get_host_and_port()
     endpoint = f"http://{host}:{port}"
@@ -96,14 +101,11 @@ def main() -> None:
         with tempfile.TemporaryDirectory(dir=ROOT) as tmp:
             folder = Path(tmp)
             recipe = images_recipe(folder, args.images)
-            runs = [
-                ("fill", "out-fill", "cache", remote, False),
-                ("local", "out-local", "cache", "", False),
-                ("local+remote", "out-local-remote", "cache", remote, False),
-                ("local", "out-local-2", "cache", "", False),
-                ("local+remote", "out-local-remote-2", "cache", remote, False),
-                ("remote only (--frozen, lock)", "out-remote", "empty", remote, True),
-            ]
+            runs = [("fill", "out-fill", "cache", remote, False)]
+            for i in range(args.repeat):  # interleaved, so load on the machine hits both
+                runs += [("local", f"out-local-{i}", "cache", "", False),
+                         ("local+remote", f"out-local-remote-{i}", "cache", remote, False)]
+            runs.append(("remote only (--frozen, lock)", "out-remote", "empty", remote, True))
             for name, out, cache, url, frozen in runs:
                 row = child(recipe, folder / out, folder / cache, url, frozen)
                 rows.append((name, row))
@@ -121,6 +123,10 @@ def main() -> None:
               f"| {float(row['cpu']):.2f} | {float(row['process']):.2f} "
               f"| {summary['api_calls']} | {shared.get('pulled', '-')} "
               f"| {shared.get('pushed', '-')} |")
+    for kind in ("local", "local+remote"):
+        times = sorted(float(r["seconds"]) for n, r in rows if n == kind)
+        print(f"\n{kind}: run_recipe median {statistics.median(times):.2f} s "
+              f"[{times[0]:.2f}-{times[-1]:.2f}] over {len(times)} runs")
 
 
 if __name__ == "__main__":

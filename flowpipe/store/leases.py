@@ -7,7 +7,11 @@ finds the claim waits (the scheduler looks for the result again a moment later) 
 takes the generation from the remote once the holder has pushed it. Pushing a record
 turns its claim into ``{"done": true}`` and a claim whose request failed is deleted,
 so a claim created is proof that the key was not made before: the claimer sends at
-once, with no second look at the remote (one round trip per request sent).
+once, with no second look at the remote (one round trip per request sent). A done
+claim is granted too (``--refresh`` makes a key again), with a look at the remote
+first: the scheduler looks at the cache once more after every claim, and a run that
+is not refreshing finds the result there; if nothing was pushed, the claim goes back
+to done.
 
 A lease runs out ``lease_seconds`` after the object's Last-Modified time (the storage
 server's clock, so machines only need clocks roughly in step with it). A claim whose
@@ -52,6 +56,7 @@ class RemoteClaims:
         self._run = secrets.token_hex(8)
         self._held: set[str] = set()
         self._waiting: set[str] = set()  # keys whose claim another process holds
+        self._made: set[str] = set()  # keys claimed over a done claim
 
     def _body(self) -> bytes:
         created = datetime.fromtimestamp(self.clock(), UTC).isoformat().replace("+00:00", "Z")
@@ -75,10 +80,14 @@ class RemoteClaims:
             if blob is None:
                 self._waiting.discard(key)
                 continue  # released meanwhile: try to create it again
-            if blob.data == DONE:
+            if blob.data == DONE:  # made already: granted, and the caller looks first
                 self._waiting.discard(key)
-                self.remote.recheck(key)  # made elsewhere: the next look pulls it
-                return False
+                if not await bucket.replace(path, self._body(), blob.etag):
+                    return False  # another process took it first
+                self._held.add(key)
+                self._made.add(key)
+                self.remote.recheck(key)
+                return True
             if self.expires(blob) is not None:
                 self._waiting.add(key)
                 return False
@@ -107,11 +116,18 @@ class RemoteClaims:
         return until if self.clock() < until else None
 
     def release(self, key: str) -> None:
-        """End our claim: its push marks it done; without one it is deleted (background)."""
-        if key in self._held:
-            self._held.discard(key)
-            if not self.remote.pushing(key):
-                self.remote.spawn(self.remote.bucket.delete(claim_path(key)))
+        """End our claim (background): a push marks it done; else it goes back to what
+        it was, done or absent."""
+        if key not in self._held:
+            return
+        self._held.discard(key)
+        if self.remote.pushing(key):
+            return
+        if key in self._made:
+            self._made.discard(key)
+            self.remote.spawn(self.remote.bucket.put(claim_path(key), DONE))
+        else:
+            self.remote.spawn(self.remote.bucket.delete(claim_path(key)))
 
     def release_all(self) -> None:
         for key in list(self._held):

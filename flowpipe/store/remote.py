@@ -7,8 +7,9 @@ Layout under the remote's prefix (format 1; another layout would get another fol
     v1/claims/<key>        a lease while a process sends that request (leases.py), then
                            {"done": true} once the record is there
 
-Objects are written with ``If-None-Match: *`` and never overwritten, except one this
-process refused (replaced with ``If-Match`` on the refused version). Nothing read is
+Images are written with ``If-None-Match: *`` and never overwritten, except one this
+process refused (replaced with ``If-Match`` on the refused version); a record is
+written by whoever made its key last (a ``--refresh`` replaces it). Nothing read is
 used unverified: an image must hash to its name and be a JPEG; a record must name its
 own key and, when a lock file lists that key, exactly the lock's image hashes. A
 refused object is reported in one warning line and the node is a miss.
@@ -181,7 +182,11 @@ class RemoteCache:
         """Wait for background work (claim releases, pushes), then stop the loop."""
         waiting = [asyncio.wrap_future(f) for f in list(self._background)]
         if waiting:
-            await asyncio.wait(waiting, timeout=timeout)
+            done, late = await asyncio.wait(waiting, timeout=timeout)
+            for future in done:  # failures were reported by _spawned_done
+                future.exception()
+            for future in late:
+                future.cancel()
         self._loop.close()
 
     def flush(self, timeout: float = 60.0) -> None:
@@ -321,16 +326,17 @@ class RemoteCache:
         ))
         record = json.dumps({"key": key, "generation": gen.as_dict()}, sort_keys=True,
                             separators=(",", ":")).encode()
-        await self._put(gen_path(key), record)
+        await self.bucket.put(gen_path(key), record)  # the key was made (again): ours now
         await self.bucket.put(claim_path(key), DONE)
         self.pushed += 1
 
     async def _put(self, path: str, data: bytes) -> None:
+        """An image: created once, never overwritten, unless this process refused it."""
         etag = self._refused.pop(path, _KEEP)
         if etag is not _KEEP and await self.bucket.replace(path, data, etag):  # type: ignore[arg-type]
             log.warning("remote object %s replaced by a verified copy", self.bucket.url(path))
             return
-        await self.bucket.create(path, data)  # False: it exists (same bytes, or first writer)
+        await self.bucket.create(path, data)  # False: it exists, with these very bytes
 
     def note_pending(self, key: str) -> None:
         if self.pending is None:

@@ -17,6 +17,7 @@ from flowpipe.run import run_recipe_async
 from flowpipe.run.events import Event, NodeDone
 from flowpipe.sim import SimThread
 from flowpipe.store import DiskCache, ResponseCache
+from flowpipe.store.remote import DONE
 from flowpipe.store.responses import verify_cache
 
 from .conftest import assert_outputs_whole, flowpipe_proc, run_options, sim_config
@@ -106,22 +107,25 @@ steps:
 
 
 class StopRemoteAfter:
-    """An event sink that stops the S3 server once ``count`` records are on it."""
+    """An event sink that stops the S3 server once ``count`` generations are pushed."""
 
     def __init__(self, server: Any, client: Any, bucket: str, count: int) -> None:
         self.server, self.client, self.bucket, self.count = server, client, bucket, count
         self.done = 0
 
-    def records(self) -> int:
-        listed = self.client.list_objects_v2(Bucket=self.bucket, Prefix="team/v1/gen/")
-        return len(listed.get("Contents", []))
+    def pushed(self) -> int:
+        """Claims marked done: the last step of a push."""
+        listed = self.client.list_objects_v2(Bucket=self.bucket, Prefix="team/v1/claims/")
+        bodies = [self.client.get_object(Bucket=self.bucket, Key=o["Key"])["Body"].read()
+                  for o in listed.get("Contents", [])]
+        return bodies.count(DONE)
 
     def handle(self, event: Event) -> None:
         if isinstance(event, NodeDone):
             self.done += 1
             if self.done == self.count:  # pushes run in the background: wait for them
                 deadline = time.monotonic() + 10
-                while self.records() < self.count and time.monotonic() < deadline:
+                while self.pushed() < self.count and time.monotonic() < deadline:
                     time.sleep(0.01)
                 self.server.stop()
 

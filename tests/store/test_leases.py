@@ -122,7 +122,7 @@ def test_a_remote_that_is_down_claims_nothing_and_blocks_nothing(
         r.close()
 
 
-def test_a_claim_ends_done_when_its_generation_is_pushed_and_waiters_then_pull_it(
+def test_a_claim_ends_done_when_its_generation_is_pushed_and_a_later_claim_looks_first(
     remote: Callable[[], RemoteCache],
 ) -> None:
     from flowpipe.store import MemoryCache, ResponseCache
@@ -140,6 +140,10 @@ def test_a_claim_ends_done_when_its_generation_is_pushed_and_waiters_then_pull_i
     holder.release(KEY)  # pushed: the push, not a delete, ends the claim
     maker.flush()
     assert maker.call(maker.bucket.get(claim_path(KEY))).data == DONE  # type: ignore[union-attr]
-    assert other.try_claim(KEY) is False  # made elsewhere: do not send it
-    got = here.get_generation(KEY)  # and the next look asks the remote again
+    assert other.try_claim(KEY) is True  # made: granted, and the look after it pulls it
+    got = here.get_generation(KEY)
     assert got is not None and got[1] == blobs
+    other.release(KEY)  # nothing pushed: it is done again, not deleted
+    waiter.flush()
+    assert waiter.call(waiter.bucket.get(claim_path(KEY))).data == DONE  # type: ignore[union-attr]
+    assert RemoteClaims(remote()).try_claim(KEY) is True  # granted over done, again
