@@ -147,3 +147,14 @@ def test_a_tampered_image_is_refused_in_one_line_and_frozen_fails(
     assert "--frozen: node 'a' is not in the cache" in done.stderr
     assert not (project / "again" / "a" / "default" / "1.jpg").exists()
     assert s3_secret not in done.stderr + done.stdout
+
+
+def test_refresh_with_a_remote_makes_the_keys_again(project: Path, remote_url: str,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    assert run(project, "boat", "--remote", remote_url).exit_code == 0
+    monkeypatch.setenv("FLOWPIPE_CACHE_DIR", str(project / "other"))  # another machine
+    again = run(project, "boat", "--remote", remote_url, "--refresh", "--json")
+    assert again.exit_code == 0, again.output
+    info = json.loads(again.output[again.output.index("{"):again.output.rindex("}") + 1])
+    assert info["summary"]["api_calls"] == 2  # done claims did not hold the refresh back
+    assert info["remote"]["pushed"] == 2
