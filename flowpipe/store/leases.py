@@ -5,13 +5,13 @@ Before a request is sent, the process creates ``v1/claims/<key>`` with
 who holds it: ``{"host", "pid", "run", "lease_seconds", "created"}``. A process that
 finds the claim waits (the scheduler looks for the result again a moment later) and
 takes the generation from the remote once the holder has pushed it. Pushing a record
-turns its claim into ``{"done": true}`` and a claim whose request failed is deleted,
-so a claim created is proof that the key was not made before: the claimer sends at
-once, with no second look at the remote (one round trip per request sent). A done
-claim is granted too (``--refresh`` makes a key again), with a look at the remote
-first: the scheduler looks at the cache once more after every claim, and a run that
-is not refreshing finds the result there; if nothing was pushed, the claim goes back
-to done.
+turns its claim into ``{"done": true}``; a claim whose request failed goes back to
+done if the key is on the remote and is deleted if it is not. So a claim created is
+proof that the key was not made before: the claimer sends at once, with no second
+look at the remote (one round trip per request sent). A done claim is granted too
+(``--refresh`` makes a key again), with a look at the remote first: the scheduler
+looks at the cache once more after every claim, and a run that is not refreshing
+finds the result there.
 
 A lease runs out ``lease_seconds`` after the object's Last-Modified time (the storage
 server's clock, so machines only need clocks roughly in step with it). A claim whose
@@ -56,7 +56,6 @@ class RemoteClaims:
         self._run = secrets.token_hex(8)
         self._held: set[str] = set()
         self._waiting: set[str] = set()  # keys whose claim another process holds
-        self._made: set[str] = set()  # keys claimed over a done claim
 
     def _body(self) -> bytes:
         created = datetime.fromtimestamp(self.clock(), UTC).isoformat().replace("+00:00", "Z")
@@ -85,7 +84,6 @@ class RemoteClaims:
                 if not await bucket.replace(path, self._body(), blob.etag):
                     return False  # another process took it first
                 self._held.add(key)
-                self._made.add(key)
                 self.remote.recheck(key)
                 return True
             if self.expires(blob) is not None:
@@ -116,18 +114,17 @@ class RemoteClaims:
         return until if self.clock() < until else None
 
     def release(self, key: str) -> None:
-        """End our claim (background): a push marks it done; else it goes back to what
-        it was, done or absent."""
+        """End our claim (background). A push marks it done; without one it says done if
+        the key is on the remote (a look found it) and is deleted if it is not."""
         if key not in self._held:
             return
         self._held.discard(key)
         if self.remote.pushing(key):
             return
-        if key in self._made:
-            self._made.discard(key)
-            self.remote.spawn(self.remote.bucket.put(claim_path(key), DONE))
-        else:
+        if self.remote.known_absent(key):
             self.remote.spawn(self.remote.bucket.delete(claim_path(key)))
+        else:
+            self.remote.spawn(self.remote.bucket.put(claim_path(key), DONE))
 
     def release_all(self) -> None:
         for key in list(self._held):

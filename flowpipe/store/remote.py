@@ -108,7 +108,7 @@ class RemoteCache:
         self.pushed = 0
         self.refused = 0
         self.expected: dict[str, tuple[str, ...]] = {}  # key -> image hashes a lock names
-        self._absent: set[str] = set()  # keys seen missing since their last claim attempt
+        self._absent: set[str] = set()  # known missing (looked, or claimed first) until recheck
         self._refused: dict[str, str | None] = {}  # path -> etag of the version refused
         self._pushes: dict[str, concurrent.futures.Future[Any]] = {}  # key -> its write-through
         self._background: set[concurrent.futures.Future[Any]] = set()
@@ -252,6 +252,9 @@ class RemoteCache:
     def absent(self, key: str) -> None:
         """``key`` is known not to be on the remote (this process just claimed it first)."""
         self._absent.add(key)
+
+    def known_absent(self, key: str) -> bool:
+        return key in self._absent
 
     async def _pull(self, key: str, local: ResponseCache) -> bool:
         path = gen_path(key)
