@@ -108,9 +108,9 @@ def sim_command(
     *,
     host: str, port: int, tokens: tuple[str, ...], accounts: tuple[str, ...],
     time_scale: float, capacity: str, capacity_per_account: bool, reject_status: str,
-    moderation_rate: float,
-    moderation_word: str, nano_500_rate: float, fault_rate: float, credits: int | None,
-    broken: tuple[str, ...], latency_min: float, latency_max: float, seed: int,
+    moderation_rate: float, moderation_word: str, nano_500_rate: float, fault_rate: float,
+    credits: int | None, broken: tuple[str, ...], latency_min: float, latency_max: float,
+    seed: int,
 ) -> None:
     """Serve a local simulator of the Google Flow image API.
 

@@ -95,8 +95,14 @@ def _credential_provider() -> Any:
         from obstore.auth.boto3 import Boto3CredentialProvider
     except ImportError:  # obstore alone: instance metadata is its last resort
         return None
-    session = boto3.Session()
-    if session.get_credentials() is None:
+    from botocore.exceptions import BotoCoreError
+
+    try:
+        session = boto3.Session()
+        found = session.get_credentials()
+    except BotoCoreError as exc:  # a profile that does not exist, a broken config file
+        raise RemoteError(f"AWS credentials for the remote cache: {exc}") from exc
+    if found is None:
         raise RemoteError(
             "no AWS credentials for the remote cache",
             hint="set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE",
@@ -117,7 +123,7 @@ def _mapped(what: str) -> Iterator[None]:
 
 
 class Bucket:
-    """Get, conditional create, conditional replace, delete and list under one prefix.
+    """Get, put, conditional create and replace, delete and list under one prefix.
 
     Paths are relative to the prefix. Absent objects are ``None`` or ``False``, never
     an exception; everything else that goes wrong is a ``RemoteError``.
@@ -128,7 +134,9 @@ class Bucket:
         from obstore.store import S3Store
 
         self.spec = spec
-        config: dict[str, Any] = {"region": spec.region or "us-east-1"}
+        provider = _credential_provider()
+        profile_region = getattr(provider, "config", {}).get("region")  # an AWS profile's
+        config: dict[str, Any] = {"region": spec.region or profile_region or "us-east-1"}
         if spec.endpoint:
             config["endpoint"] = spec.endpoint
         client = {
@@ -145,7 +153,7 @@ class Bucket:
                 config=config,  # type: ignore[arg-type]  # keys checked by obstore
                 client_options=client,  # type: ignore[arg-type]
                 retry_config=retry,
-                credential_provider=_credential_provider(),
+                credential_provider=provider,
             )
 
     def url(self, path: str) -> str:

@@ -147,3 +147,27 @@ def test_a_claim_ends_done_when_its_generation_is_pushed_and_a_later_claim_looks
     waiter.flush()
     assert waiter.call(waiter.bucket.get(claim_path(KEY))).data == DONE  # type: ignore[union-attr]
     assert RemoteClaims(remote()).try_claim(KEY) is True  # granted over done, again
+
+
+def test_a_claim_taken_over_from_a_holder_that_pushed_but_died_goes_back_to_done(
+    remote: Callable[[], RemoteCache],
+) -> None:
+    from flowpipe.store import MemoryCache, ResponseCache
+
+    from .conftest import make_jpeg
+    from .test_remote import generation
+
+    r = remote()
+    blobs = [make_jpeg((80, 80, 20))]
+    ResponseCache(MemoryCache(), remote=r).put_generation(KEY, generation(blobs), blobs)
+    r.flush()
+    body = json.dumps({"host": "elsewhere", "pid": 1, "run": "x", "lease_seconds": 1,
+                       "created": "2026-01-01T00:00:00Z"}).encode()
+    r.call(r.bucket.put(claim_path(KEY), body))  # it died after the record, before 'done'
+    later = remote()
+    claims = RemoteClaims(later, clock=lambda: time.time() + 30)
+    assert claims.try_claim(KEY) is True and claims.taken_over == 1
+    assert ResponseCache(MemoryCache(), remote=later).get_generation(KEY) is not None
+    claims.release(KEY)  # nothing sent: the key is on the remote, so the claim says done
+    later.flush()
+    assert later.call(later.bucket.get(claim_path(KEY))).data == DONE  # type: ignore[union-attr]

@@ -127,3 +127,14 @@ def test_a_profile_is_read_through_the_aws_chain(
     monkeypatch.setenv("AWS_PROFILE", "team")
     bucket = Bucket(parse_remote(f"s3://{name}/p"))
     assert asyncio.run(bucket.create("v1/img/x", b"bytes")) is True
+
+
+def test_a_profile_that_does_not_exist_is_a_clear_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID", raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_PROFILE", "nobody")
+    with pytest.raises(RemoteError, match=r"AWS credentials for the remote cache: .*nobody"):
+        Bucket(parse_remote("s3://bkt/p"))
