@@ -211,8 +211,9 @@ def run_command(recipe: Path, out: Path | None, variables: tuple[str, ...],
         click.echo(json.dumps(result.run_info, indent=2))
     shared = result.run_info.get("remote")
     if shared:
+        state = "" if shared["available"] else " (stopped answering: see above)"
         click.echo(f"flowpipe: remote {shared['url']}: {shared['pulled']} pulled, "
-                   f"{shared['pushed']} pushed, {shared['refused']} refused", err=True)
+                   f"{shared['pushed']} pushed, {shared['refused']} refused{state}", err=True)
     click.echo(f"flowpipe: {result.outcome}: {result.summary['done']}/{result.summary['nodes']}"
                f" nodes done, output in {result.out}", err=True)
     if result.exit_code != 0:
