@@ -128,9 +128,9 @@ def test_a_tampered_object_is_refused_with_one_clear_line_and_never_used(
         assert cache.get_generation(KEY) is None
         assert cache.get_generation(KEY) is None  # asked again: still refused, not re-reported
     refusals = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
-    assert refusals == [f"remote object {remote_url}/{path} refused: "
-                        f"{refusals[0].split('refused: ', 1)[1]}"]
-    assert why in refusals[0] and "it is not used" in refusals[0]
+    assert len(refusals) == 1  # one line, naming the object and why
+    assert refusals[0].startswith(f"remote object {remote_url}/{path} refused: ")
+    assert why in refusals[0] and refusals[0].endswith("; it is not used")
     assert remote.refused == 1
     assert list(local.keys()) == []  # nothing of it was kept
 
