@@ -158,3 +158,32 @@ def test_refresh_with_a_remote_makes_the_keys_again(project: Path, remote_url: s
     info = json.loads(again.output[again.output.index("{"):again.output.rindex("}") + 1])
     assert info["summary"]["api_calls"] == 2  # done claims did not hold the refresh back
     assert info["remote"]["pushed"] == 2
+
+
+def test_the_ci_recipe_of_docs_ci_md_with_a_remote(tmp_path: Path, remote_url: str,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The refresh job fills the remote; the check job, on a fresh runner, runs --frozen
+    against the committed lock from the remote alone and sends nothing."""
+    import shutil
+
+    example = Path(__file__).resolve().parents[2] / "examples" / "ci-smoke.yaml"
+    repo = tmp_path / "repo"
+    (repo / "examples").mkdir(parents=True)
+    shutil.copy(example, repo / "examples")
+    shutil.copy(example.with_suffix(".lock.json"), repo / "examples")
+    (repo / ".flowpipe.yaml").write_text(f"remote: {remote_url}\n")
+    recipe = repo / "examples" / "ci-smoke.yaml"
+    committed = recipe.with_suffix(".lock.json").read_text()
+    monkeypatch.delenv("USEAPI_TOKEN", raising=False)
+    monkeypatch.chdir(repo)
+
+    monkeypatch.setenv("FLOWPIPE_CACHE_DIR", str(tmp_path / "refresh-runner"))
+    refresh = invoke("run", str(recipe), "-o", "out/ci-smoke", "--plain", "--no-report")
+    assert refresh.exit_code == 0, refresh.output
+    assert recipe.with_suffix(".lock.json").read_text() == committed  # the lock still holds
+
+    monkeypatch.setenv("FLOWPIPE_CACHE_DIR", str(tmp_path / "check-runner"))
+    check = invoke("run", str(recipe), "-o", "out/check", "--frozen", "--json", "--no-report")
+    assert check.exit_code == 0, check.output
+    info = json.loads(check.stdout)
+    assert info["summary"]["api_calls"] == 0 and info["remote"]["pulled"] == 2
