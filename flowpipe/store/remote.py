@@ -112,6 +112,7 @@ class RemoteCache:
         self._refused: dict[str, str | None] = {}  # path -> etag of the version refused
         self._pushes: dict[str, concurrent.futures.Future[Any]] = {}  # key -> its write-through
         self._background: set[concurrent.futures.Future[Any]] = set()
+        self._lost_lock = threading.Lock()
         self._loop = _LoopThread()
 
     @property
@@ -159,20 +160,24 @@ class RemoteCache:
         if not self.available:
             coro.close()
             return None
-        future = self._loop.submit(coro)
+        future = self._loop.submit(self._reporting(coro))
         self._background.add(future)
-        future.add_done_callback(self._spawned_done)
+        future.add_done_callback(self._background.discard)
         return future
 
-    def _spawned_done(self, future: concurrent.futures.Future[Any]) -> None:
-        self._background.discard(future)
-        if not future.cancelled() and isinstance(future.exception(), RemoteError):
-            self.lost(future.exception())  # type: ignore[arg-type]
+    async def _reporting(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run ``coro``; a failure turns the remote off before anyone sees it finished."""
+        try:
+            return await coro
+        except RemoteError as exc:
+            self.lost(exc)
+            raise
 
     def lost(self, exc: BaseException) -> None:
         """The remote stopped answering: say so once and go on without it."""
-        if self.available:
-            self.available = False
+        with self._lost_lock:  # the loop thread and the run's threads may fail at once
+            first, self.available = self.available, False
+        if first:
             log.warning(
                 "remote cache %s stopped answering (%s); going on with the local cache, "
                 "and the next run pushes what this one could not", self.url, exc,
@@ -183,7 +188,7 @@ class RemoteCache:
         waiting = [asyncio.wrap_future(f) for f in list(self._background)]
         if waiting:
             done, late = await asyncio.wait(waiting, timeout=timeout)
-            for future in done:  # failures were reported by _spawned_done
+            for future in done:  # failures were reported by _reporting
                 future.exception()
             for future in late:
                 future.cancel()
