@@ -53,9 +53,9 @@ ROOT = Path("/dev/shm") if Path("/dev/shm").is_dir() else Path(tempfile.gettempd
 CHILD = """
 import json, resource, sys, time
 from pathlib import Path
-from flowpipe.run import RunOptions, run_recipe
-from flowpipe.run.events import NodeDone, NodeStarted
-from flowpipe.run.retry import RetryPolicy
+from flowpipe.engine import RunOptions, run_recipe
+from flowpipe.events import NodeDone, NodeStarted
+from flowpipe.engine import RetryPolicy
 
 recipe, out, cache, url, token, scale, fixed, remote = sys.argv[1:9]
 

@@ -20,10 +20,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from aiohttp import web
 
-from flowpipe.run import RunOptions, run_recipe_async
-from flowpipe.run.events import Event, InflightChanged, NodeDone, Rejected, WindowChanged
-from flowpipe.run.limiter import LimiterConfig
-from flowpipe.run.retry import RetryPolicy
+from flowpipe.engine import RunOptions, run_recipe_async
+from flowpipe.engine.limiter import LimiterConfig
+from flowpipe.engine.retry import RetryPolicy
+from flowpipe.events import Event, InflightChanged, NodeDone, Rejected, WindowChanged
 from flowpipe.sim import CapacitySpec, SimConfig
 from flowpipe.sim.app import create_app
 from flowpipe.sim.render import Rendered, Renderer, RenderSpec, render_image

@@ -29,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from flowpipe.run.limiter import (
+from flowpipe.engine.limiter import (
     AdaptiveLimiter,
     FixedLimiter,
     LimiterConfig,

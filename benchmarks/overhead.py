@@ -31,7 +31,7 @@ from plan_overhead import time_plan, write_matrix_recipe
 CHILD = """
 import json, sys, time
 from pathlib import Path
-from flowpipe.run import RunOptions, run_recipe
+from flowpipe.engine import RunOptions, run_recipe
 from flowpipe.sim import CapacitySpec, SimConfig
 recipe, out, cache, report = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4] == "1"
 try:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from flowpipe.plan import build_plan
+from flowpipe.planner import build_plan
 
 VARIANTS = 100  # nodes per step: a 10 x 10 matrix
 

@@ -41,12 +41,12 @@ ROOT = Path("/dev/shm") if Path("/dev/shm").is_dir() else Path(tempfile.gettempd
 CHILD = """
 import json, sys, time
 from pathlib import Path
-from flowpipe.run import RunOptions, run_recipe
+from flowpipe.engine import RunOptions, run_recipe
 from flowpipe.sim import CapacitySpec, SimConfig
 recipe, out, cache, remote, frozen = sys.argv[1:6]
 options = RunOptions(out=Path(out), backend="sim", time_scale=0.0005, cache_dir=Path(cache),
                      sim=SimConfig(capacity=CapacitySpec(kind="constant", level=20)),
-                     report=False, remote=remote or None, use_remote=bool(remote),
+                     report=False, lock=True, remote=remote or None, use_remote=bool(remote),
                      frozen=frozen == "1")
 start = time.perf_counter()
 cpu0 = time.process_time()

@@ -65,8 +65,8 @@ def _rss_kib() -> int:
 def child(recipe: Path, out: Path, cache: Path, base_url: str, scale: float,
           total: int) -> None:
     """Run the recipe here and print one JSON line: result and RSS samples."""
-    from flowpipe.run import RunOptions, run_recipe
-    from flowpipe.run.events import Event, NodeCached, NodeDone, NodeFailed, NodeSkipped
+    from flowpipe.engine import RunOptions, run_recipe
+    from flowpipe.events import Event, NodeCached, NodeDone, NodeFailed, NodeSkipped
 
     samples: list[tuple[int, int]] = []
     tenth = max(1, total // 10)

@@ -1,6 +1,6 @@
 """Throughput against the physical limit: the real runner on loopback vs the simulator.
 
-Every cell runs ``flowpipe.run.run_recipe_async`` (client, scheduler, limiter; response
+Every cell runs ``flowpipe.engine.run_recipe_async`` (client, scheduler, limiter; response
 cache in memory, so every node is sent) against a fresh simulator with a hidden
 capacity trace, and compares its makespan with the simulator's oracle bound (the
 fluid bound for the work it served). The same traces and seeds run flowpipe's

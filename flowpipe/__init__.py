@@ -1,7 +1,22 @@
-"""flowpipe: version-controlled YAML recipes into image sets from the Google Flow API."""
+"""flowpipe: version-controlled YAML recipes into image sets from the Google Flow API.
+
+The front door (docs/python.md)::
+
+    import flowpipe
+    result = flowpipe.run("examples/campaign.yaml", out="out/campaign")
+    print(result.ok, len(result.images))
+
+``load``, ``plan``, ``run`` and ``await run_async`` take a path (str or Path) or a
+loaded ``Recipe``. Everything else lives in documented subpackages
+(docs/architecture.md): ``flowpipe.events`` for progress, ``flowpipe.engine``,
+``flowpipe.api``, ``flowpipe.store``, ``flowpipe.report``, ``flowpipe.sim``.
+"""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
+from flowpipe._front import Progress, load, plan, run, run_async
 from flowpipe.errors import (
     AccountNotFoundError,
     APIError,
@@ -9,6 +24,7 @@ from flowpipe.errors import (
     AuthError,
     CacheError,
     CapacityError,
+    ErrorInfo,
     FlowpipeError,
     ForbiddenReferenceError,
     FrozenCacheMissError,
@@ -32,31 +48,41 @@ from flowpipe.errors import (
     UnexpectedStatusError,
     UsageError,
 )
+from flowpipe.results import NodeResult, RunResult
+
+if TYPE_CHECKING:
+    from flowpipe.planner import Plan, Recipe
 
 __version__ = "0.1.0"
 
-__all__ = [
+__all__ = [  # noqa: RUF022  tests/test_package.py keeps dunders last, after the functions
     "APIError",
     "AccountNotFoundError",
     "AssetError",
     "AuthError",
     "CacheError",
     "CapacityError",
+    "ErrorInfo",
     "FlowpipeError",
     "ForbiddenReferenceError",
     "FrozenCacheMissError",
     "InvalidRequestError",
     "Location",
     "ModerationError",
+    "NodeResult",
     "OutputError",
     "PaymentRequiredError",
+    "Plan",
     "PlanError",
+    "Progress",
+    "Recipe",
     "RecipeError",
     "RecipeErrors",
     "RecipeSyntaxError",
     "ReferenceError_",
     "RemoteError",
     "ResponseError",
+    "RunResult",
     "SchemaError",
     "SessionError",
     "StopRunError",
@@ -64,5 +90,18 @@ __all__ = [
     "TransportError",
     "UnexpectedStatusError",
     "UsageError",
+    "load",
+    "plan",
+    "run",
+    "run_async",
     "__version__",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """``Plan`` and ``Recipe`` load the recipe language on first use, not on import."""
+    if name in ("Plan", "Recipe"):
+        from flowpipe import planner
+
+        return getattr(planner, name)
+    raise AttributeError(f"module 'flowpipe' has no attribute {name!r}")

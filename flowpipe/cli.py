@@ -16,10 +16,32 @@ from typing import Any, TypeVar
 
 import click
 
-from flowpipe import __version__
-from flowpipe.errors import EXIT_USAGE, FlowpipeError
+from flowpipe import __version__, exitcodes
+from flowpipe.errors import FlowpipeError
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+#: The flag of each run option an error can be about: the library names its options,
+#: the command line adds which flag that is.
+FLAGS = {
+    "accounts": "--account",
+    "backend": "--backend",
+    "frozen": "--frozen",
+    "locks": "--lock",
+    "max_concurrency": "--max-concurrency",
+    "refresh_steps": "--refresh",
+    "remote": "--remote",
+    "time_scale": "--time-scale",
+}
+
+
+def error_lines(exc: FlowpipeError) -> list[str]:
+    """An error as the CLI prints it: its lines, the first led by the flag it is about."""
+    lines = str(exc).splitlines() or [type(exc).__name__]
+    flag = FLAGS.get(exc.option or "")
+    if flag:
+        lines[0] = f"{flag}: {lines[0]}"
+    return lines
 
 
 def _errors_to_exit(func: F) -> F:
@@ -30,9 +52,9 @@ def _errors_to_exit(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except FlowpipeError as exc:
-            for line in str(exc).splitlines() or [type(exc).__name__]:
+            for line in error_lines(exc):
                 click.echo(f"flowpipe: {line}", err=True)
-            sys.exit(exc.exit_code)
+            sys.exit(exitcodes.for_error(exc))
 
     return wrapper  # type: ignore[return-value]
 
@@ -186,8 +208,8 @@ def run_command(recipe: Path, out: Path | None, variables: tuple[str, ...],
         flowpipe run examples/campaign.yaml -o out/campaign
         USEAPI_TOKEN=... flowpipe run recipe.yaml --account me@example.com --json
     """
-    from flowpipe.run import RunOptions, run_recipe
-    from flowpipe.run.display import describe_backend, open_display
+    from flowpipe.engine import RunOptions, run_recipe
+    from flowpipe.progress import describe_backend, open_display
 
     options = RunOptions(
         out=out,
@@ -203,6 +225,7 @@ def run_command(recipe: Path, out: Path | None, variables: tuple[str, ...],
         remote=remote,
         use_remote=not no_remote,
         report=not no_report,
+        lock=True,
     )
     click.echo(f"flowpipe: {describe_backend(options)}", err=True)
     with open_display(plain=plain) as sinks:
@@ -395,7 +418,7 @@ def validate_command(recipes: tuple[Path, ...], variables: tuple[str, ...]) -> N
     Example:
         flowpipe validate examples/campaign.yaml --var product=boot
     """
-    from flowpipe.recipe.summary import validate_recipes
+    from flowpipe.summary import validate_recipes
 
     validate_recipes(recipes, overrides=parse_vars(variables), echo=click.echo)
 
@@ -419,8 +442,8 @@ def plan_command(recipe: Path, variables: tuple[str, ...], as_json: bool, backen
     Example:
         flowpipe plan examples/campaign.yaml --json --backend useapi
     """
-    from flowpipe.plan import build_plan
-    from flowpipe.recipe.summary import plan_json, plan_lines
+    from flowpipe.planner import build_plan
+    from flowpipe.summary import plan_json, plan_lines
 
     plan = build_plan(recipe, overrides=parse_vars(variables), backend=backend)
     if as_json:
@@ -448,7 +471,7 @@ def main() -> None:
         cli.main(prog_name="flowpipe", standalone_mode=True)
     except KeyboardInterrupt:  # pragma: no cover - a Ctrl-C outside a run
         click.echo("flowpipe: interrupted", err=True)
-        sys.exit(130)
+        sys.exit(exitcodes.INTERRUPTED)
 
 
-__all__ = ["EXIT_USAGE", "cli", "main"]
+__all__ = ["FLAGS", "cli", "error_lines", "main"]

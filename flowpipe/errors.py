@@ -1,11 +1,13 @@
 """One exception tree for everything flowpipe raises on purpose.
 
-Callers catch ``FlowpipeError`` and read ``exit_code``; the CLI turns any of these
-into one line on stderr and that exit code. Lower-level errors (yaml, jsonschema,
-jinja2, aiohttp) are mapped to these where they are first met, never let through.
+Callers catch ``FlowpipeError``; the CLI turns any of these into one line on stderr
+and the exit code ``flowpipe.exitcodes`` maps it to (shown here). Lower-level errors
+(yaml, jsonschema, jinja2, aiohttp) are mapped to these where they are first met,
+never let through. Messages say what is wrong in the library's terms; an error about
+one run option names it in ``option`` and the CLI adds which flag that is.
 
     FlowpipeError                      exit 1
-    ├── UsageError                     exit 2  bad command-line input
+    ├── UsageError                     exit 2  an option or a call that cannot work
     ├── RecipeError                    exit 2  file:line:col: what is wrong
     │   ├── RecipeSyntaxError                  YAML syntax, duplicate keys
     │   ├── SchemaError                        JSON Schema violations
@@ -30,7 +32,10 @@ jinja2, aiohttp) are mapped to these where they are first met, never let through
     ├── CacheError                     exit 1  the cache folder cannot be used
     │   └── RemoteError                exit 1  the remote cache cannot be reached or used
     ├── OutputError                    exit 1  outputs cannot be written (disk full, ...)
-    └── FrozenCacheMissError           exit 4  --frozen and a node is not cached
+    └── FrozenCacheMissError           exit 4  a frozen run and a node is not cached
+
+``ErrorInfo`` is the plain record of an error that a run keeps per node (events,
+manifest.json, ``NodeResult.error``).
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ __all__ = [
     "AuthError",
     "CacheError",
     "CapacityError",
+    "ErrorInfo",
     "FlowpipeError",
     "ForbiddenReferenceError",
     "FrozenCacheMissError",
@@ -69,23 +75,18 @@ __all__ = [
     "UsageError",
 ]
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-EXIT_STOPPED = 3
-EXIT_FROZEN = 4
-EXIT_INTERRUPTED = 130
-
-
 class FlowpipeError(Exception):
-    """Base of every error flowpipe raises on purpose."""
+    """Base of every error flowpipe raises on purpose.
 
-    exit_code: ClassVar[int] = EXIT_FAILED
+    ``option`` names the run option the error is about (``frozen``, ``refresh_steps``,
+    ...), so a face such as the CLI can say which of its flags that is.
+    """
 
-    def __init__(self, message: str, *, hint: str | None = None) -> None:
+    def __init__(self, message: str, *, hint: str | None = None, option: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
+        self.option = option
 
     def __str__(self) -> str:
         if self.hint:
@@ -94,9 +95,7 @@ class FlowpipeError(Exception):
 
 
 class UsageError(FlowpipeError):
-    """The command line asked for something that cannot be done."""
-
-    exit_code = EXIT_USAGE
+    """The caller asked for something that cannot be done."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,8 +112,6 @@ class Location:
 
 class RecipeError(FlowpipeError):
     """A recipe is wrong; the message names the place and what to do."""
-
-    exit_code = EXIT_USAGE
 
     def __init__(
         self, message: str, location: Location | None = None, *, hint: str | None = None
@@ -154,8 +151,6 @@ class PlanError(RecipeError):
 class RecipeErrors(FlowpipeError):
     """Several recipe problems found in one pass, reported together."""
 
-    exit_code = EXIT_USAGE
-
     def __init__(self, errors: list[RecipeError]) -> None:
         self.errors = list(errors)
         super().__init__("\n".join(str(e) for e in self.errors))
@@ -182,8 +177,9 @@ class APIError(FlowpipeError):
         hint: str | None = None,
         request: str | None = None,
         body: Any = None,
+        option: str | None = None,
     ) -> None:
-        super().__init__(message, hint=hint)
+        super().__init__(message, hint=hint, option=option)
         self.status = status
         self.reason = reason
         self.request = request
@@ -241,8 +237,6 @@ class UnexpectedStatusError(APIError):
 class StopRunError(APIError):
     """Nothing more may be sent: the token, the subscription or the session is bad."""
 
-    exit_code = EXIT_STOPPED
-
 
 class AuthError(StopRunError):
     """401: the API token is wrong."""
@@ -273,6 +267,32 @@ class OutputError(FlowpipeError):
 
 
 class FrozenCacheMissError(FlowpipeError):
-    """``--frozen`` was given and a node would need a request."""
+    """A frozen run (no request may be sent) met a node the cache cannot answer."""
 
-    exit_code = EXIT_FROZEN
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorInfo:
+    """Why a node failed or was skipped, in a form JSON and people can read."""
+
+    type: str
+    message: str
+    status: int | None = None
+    reason: str | None = None
+    hint: str | None = None
+
+    @classmethod
+    def of(cls, error: FlowpipeError) -> ErrorInfo:
+        """The record of ``error``: API errors keep their status and reason."""
+        if isinstance(error, APIError):
+            return cls(type(error).__name__, error.message, error.status, error.reason, error.hint)
+        return cls(type(error).__name__, error.message, hint=error.hint)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "type": self.type,
+            "status": self.status,
+            "reason": self.reason,
+            "message": self.message,
+            "hint": self.hint,
+        }

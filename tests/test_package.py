@@ -8,7 +8,7 @@ import inspect
 import pytest
 
 import flowpipe
-from flowpipe import errors
+from flowpipe import errors, exitcodes
 
 
 def _isort_key(name: str) -> tuple[int, str]:
@@ -21,7 +21,7 @@ def _isort_key(name: str) -> tuple[int, str]:
 
 
 @pytest.mark.parametrize(
-    "module", ["flowpipe", "flowpipe.api", "flowpipe.sim", "flowpipe.store", "flowpipe.run"]
+    "module", ["flowpipe", "flowpipe.api", "flowpipe.sim", "flowpipe.store", "flowpipe.engine"]
 )
 def test_all_is_sorted_and_importable(module: str) -> None:
     mod = importlib.import_module(module)
@@ -47,4 +47,4 @@ def test_every_error_derives_from_flowpipe_error_and_is_in_the_tree_docstring() 
 def test_token_free_str_of_api_errors() -> None:
     exc = errors.AuthError("Unauthorized", status=401, request="POST /images", hint="check it")
     assert str(exc) == "HTTP 401: POST /images: Unauthorized (check it)"
-    assert exc.exit_code == 3
+    assert exitcodes.for_error(exc) == 3

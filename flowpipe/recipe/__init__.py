@@ -1,6 +1,6 @@
 """The recipe language: load (YAML with positions), validate, render, expand.
 
-``flowpipe.plan.build_plan`` strings these together; they are public so tools (an
+``flowpipe.planner.build_plan`` strings these together; they are public so tools (an
 editor plugin, a linter) can use a stage on its own.
 """
 

@@ -23,11 +23,12 @@ from markupsafe import Markup
 
 from flowpipe.errors import OutputError
 from flowpipe.report.dag import DagLayout, DagStep, layout_dag
-from flowpipe.report.model import ManifestData, RunData, load_manifest, load_run
+from flowpipe.report.model import ManifestData, load_manifest, load_run
 from flowpipe.report.thumbs import ensure_thumbnails
 from flowpipe.report.timeline import CHART_HEIGHT, CHART_WIDTH, AccountChart, timeline_charts
 from flowpipe.report.view import StepView, build_steps, image_entries
 from flowpipe.store.outputs import atomic_write
+from flowpipe.store.runlog import RunLog
 
 __all__ = ["LAZY_THRESHOLD", "Stat", "safe_json", "write_report"]
 
@@ -108,7 +109,7 @@ def _fmt_when(stamp: str | None) -> str:
     return when.strftime("%Y-%m-%d %H:%M:%S") + zone
 
 
-def _stats(manifest: ManifestData, run: RunData | None) -> tuple[Stat, ...]:
+def _stats(manifest: ManifestData, run: RunLog | None) -> tuple[Stat, ...]:
     counted = {s: sum(n.status == s for n in manifest.nodes) for s in ("done", "failed", "skipped")}
     images = sum(len(n.images) for n in manifest.nodes)
     summary = run.summary if run else {}

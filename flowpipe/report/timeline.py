@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from flowpipe.report.model import RunData
+from flowpipe.store.runlog import RunLog
 
 __all__ = ["CHART_HEIGHT", "CHART_WIDTH", "AccountChart", "timeline_charts"]
 
@@ -69,7 +69,7 @@ def _step_path(points: Sequence[tuple[float, float]], x_end: float) -> str:
     return "".join(parts)
 
 
-def timeline_charts(run: RunData) -> tuple[AccountChart, ...]:
+def timeline_charts(run: RunLog) -> tuple[AccountChart, ...]:
     """One chart per account that appears in the window or in-flight trace."""
     accounts: list[str] = []
     for _, account, _ in (*run.window, *run.inflight):
@@ -109,7 +109,9 @@ def timeline_charts(run: RunData) -> tuple[AccountChart, ...]:
                 inflight_path=inflight_path,
                 inflight_area=area,
                 rejections=tuple(
-                    (round(sx(t), 1), v) for t, a, v in run.rejections if a == account
+                    (round(sx(t), 1), v)
+                    for t, a, v in run.rejections
+                    if a == account and v is not None
                 ),
                 x_ticks=x_ticks,
                 y_ticks=y_ticks,

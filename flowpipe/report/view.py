@@ -14,15 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
-from flowpipe.report.model import (
-    ImageEntry,
-    ManifestData,
-    NodeEntry,
-    NodeErrorInfo,
-    RunData,
-    StepEntry,
-)
+from flowpipe.errors import ErrorInfo
+from flowpipe.report.model import ManifestData, NodeEntry
 from flowpipe.report.thumbs import Thumb, image_sha, safe_image_path
+from flowpipe.store.manifest import ManifestImage, ManifestStep
+from flowpipe.store.runlog import RunLog
 
 __all__ = ["Card", "Failure", "MatrixTable", "NodeGroup", "StepView", "build_steps"]
 
@@ -58,7 +54,7 @@ class Failure:
     """Why a node made no images, and what to try."""
 
     status: str
-    error: NodeErrorInfo
+    error: ErrorInfo
     hint: str
 
 
@@ -166,7 +162,7 @@ def _common(items: Sequence[tuple[tuple[str, str], ...]]) -> dict[str, str]:
     return common
 
 
-def _table(step: StepEntry, groups: Sequence[NodeGroup]) -> MatrixTable | None:
+def _table(step: ManifestStep, groups: Sequence[NodeGroup]) -> MatrixTable | None:
     if not groups:
         return None
     names = [k for k, _ in step.matrix] or [k for k, _ in groups[0].node.variant]
@@ -192,7 +188,7 @@ def _table(step: StepEntry, groups: Sequence[NodeGroup]) -> MatrixTable | None:
 
 def build_steps(
     manifest: ManifestData,
-    run: RunData | None,
+    run: RunLog | None,
     out: Path,
     thumbs: Mapping[str, Thumb | None],
 ) -> tuple[tuple[StepView, ...], list[dict[str, object]]]:
@@ -215,7 +211,7 @@ def build_steps(
                 lightbox.append(_lightbox_item(card, node))
             failure = None
             if node.status in ("failed", "skipped") or node.error is not None:
-                error = node.error or NodeErrorInfo("Error", None, None, "no reason recorded", None)
+                error = node.error or ErrorInfo("Error", "no reason recorded")
                 hint = error.hint or _DEFAULT_HINTS.get(node.status, _DEFAULT_HINTS["failed"])
                 failure = Failure(status=node.status, error=error, hint=hint)
             groups.append(
@@ -284,7 +280,7 @@ def _lightbox_item(card: Card, node: NodeEntry) -> dict[str, object]:
     }
 
 
-def image_entries(manifest: ManifestData, out: Path) -> list[tuple[str, Path, ImageEntry]]:
+def image_entries(manifest: ManifestData, out: Path) -> list[tuple[str, Path, ManifestImage]]:
     """Every image of the manifest with a safe path: (sha256, file, entry)."""
     entries = []
     for node in manifest.nodes:

@@ -73,6 +73,10 @@ class KeyClaims:
         host, _, pid = text.strip().partition(" ")
         return host == self._host and pid.isdigit() and not _alive(int(pid))
 
+    async def try_claim_async(self, key: str) -> bool:
+        """``try_claim`` for the scheduler: a file is quick, so nothing waits."""
+        return self.try_claim(key)
+
     def release(self, key: str) -> None:
         if key in self._held:
             self._held.discard(key)
@@ -88,6 +92,8 @@ class Claims(Protocol):
     """What the scheduler needs of claims: these, the remote's (leases.py), or both."""
 
     def try_claim(self, key: str) -> bool: ...
+
+    async def try_claim_async(self, key: str) -> bool: ...
 
     def release(self, key: str) -> None: ...
 

@@ -66,6 +66,10 @@ class RemoteClaims:
         """True if this process may send ``key``; False while another one holds it."""
         return self.remote.attempt(self._claim(key), True)
 
+    async def try_claim_async(self, key: str) -> bool:
+        """``try_claim`` that awaits the round trip instead of blocking the caller's loop."""
+        return await self.remote.attempt_async(self._claim(key), True)
+
     async def _claim(self, key: str) -> bool:
         bucket = self.remote.bucket
         path = claim_path(key)
@@ -141,11 +145,17 @@ class SharedClaims:
     def try_claim(self, key: str) -> bool:
         if self.local is not None and not self.local.try_claim(key):
             return False
-        if not self.remote.try_claim(key):
-            if self.local is not None:
-                self.local.release(key)
+        return self._remote_said(key, self.remote.try_claim(key))
+
+    async def try_claim_async(self, key: str) -> bool:
+        if self.local is not None and not self.local.try_claim(key):
             return False
-        return True
+        return self._remote_said(key, await self.remote.try_claim_async(key))
+
+    def _remote_said(self, key: str, claimed: bool) -> bool:
+        if not claimed and self.local is not None:
+            self.local.release(key)  # the other machine has it: give this one back
+        return claimed
 
     def release(self, key: str) -> None:
         if self.local is not None:

@@ -1,140 +1,296 @@
-"""manifest.json and RECIPE.lock.json: what was made, and from exactly what.
+"""``manifest.json``: what an output folder holds, node by node (docs/outputs.md).
 
-Both are pure functions of the plan and the node results, with nothing about when
-the run happened or whether the cache answered, so a cached re-run writes the same
-bytes (docs/outputs.md). What this run did goes to run.json instead.
+The one module that writes and reads the file. Writing is exact and stable: nothing
+in a manifest says when the run happened or whether the cache answered (run.json
+does), so a cached re-run writes the same bytes. Reading is strict where nothing can
+go on (a JSON object listing nodes) and lenient elsewhere, because a folder may come
+from another version or a crash: a missing field reads as unknown, never as a guess.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from flowpipe.errors import FrozenCacheMissError
-from flowpipe.plan import Plan, node_request
+from flowpipe.errors import ErrorInfo, OutputError
+from flowpipe.store.jsonread import (
+    opt_float,
+    opt_int,
+    opt_str,
+    read_json,
+    scalar_text,
+    want_list,
+    want_object,
+)
+from flowpipe.store.outputs import OutputWriter
 
-if TYPE_CHECKING:
-    from flowpipe.run.scheduler import NodeResult
-
-__all__ = ["build_lock", "build_manifest", "check_lock", "lock_path", "read_lock"]
+__all__ = [
+    "FORMAT",
+    "MANIFEST",
+    "Manifest",
+    "ManifestImage",
+    "ManifestNode",
+    "ManifestRef",
+    "ManifestStep",
+    "read_manifest",
+    "steps_of",
+    "write_manifest",
+]
 
 FORMAT = 1
+MANIFEST = "manifest.json"
+_WHERE = "manifest.json"
 
 
-def lock_path(recipe: Path) -> Path:
-    """``campaign.yaml`` locks into ``campaign.lock.json`` beside it."""
-    return recipe.with_name(f"{recipe.stem}.lock.json")
+@dataclass(frozen=True, slots=True)
+class ManifestImage:
+    """One image file a node made."""
+
+    index: int
+    path: str  # relative to the output folder, POSIX separators
+    sha256: str
+    width: int | None
+    height: int | None
+    seed: int | None
+    media_generation_id: str | None
 
 
-def _recipe_info(plan: Plan) -> dict[str, str]:
-    return {"name": plan.name, "path": plan.recipe_path.name}
+@dataclass(frozen=True, slots=True)
+class ManifestRef:
+    """A style or context reference as the recipe wrote it, and the bytes it meant."""
+
+    role: str
+    text: str
+    sha256: str | None  # None while the referenced image does not exist
 
 
-def build_manifest(plan: Plan, results: Mapping[str, NodeResult]) -> dict[str, Any]:
-    """Every node, its key, request, references and images (docs/outputs.md)."""
-    steps: dict[str, dict[str, Any]] = {}
-    nodes = []
-    for nid, node in plan.nodes.items():
-        res = results[nid]
-        step = steps.setdefault(node.step, {"id": node.step, "matrix": {}, "nodes": []})
-        step["nodes"].append(nid)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ManifestNode:
+    """One request node of the plan and what became of it."""
+
+    id: str
+    step: str
+    variant: tuple[tuple[str, str], ...]
+    status: str  # done, failed, skipped (or pending while a run writes the folder)
+    key: str
+    deps: tuple[str, ...]
+    prompt: str
+    request: Mapping[str, Any] | None  # the request body the key is made of
+    references: tuple[ManifestRef, ...]
+    model_used: str | None
+    attempts: int | None
+    generation_seconds: float | None
+    images: tuple[ManifestImage, ...]
+    error: ErrorInfo | None
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestStep:
+    """A recipe step: its matrix (variable -> values in order) and its nodes."""
+
+    id: str
+    matrix: tuple[tuple[str, tuple[str, ...]], ...]
+    node_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Manifest:
+    """Everything ``manifest.json`` says."""
+
+    recipe_name: str
+    recipe_path: str
+    backend: str
+    steps: tuple[ManifestStep, ...]
+    nodes: tuple[ManifestNode, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        """The file's JSON, keys in the documented order."""
+        return {
+            "format": FORMAT,
+            "recipe": {"name": self.recipe_name, "path": self.recipe_path},
+            "backend": self.backend,
+            "steps": [
+                {"id": s.id, "matrix": {k: list(v) for k, v in s.matrix}, "nodes": list(s.node_ids)}
+                for s in self.steps
+            ],
+            "nodes": [_node_json(n) for n in self.nodes],
+        }
+
+
+def steps_of(nodes: Iterable[ManifestNode]) -> tuple[ManifestStep, ...]:
+    """Steps in order of first appearance, each matrix value once, in order."""
+    matrices: dict[str, dict[str, list[str]]] = {}
+    members: dict[str, list[str]] = {}
+    for node in nodes:
+        matrix = matrices.setdefault(node.step, {})
+        members.setdefault(node.step, []).append(node.id)
         for name, value in node.variant:
-            values = step["matrix"].setdefault(name, [])
+            values = matrix.setdefault(name, [])
             if value not in values:
                 values.append(value)
-        refs = node.refs
-        complete = len(res.ref_hashes) == len(refs)
-        request = node_request(node, res.ref_hashes) if complete else None
-        gen = res.generation
-        nodes.append(
-            {
-                "id": nid,
-                "step": node.step,
-                "variant": dict(node.variant),
-                "status": res.status,
-                "key": res.key or node.provisional_key,
-                "deps": list(dict.fromkeys(node.deps)),
-                "prompt": node.prompt,
-                "request": request,
-                "references": [
-                    {"role": r.role, "text": r.text, "sha256": res.ref_hashes.get(r)}
-                    for r in refs
-                ],
-                "model_used": gen.model_used if gen else None,
-                "attempts": gen.attempts if gen else res.attempts.sent,
-                "generation_seconds": gen.generation_seconds if gen else None,
-                "images": [
-                    {
-                        "index": i,
-                        "path": f"{node.out_dir}/{i}.jpg",
-                        "sha256": img.sha256,
-                        "width": img.width,
-                        "height": img.height,
-                        "seed": img.seed,
-                        "media_generation_id": img.media_generation_id,
-                    }
-                    for i, img in enumerate(gen.images if gen else ())
-                ],
-                "error": res.error.as_dict() if res.error else None,
-            }
-        )
+    return tuple(
+        ManifestStep(step, tuple((k, tuple(v)) for k, v in matrix.items()), tuple(members[step]))
+        for step, matrix in matrices.items()
+    )
+
+
+def write_manifest(out: Path, manifest: Manifest) -> Path:
+    """Write OUT/manifest.json atomically (unchanged bytes are not rewritten)."""
+    return OutputWriter(out).write_json(MANIFEST, manifest.to_json())
+
+
+def read_manifest(out: Path) -> Manifest:
+    """Read OUT/manifest.json; anything unusable is an OutputError naming the field."""
+    data = want_object(read_json(out / MANIFEST), "top level", _WHERE)
+    if "nodes" not in data:
+        raise OutputError("manifest.json: no 'nodes' list; is this a flowpipe output folder?")
+    listed = want_list(data["nodes"], "nodes", _WHERE)
+    nodes = tuple(_read_node(n, f"nodes[{i}]") for i, n in enumerate(listed))
+    recipe = data.get("recipe") if isinstance(data.get("recipe"), dict) else {}
+    assert isinstance(recipe, dict)
+    backend = data.get("backend")
+    if isinstance(backend, dict):
+        backend = backend.get("kind")
+    return Manifest(
+        recipe_name=opt_str(recipe, "name") or "",
+        recipe_path=opt_str(recipe, "path") or "",
+        backend="" if backend is None else scalar_text(backend),
+        steps=_read_steps(data.get("steps"), nodes),
+        nodes=nodes,
+    )
+
+
+# -- writing -----------------------------------------------------------------------------
+
+
+def _node_json(node: ManifestNode) -> dict[str, Any]:
     return {
-        "format": FORMAT,
-        "recipe": _recipe_info(plan),
-        "backend": plan.backend,
-        "steps": list(steps.values()),
-        "nodes": nodes,
+        "id": node.id,
+        "step": node.step,
+        "variant": dict(node.variant),
+        "status": node.status,
+        "key": node.key,
+        "deps": list(node.deps),
+        "prompt": node.prompt,
+        "request": None if node.request is None else dict(node.request),
+        "references": [
+            {"role": r.role, "text": r.text, "sha256": r.sha256} for r in node.references
+        ],
+        "model_used": node.model_used,
+        "attempts": node.attempts,
+        "generation_seconds": node.generation_seconds,
+        "images": [
+            {
+                "index": i.index,
+                "path": i.path,
+                "sha256": i.sha256,
+                "width": i.width,
+                "height": i.height,
+                "seed": i.seed,
+                "media_generation_id": i.media_generation_id,
+            }
+            for i in node.images
+        ],
+        "error": node.error.as_dict() if node.error else None,
     }
 
 
-def build_lock(
-    plan: Plan, results: Mapping[str, NodeResult], previous: Path | None = None
-) -> dict[str, Any]:
-    """Each finished node's key and image hashes, in plan order.
-
-    A node that did not finish this time (a stopped or interrupted run) keeps its
-    entry from the ``previous`` lock, so a short run never erases a committed lock.
-    """
-    old: dict[str, Any] = {}
-    if previous is not None:
-        with contextlib.suppress(OSError, ValueError, AttributeError, TypeError):
-            loaded = json.loads(previous.read_text(encoding="utf-8"))
-            if loaded.get("backend") == plan.backend and isinstance(loaded.get("nodes"), dict):
-                old = loaded["nodes"]
-    nodes: dict[str, Any] = {}
-    for nid in plan.nodes:
-        res = results[nid]
-        if res.status == "done" and res.key and res.generation:
-            nodes[nid] = {
-                "key": res.key,
-                "images": [img.sha256 for img in res.generation.images],
-            }
-        elif nid in old:
-            nodes[nid] = old[nid]
-    return {"format": FORMAT, "recipe": plan.name, "backend": plan.backend, "nodes": nodes}
+# -- reading -----------------------------------------------------------------------------
 
 
-def read_lock(path: Path) -> dict[str, str]:
-    """The locked key of every node (for ``--frozen``); a missing lock is a miss."""
-    try:
-        nodes = json.loads(path.read_text(encoding="utf-8"))["nodes"]
-        return {nid: str(entry["key"]) for nid, entry in nodes.items()}
-    except FileNotFoundError:
-        raise FrozenCacheMissError(
-            f"--frozen: no lock file {path.name}",
-            hint="run once without --frozen and commit the lock file",
-        ) from None
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise FrozenCacheMissError(f"--frozen: cannot read {path.name}: {exc}") from exc
+def _read_image(raw: object, where: str, position: int) -> ManifestImage:
+    obj = want_object(raw, where, _WHERE)
+    path = obj.get("path")
+    if not isinstance(path, str) or not path:
+        raise OutputError(f"manifest.json: {where}.path: expected a relative file path")
+    index = opt_int(obj, "index")
+    return ManifestImage(
+        index=position if index is None else index,
+        path=path,
+        sha256=opt_str(obj, "sha256") or "",
+        width=opt_int(obj, "width"),
+        height=opt_int(obj, "height"),
+        seed=opt_int(obj, "seed"),
+        media_generation_id=opt_str(obj, "media_generation_id"),
+    )
 
 
-def check_lock(locked: Mapping[str, str], lock_name: str, nid: str, key: str) -> None:
-    """Under ``--frozen``: a node whose key is not the locked one is a miss."""
-    if locked.get(nid) != key:
-        raise FrozenCacheMissError(
-            f"--frozen: node '{nid}' changed since {lock_name} was written",
-            hint="run without --frozen to regenerate it, then commit the new lock file",
+def _read_error(raw: object) -> ErrorInfo | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        return ErrorInfo("Error", scalar_text(raw))
+    return ErrorInfo(
+        type=opt_str(raw, "type") or "Error",
+        message=opt_str(raw, "message") or "",
+        status=opt_int(raw, "status"),
+        reason=opt_str(raw, "reason"),
+        hint=opt_str(raw, "hint"),
+    )
+
+
+def _read_refs(raw: object, where: str) -> tuple[ManifestRef, ...]:
+    refs = []
+    for i, ref in enumerate(want_list(raw, where, _WHERE)):
+        obj = want_object(ref, f"{where}[{i}]", _WHERE)
+        refs.append(ManifestRef(opt_str(obj, "role") or "", opt_str(obj, "text") or "",
+                                opt_str(obj, "sha256")))
+    return tuple(refs)
+
+
+def _read_node(raw: object, where: str) -> ManifestNode:
+    obj = want_object(raw, where, _WHERE)
+    node_id = obj.get("id")
+    if not isinstance(node_id, str) or not node_id:
+        raise OutputError(f"manifest.json: {where}.id: expected a node id")
+    variant = want_object(obj.get("variant") or {}, f"{where}.variant", _WHERE)
+    request = obj.get("request")
+    images = want_list(obj.get("images"), f"{where}.images", _WHERE)
+    return ManifestNode(
+        id=node_id,
+        step=opt_str(obj, "step") or node_id.split("[", 1)[0],
+        variant=tuple((str(k), scalar_text(v)) for k, v in variant.items()),
+        status=opt_str(obj, "status") or "done",
+        key=opt_str(obj, "key") or "",
+        deps=tuple(str(d) for d in want_list(obj.get("deps"), f"{where}.deps", _WHERE)),
+        prompt=opt_str(obj, "prompt") or "",
+        request=None if request is None else want_object(request, f"{where}.request", _WHERE),
+        references=_read_refs(obj.get("references"), f"{where}.references"),
+        model_used=opt_str(obj, "model_used"),
+        attempts=opt_int(obj, "attempts"),
+        generation_seconds=opt_float(obj, "generation_seconds"),
+        images=tuple(_read_image(img, f"{where}.images[{i}]", i) for i, img in enumerate(images)),
+        error=_read_error(obj.get("error")),
+    )
+
+
+def _read_steps(raw: object, nodes: tuple[ManifestNode, ...]) -> tuple[ManifestStep, ...]:
+    """Steps as the manifest lists them; any step only the nodes name is added after."""
+    steps: list[ManifestStep] = []
+    for i, item in enumerate(want_list(raw, "steps", _WHERE)):
+        obj = want_object(item, f"steps[{i}]", _WHERE)
+        step_id = obj.get("id")
+        if not isinstance(step_id, str):
+            raise OutputError(f"manifest.json: steps[{i}].id: expected a step id")
+        matrix = want_object(obj.get("matrix") or {}, f"steps[{i}].matrix", _WHERE)
+        where = f"steps[{i}].matrix"
+        steps.append(
+            ManifestStep(
+                id=step_id,
+                matrix=tuple(
+                    (str(k), tuple(scalar_text(v) for v in want_list(vals, where, _WHERE)))
+                    for k, vals in matrix.items()
+                ),
+                node_ids=tuple(str(n) for n in want_list(obj.get("nodes"), f"steps[{i}].nodes",
+                                                         _WHERE)),
+            )
         )
+    known = {s.id for s in steps}
+    extra: dict[str, list[str]] = {}
+    for node in nodes:
+        if node.step not in known:
+            extra.setdefault(node.step, []).append(node.id)
+    steps.extend(ManifestStep(id=s, matrix=(), node_ids=tuple(ids)) for s, ids in extra.items())
+    return tuple(steps)

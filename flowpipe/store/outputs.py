@@ -10,6 +10,7 @@ import contextlib
 import errno
 import json
 import os
+import re
 import tempfile
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -27,6 +28,7 @@ def _file_mode() -> int:
 
 
 _FILE_MODE = _file_mode()
+_TEMP_NAME = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")  # what mkstemp below names a temp file
 
 
 def dump_json(data: Any) -> bytes:
@@ -90,3 +92,18 @@ class OutputWriter:
 
     def write_json(self, relative: str, data: Any) -> Path:
         return self.write_bytes(relative, dump_json(data))
+
+    def sweep_temp_files(self) -> int:
+        """Delete the temp files a killed writer left behind; returns how many.
+
+        Only names that ``atomic_write`` makes are touched. Call it before writing,
+        while no other process writes this folder.
+        """
+        removed = 0
+        for folder, _, names in os.walk(self._root):
+            for name in names:
+                if _TEMP_NAME.match(name):
+                    with contextlib.suppress(OSError):
+                        os.unlink(os.path.join(folder, name))
+                        removed += 1
+        return removed

@@ -40,12 +40,13 @@ from collections.abc import Coroutine, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from flowpipe.errors import RemoteError, UsageError
+from flowpipe.errors import FlowpipeError, RemoteError, UsageError
+from flowpipe.store.lock import read_lock
 from flowpipe.store.responses import CachedGeneration, looks_like_jpeg, sha256_hex
 from flowpipe.store.s3 import Bucket, RemoteSpec, parse_remote
 
 if TYPE_CHECKING:
-    from flowpipe.plan import Plan
+    from flowpipe.planner import Plan
     from flowpipe.store.responses import ResponseCache
 
 __all__ = ["LAYOUT", "RemoteCache", "lock_images", "open_remote", "resolve_remote"]
@@ -410,10 +411,10 @@ class RemoteCache:
 def lock_images(path: Path) -> dict[str, tuple[str, ...]]:
     """Each locked key with its image hashes; {} if the lock is absent or unreadable."""
     try:
-        nodes = json.loads(path.read_text(encoding="utf-8"))["nodes"]
-        return {str(e["key"]): tuple(str(s) for s in e["images"]) for e in nodes.values()}
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        lock = read_lock(path)
+    except FlowpipeError:
         return {}
+    return {entry.key: entry.images for entry in lock.nodes.values()}
 
 
 def resolve_remote(url: str | None, *, start: Path) -> RemoteSpec | None:

@@ -36,8 +36,9 @@ def _open(remote_url: str | None, start: Path, folder: Path) -> RemoteCache:
     if remote is None:
         raise UsageError(
             "no remote cache configured",
-            hint="pass --remote s3://BUCKET/PREFIX, set FLOWPIPE_REMOTE, "
+            hint="name one (s3://BUCKET/PREFIX), set FLOWPIPE_REMOTE, "
             "or write remote: in .flowpipe.yaml",
+            option="remote",
         )
     return remote
 
@@ -68,7 +69,7 @@ def pull_folder(folder: Path, *, locks: Sequence[Path] = (), remote_url: str | N
     """Pull what ``locks`` name (every generation on the remote without one)."""
     for lock in locks:
         if not lock.is_file():
-            raise UsageError(f"--lock {lock}: no such file")
+            raise UsageError(f"{lock}: no such file", option="locks")
     store = DiskCache(folder)
     remote = _open(remote_url, start or (locks[0].parent if locks else Path.cwd()), folder)
     try:
@@ -78,7 +79,8 @@ def pull_folder(folder: Path, *, locks: Sequence[Path] = (), remote_url: str | N
             for lock in locks:
                 named = lock_images(lock)
                 if not named:
-                    raise UsageError(f"--lock {lock}: not a flowpipe lock file with nodes")
+                    raise UsageError(f"{lock}: not a flowpipe lock file with nodes",
+                                     option="locks")
                 remote.expected.update(named)
                 keys.extend(named)
         else:

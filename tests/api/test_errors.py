@@ -8,6 +8,7 @@ import aiohttp
 import aiohttp.http_exceptions
 import pytest
 
+from flowpipe import exitcodes
 from flowpipe.api.errors import error_for_status, parse_error_body, transport_error
 from flowpipe.errors import (
     AccountNotFoundError,
@@ -145,7 +146,7 @@ def test_status_maps_to_named_error(
 def test_stop_statuses_are_stop_run_errors(status: int, stops: bool) -> None:
     error = error_for_status(status, b'{"error": "x"}', request="GET /accounts")
     assert isinstance(error, StopRunError) is stops
-    assert (error.exit_code == 3) is stops
+    assert (exitcodes.for_error(error) == 3) is stops
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from flowpipe.errors import AssetError, RecipeError, RecipeErrors
-from flowpipe.plan import build_plan
+from flowpipe.planner import build_plan
 from flowpipe.recipe.assets import MAX_ASSET_BYTES, sniff_mime
 
 from .conftest import WriteRecipe, png_bytes

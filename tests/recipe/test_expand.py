@@ -6,7 +6,7 @@ from pathlib import PurePosixPath
 import pytest
 
 from flowpipe.errors import RecipeError
-from flowpipe.plan import build_plan
+from flowpipe.planner import build_plan
 from flowpipe.recipe.expand import derive_seed
 
 from .conftest import WriteRecipe

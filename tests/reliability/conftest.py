@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from flowpipe.run import RunOptions
+from flowpipe.engine import RunOptions
 from flowpipe.sim import CapacitySpec, SimConfig
 
 TOKEN = "reliability-secret-token-91c4e2"  # distinctive: scanned for in every output
@@ -71,6 +71,7 @@ def run_options(base_url: str, tmp_path: Path, **extra: object) -> RunOptions:
         "time_scale": SCALE,
         "cache_dir": tmp_path / "cache",
         "report": False,
+        "lock": True,
         "seed": 5,
     }
     base.update(extra)

@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from flowpipe.cli import cli
-from flowpipe.run import run_recipe_async
+from flowpipe.engine import run_recipe_async
 from flowpipe.sim import SimThread, running_sim
 from flowpipe.store import CachedGeneration, DiskCache, ResponseCache, sha256_hex
 from flowpipe.store.responses import verify_cache

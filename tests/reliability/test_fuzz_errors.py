@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from flowpipe.api import FlowClient, HTTPResponse, ImageRequest, MockTransport
+from flowpipe.engine.retry import Action, Attempts, RetryPolicy, decide
 from flowpipe.errors import (
     AccountNotFoundError,
     APIError,
@@ -30,7 +31,6 @@ from flowpipe.errors import (
     SessionError,
     UnexpectedStatusError,
 )
-from flowpipe.run.retry import Action, Attempts, RetryPolicy, decide
 
 BASE = "https://api.example.test/v1/google-flow"
 TOKEN = "sk-fuzz-Zq8v3LmN0pRt5WxY2"

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from flowpipe.run import run_recipe_async
-from flowpipe.run.events import Event, NodeDone
+from flowpipe.engine import run_recipe_async
+from flowpipe.events import Event, NodeDone
 from flowpipe.sim import SimThread
 from flowpipe.store import DiskCache, ResponseCache
 from flowpipe.store.remote import DONE

@@ -1,7 +1,7 @@
 """Hostile recipes and secrets: no token on disk, no sandbox escape, no write outside OUT.
 
 Covered elsewhere and not repeated here: the token scan after 401/402/596 stops
-(tests/run/test_runner_e2e.py), pickle refusal and path escapes of the writer itself
+(tests/engine/test_runner_e2e.py), pickle refusal and path escapes of the writer itself
 (tests/store/).
 """
 
@@ -17,7 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 from flowpipe.cli import cli
-from flowpipe.run import run_recipe_async
+from flowpipe.engine import run_recipe_async
 from flowpipe.sim import CapacitySpec, running_sim
 
 from .conftest import TOKEN, assert_outputs_whole, run_options, sim_config

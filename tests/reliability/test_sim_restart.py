@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from flowpipe.run import run_recipe_async
-from flowpipe.run.events import Event, NodeDone, NodeRetried
+from flowpipe.engine import run_recipe_async
+from flowpipe.events import Event, NodeDone, NodeRetried
 from flowpipe.sim import RunningSim, running_sim
 
 from .conftest import CHAIN, CHAIN_NODES, assert_outputs_whole, run_options, sim_config

@@ -1,7 +1,8 @@
 """Fabricate realistic output folders (manifest.json, run.json, real JPEGs) for the report.
 
 Plain Python with no test-framework import, so `benchmarks/report_open.py` loads it too. The
-folder follows docs/outputs.md: a plain step, a matrix step with two variables, a
+files are written by their owners (flowpipe.store.manifest, flowpipe.store.runlog), so the
+folder follows docs/outputs.md as a run writes it: a plain step, a matrix step with two variables, a
 portrait step whose prompt and error texts are hostile HTML, a failed node, a skipped
 node, cached nodes and an optional bulk step for size tests.
 """
@@ -10,7 +11,6 @@ from __future__ import annotations
 
 import colorsys
 import hashlib
-import json
 import random
 from dataclasses import dataclass, field
 from io import BytesIO
@@ -18,6 +18,17 @@ from pathlib import Path
 from typing import Any
 
 from PIL import Image, ImageDraw
+
+from flowpipe.errors import ErrorInfo
+from flowpipe.store.manifest import (
+    Manifest,
+    ManifestImage,
+    ManifestNode,
+    ManifestRef,
+    steps_of,
+    write_manifest,
+)
+from flowpipe.store.runlog import NodeRun, RunLog, write_run_log
 
 XSS_SCRIPT = "<script>window.__xss = 1; alert(1)</script>"
 XSS_ATTR = '"><img src=x onerror="window.__xss=1;alert(1)">'
@@ -88,11 +99,11 @@ def _node(
     count: int,
     seed: int,
     deps: list[str],
-    references: list[dict[str, str]],
+    references: list[ManifestRef],
     status: str = "done",
-    error: dict[str, Any] | None = None,
+    error: ErrorInfo | None = None,
     model_used: str | None = None,
-) -> dict[str, Any]:
+) -> ManifestNode:
     folder = ",".join(f"{k}={v}" for k, v in variant.items()) or "default"
     width, height = SIZES[(model_used or model, aspect)]
     images = []
@@ -104,43 +115,43 @@ def _node(
             (fab.out / rel).write_bytes(data)
             fab.image_paths.append(rel)
             images.append(
-                {
-                    "index": i,
-                    "path": rel,
-                    "sha256": hashlib.sha256(data).hexdigest(),
-                    "width": width,
-                    "height": height,
-                    "seed": seed + i,
-                    "media_generation_id": f"user:4711-email:{ACCOUNT}-image:{node_id}-{i}",
-                }
+                ManifestImage(
+                    index=i,
+                    path=rel,
+                    sha256=hashlib.sha256(data).hexdigest(),
+                    width=width,
+                    height=height,
+                    seed=seed + i,
+                    media_generation_id=f"user:4711-email:{ACCOUNT}-image:{node_id}-{i}",
+                )
             )
-    request = {"model": model, "aspectRatio": aspect, "count": count, "seed": seed}
+    request: dict[str, Any] = {"model": model, "aspectRatio": aspect, "count": count, "seed": seed}
     for n, ref in enumerate(references, start=1):
-        key = "styleReference_1" if ref["role"] == "style" else f"contextReference_{n}"
-        request[key] = f"sha256:{ref['sha256']}"
-    return {
-        "id": node_id,
-        "step": step,
-        "variant": variant,
-        "status": status,
-        "key": hashlib.sha256(node_id.encode()).hexdigest(),
-        "deps": deps,
-        "prompt": prompt,
-        "request": request,
-        "references": references,
-        "model_used": (model_used or model) if status == "done" else None,
-        "attempts": 1 if status == "done" else (3 if status == "failed" else 0),
-        "generation_seconds": round(10 + random.Random(node_id).random() * 8, 1),
-        "images": images,
-        "error": error,
-    }
+        key = "styleReference_1" if ref.role == "style" else f"contextReference_{n}"
+        request[key] = f"sha256:{ref.sha256}"
+    return ManifestNode(
+        id=node_id,
+        step=step,
+        variant=tuple(variant.items()),
+        status=status,
+        key=hashlib.sha256(node_id.encode()).hexdigest(),
+        deps=tuple(deps),
+        prompt=prompt,
+        request=request,
+        references=tuple(references),
+        model_used=(model_used or model) if status == "done" else None,
+        attempts=1 if status == "done" else (3 if status == "failed" else 0),
+        generation_seconds=round(10 + random.Random(node_id).random() * 8, 1),
+        images=tuple(images),
+        error=error,
+    )
 
 
 def fabricate_output(out: Path, *, bulk_variants: int = 0, with_run: bool = True) -> Fabricated:
     """Write a realistic OUT folder; ``bulk_variants`` adds a 4-image matrix step per value."""
     out.mkdir(parents=True, exist_ok=True)
     fab = Fabricated(out=out, manifest={}, run={})
-    nodes: list[dict[str, Any]] = []
+    nodes: list[ManifestNode] = []
     hero = _node(
         fab,
         node_id="hero",
@@ -155,7 +166,7 @@ def fabricate_output(out: Path, *, bulk_variants: int = 0, with_run: bool = True
         references=[],
     )
     nodes.append(hero)
-    hero0 = {"role": "context", "text": "hero.0", "sha256": hero["images"][0]["sha256"]}
+    hero0 = ManifestRef("context", "hero.0", hero.images[0].sha256)
     closeups = []
     for angle in ("front", "side"):
         for palette in ("teal", HOSTILE_PALETTE):
@@ -177,7 +188,7 @@ def fabricate_output(out: Path, *, bulk_variants: int = 0, with_run: bool = True
                     model_used="nano-banana" if angle == "side" and palette == "teal" else None,
                 )
             )
-    style = {"role": "style", "text": "hero.2", "sha256": hero["images"][2]["sha256"]}
+    style = ManifestRef("style", "hero.2", hero.images[2].sha256)
     nodes.append(
         _node(
             fab,
@@ -207,13 +218,13 @@ def fabricate_output(out: Path, *, bulk_variants: int = 0, with_run: bool = True
             deps=[],
             references=[],
             status="failed",
-            error={
-                "type": "ModerationError",
-                "status": 500,
-                "reason": "PUBLIC_ERROR_UNSAFE_GENERATION",
-                "message": HOSTILE_ERROR,
-                "hint": "reword the prompt, or allow fallback_model: nano-banana",
-            },
+            error=ErrorInfo(
+                type="ModerationError",
+                status=500,
+                reason="PUBLIC_ERROR_UNSAFE_GENERATION",
+                message=HOSTILE_ERROR,
+                hint="reword the prompt, or allow fallback_model: nano-banana",
+            ),
         )
     )
     nodes.append(
@@ -228,9 +239,9 @@ def fabricate_output(out: Path, *, bulk_variants: int = 0, with_run: bool = True
             count=1,
             seed=8,
             deps=["banner"],
-            references=[{"role": "context", "text": "banner.0", "sha256": ""}],
+            references=[ManifestRef("context", "banner.0", None)],
             status="skipped",
-            error={"type": "Skipped", "message": "upstream node 'banner' failed"},
+            error=ErrorInfo(type="Skipped", message="upstream node 'banner' failed"),
         )
     )
     bulk_ids = []
@@ -252,51 +263,39 @@ def fabricate_output(out: Path, *, bulk_variants: int = 0, with_run: bool = True
                 references=[],
             )
         )
-    steps = [
-        {"id": "hero", "matrix": {}, "nodes": ["hero"]},
-        {
-            "id": "closeup",
-            "matrix": {"angle": ["front", "side"], "palette": ["teal", HOSTILE_PALETTE]},
-            "nodes": closeups,
-        },
-        {"id": "poster", "matrix": {}, "nodes": ["poster"]},
-        {"id": "banner", "matrix": {}, "nodes": ["banner"]},
-        {"id": "banner_crop", "matrix": {}, "nodes": ["banner_crop"]},
-    ]
-    if bulk_ids:
-        steps.append(
-            {"id": "variations", "matrix": {"n": list(range(bulk_variants))}, "nodes": bulk_ids}
-        )
-    fab.manifest = {
-        "format": 1,
-        "recipe": {"name": "trail-shoe-launch", "path": "examples/campaign.yaml"},
-        "backend": "sim",
-        "steps": steps,
-        "nodes": nodes,
-    }
-    _write_json(out / "manifest.json", fab.manifest)
+    manifest = Manifest(
+        recipe_name="trail-shoe-launch",
+        recipe_path="examples/campaign.yaml",
+        backend="sim",
+        steps=steps_of(nodes),
+        nodes=tuple(nodes),
+    )
+    write_manifest(out, manifest)
+    fab.manifest = manifest.to_json()
     cached = {"hero", closeups[0], closeups[1]}
     run_nodes = {
-        n["id"]: {
-            "cache_hit": n["id"] in cached,
-            "seconds": 0.0 if n["id"] in cached else n["generation_seconds"],
-            "attempts": 0 if n["id"] in cached else n["attempts"],
-            "account": ACCOUNT if i % 3 else ACCOUNT_B,
-        }
+        n.id: NodeRun(
+            cache_hit=n.id in cached,
+            seconds=0.0 if n.id in cached else n.generation_seconds,
+            attempts=0 if n.id in cached else n.attempts,
+            account=ACCOUNT if i % 3 else ACCOUNT_B,
+        )
         for i, n in enumerate(nodes)
-        if n["status"] != "skipped"
+        if n.status != "skipped"
     }
-    done = sum(n["status"] == "done" for n in nodes)
-    fab.run = {
-        "format": 1,
-        "recipe": fab.manifest["recipe"],
-        "backend": {"kind": "sim", "base_url": "http://127.0.0.1:41234/v1/google-flow"},
-        "started_at": "2026-11-25T10:00:00Z",
-        "finished_at": "2026-11-25T10:00:41Z",
-        "wall_seconds": 41.3,
-        "outcome": "failed",
-        "exit_code": 1,
-        "summary": {
+    done = sum(n.status == "done" for n in nodes)
+    window, inflight, rejections = _timeline()
+    log = RunLog(
+        recipe_name=manifest.recipe_name,
+        recipe_path=manifest.recipe_path,
+        backend_kind="sim",
+        base_url="http://127.0.0.1:41234/v1/google-flow",
+        started_at="2026-11-25T10:00:00Z",
+        finished_at="2026-11-25T10:00:41Z",
+        wall_seconds=41.3,
+        outcome="failed",
+        exit_code=1,
+        summary={
             "nodes": len(nodes),
             "done": done,
             "cached": len(cached),
@@ -308,46 +307,48 @@ def fabricate_output(out: Path, *, bulk_variants: int = 0, with_run: bool = True
             "retries": 4,
             "rejections": 2,
         },
-        "nodes": run_nodes,
-        "timeline": _timeline(),
-    }
+        nodes=run_nodes,
+        window=window,
+        inflight=inflight,
+        rejections=rejections,
+    )
+    fab.run = log.to_json()
     if with_run:
-        _write_json(out / "run.json", fab.run)
+        write_run_log(out, log)
     return fab
 
 
-def _timeline() -> dict[str, list[list[Any]]]:
-    window = [
-        [0.0, ACCOUNT, 3],
-        [4.1, ACCOUNT, 4],
-        [8.0, ACCOUNT, 6],
-        [12.5, ACCOUNT, 10],
-        [17.0, ACCOUNT, 7],
-        [25.0, ACCOUNT, 9],
-        [0.0, ACCOUNT_B, 3],
-        [9.0, ACCOUNT_B, 5],
-    ]
-    inflight = [
-        [0.0, ACCOUNT, 0],
-        [0.2, ACCOUNT, 3],
-        [4.3, ACCOUNT, 4],
-        [8.2, ACCOUNT, 6],
-        [12.7, ACCOUNT, 10],
-        [16.9, ACCOUNT, 7],
-        [22.0, ACCOUNT, 5],
-        [30.0, ACCOUNT, 2],
-        [38.0, ACCOUNT, 0],
-        [0.1, ACCOUNT_B, 2],
-        [9.1, ACCOUNT_B, 4],
-        [27.0, ACCOUNT_B, 1],
-        [35.0, ACCOUNT_B, 0],
-    ]
-    rejections = [[16.8, ACCOUNT, 429], [17.0, ACCOUNT, 503]]
-    return {"window": window, "inflight": inflight, "rejections": rejections}
+Point = tuple[float, str, int]
 
 
-def _write_json(path: Path, data: object) -> None:
-    path.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
+def _timeline() -> tuple[tuple[Point, ...], tuple[Point, ...], tuple[Point, ...]]:
+    window = (
+        (0.0, ACCOUNT, 3),
+        (4.1, ACCOUNT, 4),
+        (8.0, ACCOUNT, 6),
+        (12.5, ACCOUNT, 10),
+        (17.0, ACCOUNT, 7),
+        (25.0, ACCOUNT, 9),
+        (0.0, ACCOUNT_B, 3),
+        (9.0, ACCOUNT_B, 5),
+    )
+    inflight = (
+        (0.0, ACCOUNT, 0),
+        (0.2, ACCOUNT, 3),
+        (4.3, ACCOUNT, 4),
+        (8.2, ACCOUNT, 6),
+        (12.7, ACCOUNT, 10),
+        (16.9, ACCOUNT, 7),
+        (22.0, ACCOUNT, 5),
+        (30.0, ACCOUNT, 2),
+        (38.0, ACCOUNT, 0),
+        (0.1, ACCOUNT_B, 2),
+        (9.1, ACCOUNT_B, 4),
+        (27.0, ACCOUNT_B, 1),
+        (35.0, ACCOUNT_B, 0),
+    )
+    rejections = ((16.8, ACCOUNT, 429), (17.0, ACCOUNT, 503))
+    return window, inflight, rejections
 
 
 __all__ = [

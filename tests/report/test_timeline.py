@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from flowpipe.report.model import RunData
 from flowpipe.report.timeline import CHART_WIDTH, timeline_charts
+from flowpipe.store.runlog import RunLog
 
 
 def _run(
     window: list[tuple[float, str, int]],
     inflight: list[tuple[float, str, int]],
     wall: float | None = 10.0,
-) -> RunData:
-    return RunData(
+) -> RunLog:
+    return RunLog(
         backend_kind="sim",
         base_url=None,
         started_at=None,

@@ -1,4 +1,4 @@
-"""Lock files: where they live and how --frozen reads them."""
+"""manifest.json through its one owner: what is written is read back, byte-stable."""
 
 from __future__ import annotations
 
@@ -7,37 +7,81 @@ from pathlib import Path
 
 import pytest
 
-from flowpipe.errors import FrozenCacheMissError
-from flowpipe.store.manifest import check_lock, lock_path, read_lock
+from flowpipe.errors import ErrorInfo, OutputError
+from flowpipe.store.manifest import (
+    Manifest,
+    ManifestImage,
+    ManifestNode,
+    ManifestRef,
+    read_manifest,
+    steps_of,
+    write_manifest,
+)
 
 
-def test_lock_sits_beside_the_recipe() -> None:
-    assert lock_path(Path("a/campaign.yaml")) == Path("a/campaign.lock.json")
+def _node(node_id: str, step: str, variant: tuple[tuple[str, str], ...], **extra: object):
+    base: dict[str, object] = {
+        "id": node_id, "step": step, "variant": variant, "status": "done", "key": "k" + node_id,
+        "deps": (), "prompt": f"prompt of {node_id}", "request": {"count": 1, "seed": None},
+        "references": (), "model_used": "imagen-4", "attempts": 1, "generation_seconds": 12.5,
+        "images": (ManifestImage(0, f"{step}/x/0.jpg", "ab" * 32, 8, 8, 5, "user:1-image:1"),),
+        "error": None,
+    }
+    base.update(extra)
+    return ManifestNode(**base)  # type: ignore[arg-type]
 
 
-def test_read_lock_gives_keys_by_node(tmp_path: Path) -> None:
-    lock = tmp_path / "r.lock.json"
-    lock.write_text(json.dumps({"format": 1, "nodes": {"hero": {"key": "k1", "images": []}}}))
-    locked = read_lock(lock)
-    assert locked == {"hero": "k1"}
-    check_lock(locked, lock.name, "hero", "k1")
-    with pytest.raises(FrozenCacheMissError, match=r"'hero' changed since r\.lock\.json"):
-        check_lock(locked, lock.name, "hero", "k2")
-    with pytest.raises(FrozenCacheMissError, match="'new' changed"):
-        check_lock(locked, lock.name, "new", "k3")
+NODES = (
+    _node("hero", "hero", ()),
+    _node("tile[n=1]", "tile", (("n", "1"),), deps=("hero",),
+          references=(ManifestRef("context", "hero.0", "cd" * 32),)),
+    _node("tile[n=2]", "tile", (("n", "2"),), status="failed", images=(), model_used=None,
+          error=ErrorInfo("ModerationError", "moderated", 500, "UNSAFE", "reword it"),
+          references=(ManifestRef("context", "hero.0", None),)),
+)
+
+
+def test_what_is_written_is_read_back(tmp_path: Path) -> None:
+    manifest = Manifest(recipe_name="r", recipe_path="r.yaml", backend="sim",
+                        steps=steps_of(NODES), nodes=NODES)
+    write_manifest(tmp_path, manifest)
+    assert read_manifest(tmp_path) == manifest
+
+
+def test_steps_keep_first_appearance_order_and_each_value_once() -> None:
+    steps = steps_of(NODES)
+    assert [(s.id, s.matrix, s.node_ids) for s in steps] == [
+        ("hero", (), ("hero",)),
+        ("tile", (("n", ("1", "2")),), ("tile[n=1]", "tile[n=2]")),
+    ]
+
+
+def test_the_same_manifest_gives_the_same_bytes(tmp_path: Path) -> None:
+    manifest = Manifest(recipe_name="r", recipe_path="r.yaml", backend="sim",
+                        steps=steps_of(NODES), nodes=NODES)
+    first = write_manifest(tmp_path / "a", manifest).read_bytes()
+    second = write_manifest(tmp_path / "b", read_manifest(tmp_path / "a")).read_bytes()
+    assert first == second
+    data = json.loads(first)
+    assert list(data) == ["format", "recipe", "backend", "steps", "nodes"]
+    assert list(data["nodes"][0]) == [
+        "id", "step", "variant", "status", "key", "deps", "prompt", "request", "references",
+        "model_used", "attempts", "generation_seconds", "images", "error",
+    ]
 
 
 @pytest.mark.parametrize(
-    "text", ["{not json", "[]", '{"nodes": {"a": 3}}', '{"nodes": []}'],
-    ids=["garbage", "list", "entry-not-object", "nodes-not-mapping"],
+    ("data", "message"),
+    [
+        ({"steps": []}, "no 'nodes' list"),
+        ({"nodes": [{"step": "x"}]}, r"nodes\[0\]\.id"),
+        ({"nodes": [{"id": "a", "images": [{"sha256": "x"}]}]}, r"images\[0\]\.path"),
+        ({"nodes": [{"id": "a", "request": [1]}]}, r"nodes\[0\]\.request: expected an object"),
+    ],
+    ids=["no-nodes", "no-id", "image-without-path", "request-not-object"],
 )
-def test_unreadable_lock_is_a_frozen_miss_not_a_crash(tmp_path: Path, text: str) -> None:
-    lock = tmp_path / "r.lock.json"
-    lock.write_text(text)
-    with pytest.raises(FrozenCacheMissError, match=r"cannot read r\.lock\.json"):
-        read_lock(lock)
-
-
-def test_missing_lock_says_to_run_once(tmp_path: Path) -> None:
-    with pytest.raises(FrozenCacheMissError, match="no lock file"):
-        read_lock(tmp_path / "none.lock.json")
+def test_what_cannot_be_used_is_an_output_error(tmp_path: Path, data: object,
+                                               message: str) -> None:
+    (tmp_path / "manifest.json").write_text(json.dumps(data))
+    with pytest.raises(OutputError, match=message):
+        read_manifest(tmp_path)

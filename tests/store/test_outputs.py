@@ -64,3 +64,24 @@ def test_unchanged_file_is_not_rewritten(tmp_path: Path) -> None:
     assert path.stat().st_mtime == 1
     writer.write_bytes("s/v/0.jpg", b"different")
     assert path.read_bytes() == b"different"
+
+
+def test_sweep_removes_only_the_temp_files_atomic_write_makes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writer = OutputWriter(tmp_path)
+
+    def killed(path: str, data: bytes) -> None:  # the rename never happens
+        raise KeyboardInterrupt
+
+    target = tmp_path / "hero" / "default" / "0.jpg"
+    monkeypatch.setattr(os, "replace", killed)
+    with pytest.raises(KeyboardInterrupt):
+        atomic_write(target, b"image bytes")
+    monkeypatch.undo()
+    left = [p.name for p in target.parent.iterdir()]
+    assert len(left) == 1 and left[0].startswith(".0.jpg.") and left[0].endswith(".tmp")
+    (tmp_path / "mine.tmp").write_text("a file of the user's")
+    assert writer.sweep_temp_files() == 1
+    assert list(target.parent.iterdir()) == []
+    assert (tmp_path / "mine.tmp").exists()

@@ -1,0 +1,150 @@
+"""The output folder and its manifest, kept in step while a run writes images.
+
+After any stop the manifest must describe the image files on disk (docs/outputs.md):
+
+- a run starts by removing the temp files a killed writer left (``.0.jpg.XXXX.tmp``);
+- before the first file that the folder's manifest lists is overwritten with other
+  bytes, the manifest is rewritten with only what this run has finished so far (the
+  rest read ``pending``), so a kill never leaves it naming bytes that are not there;
+- the final manifest lists every node as it ended. Files an earlier manifest listed
+  that nothing lists now are removed when the cache holds their bytes; otherwise,
+  being the only copy, they stay and the node keeps its earlier entry.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from flowpipe.engine.state import NodeState
+from flowpipe.errors import OutputError
+from flowpipe.planner import Node, Plan, node_request
+from flowpipe.store.manifest import (
+    Manifest,
+    ManifestImage,
+    ManifestNode,
+    ManifestRef,
+    read_manifest,
+    steps_of,
+    write_manifest,
+)
+from flowpipe.store.outputs import OutputWriter
+from flowpipe.store.responses import ResponseCache, sha256_hex
+
+__all__ = ["OutputLedger", "manifest_node"]
+
+
+def manifest_node(node: Node, state: NodeState) -> ManifestNode:
+    """The manifest's entry for ``node`` as ``state`` has it."""
+    complete = len(state.ref_hashes) == len(node.refs)
+    gen = state.generation
+    images = () if gen is None else gen.images
+    return ManifestNode(
+        id=node.id,
+        step=node.step,
+        variant=node.variant,
+        status=state.status if state.finished else "pending",
+        key=state.key or node.provisional_key,
+        deps=tuple(dict.fromkeys(node.deps)),
+        prompt=node.prompt,
+        request=node_request(node, state.ref_hashes) if complete else None,
+        references=tuple(ManifestRef(r.role, r.text, state.ref_hashes.get(r)) for r in node.refs),
+        model_used=gen.model_used if gen else None,
+        attempts=gen.attempts if gen else state.attempt.sent,
+        generation_seconds=gen.generation_seconds if gen else None,
+        images=tuple(
+            ManifestImage(i, f"{node.out_dir}/{i}.jpg", img.sha256, img.width, img.height,
+                          img.seed, img.media_generation_id)
+            for i, img in enumerate(images)
+        ),
+        error=state.error,
+    )
+
+
+class OutputLedger:
+    """Writes one run's images and keeps ``manifest.json`` true to them."""
+
+    def __init__(self, out: Path, plan: Plan, states: Mapping[str, NodeState]) -> None:
+        self.writer = OutputWriter(out)
+        self.out = self.writer.out
+        self.plan = plan
+        self.states = states
+        self._previous = _listed_nodes(self.out)
+        self._retracted = False
+
+    def start(self) -> None:
+        """Clear what a killed run left half-written."""
+        self.writer.sweep_temp_files()
+
+    def before_writing(self, node: Node, shas: Sequence[str]) -> None:
+        """Call before ``write_images`` (on the event loop): retract what would go stale."""
+        old = self._previous.get(node.id)
+        if self._retracted or old is None or not old.images:
+            return
+        new = [(f"{node.out_dir}/{i}.jpg", sha) for i, sha in enumerate(shas)]
+        if [(img.path, img.sha256) for img in old.images] != new:
+            write_manifest(self.out, self.manifest())
+            self._retracted = True
+
+    def write_images(self, node: Node, blobs: Sequence[bytes]) -> None:
+        """Write ``node``'s images (safe off the event loop)."""
+        for index, data in enumerate(blobs):
+            self.writer.write_bytes(node.out_dir / f"{index}.jpg", data)
+
+    def manifest(self, entries: Mapping[str, ManifestNode] | None = None) -> Manifest:
+        """The manifest of the plan's nodes as they stand (or as ``entries`` has them)."""
+        nodes = tuple(
+            (entries or {}).get(nid) or manifest_node(node, self.states[nid])
+            for nid, node in self.plan.nodes.items()
+        )
+        return Manifest(
+            recipe_name=self.plan.name,
+            recipe_path=self.plan.recipe_path.name,
+            backend=self.plan.backend,
+            steps=steps_of(nodes),
+            nodes=nodes,
+        )
+
+    def finish(self, cache: ResponseCache) -> Manifest:
+        """The final manifest, written, with what no entry lists any more dealt with."""
+        entries = {nid: manifest_node(n, self.states[nid]) for nid, n in self.plan.nodes.items()}
+        listed = {img.path for entry in entries.values() for img in entry.images}
+        for old in self._previous.values():
+            stale = [img for img in old.images if img.path not in listed and self._intact(img)]
+            if not stale:
+                continue
+            if self._keeps(old, stale, cache):
+                entries[old.id] = old
+            else:  # superseded: the cache keeps their bytes, the only copy is never removed
+                self._remove([img for img in stale if cache.get_image(img.sha256) is not None])
+        manifest = self.manifest(entries)
+        write_manifest(self.out, manifest)
+        return manifest
+
+    def _keeps(self, old: ManifestNode, stale: Sequence[ManifestImage],
+               cache: ResponseCache) -> bool:
+        """Whether ``old`` stays the node's entry: its files are still its valid result."""
+        state = self.states.get(old.id)
+        if state is None or state.status == "done":
+            return False
+        return old.key == state.key or any(cache.get_image(i.sha256) is None for i in stale)
+
+    def _intact(self, image: ManifestImage) -> bool:
+        try:
+            return sha256_hex(self.writer.path_for(image.path).read_bytes()) == image.sha256
+        except (OSError, OutputError):
+            return False
+
+    def _remove(self, images: Sequence[ManifestImage]) -> None:
+        for image in images:
+            with contextlib.suppress(OSError, OutputError):
+                self.writer.path_for(image.path).unlink()
+
+
+def _listed_nodes(out: Path) -> dict[str, ManifestNode]:
+    """What the folder's manifest lists, by node id; nothing if there is none to read."""
+    try:
+        return {node.id: node for node in read_manifest(out).nodes}
+    except OutputError:
+        return {}

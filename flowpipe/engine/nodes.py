@@ -1,0 +1,159 @@
+"""The nodes of one run: their states, when each is ready, and what the cache answers.
+
+A node becomes ready when every image it references exists; only then is its real
+cache key known (DESIGN section 3). The book then answers it from the cache when it
+can (the images are written at once) and queues it otherwise. Finishing a node
+releases what waits on it, or skips it when the node did not end done.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from pathlib import Path
+
+from flowpipe.engine.attempt import NodeAttempt
+from flowpipe.engine.clock import RunClock
+from flowpipe.engine.ledger import OutputLedger
+from flowpipe.engine.ready import ReadyQueue
+from flowpipe.engine.resolver import Resolver
+from flowpipe.engine.retry import RetryPolicy
+from flowpipe.engine.state import NodeState, Status
+from flowpipe.errors import ErrorInfo
+from flowpipe.events import Event, NodeCached, NodeFailed, NodeSkipped
+from flowpipe.planner import Plan, request_key
+from flowpipe.store.responses import ResponseCache
+
+__all__ = ["IN_FLIGHT", "NodeBook"]
+
+IN_FLIGHT = "run stopped while this request was in flight (it may still be billed)"
+
+
+class NodeBook:
+    """Every node's state, the ready queue, and the files their results became."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        *,
+        cache: ResponseCache,
+        out: Path,
+        clock: RunClock,
+        emit: Callable[[Event], None],
+        refreshing: Callable[[str], bool],
+        retry: RetryPolicy,
+        seed: int | None,
+        on_upload: Callable[[str, str], None],
+    ) -> None:
+        self.plan = plan
+        self.cache = cache
+        self._clock = clock
+        self._emit = emit
+        self._refreshing = refreshing
+        rng = random.Random(seed)
+        self.states = {
+            nid: NodeState(NodeAttempt(node, retry, rng)) for nid, node in plan.nodes.items()
+        }
+        self.queue = ReadyQueue(plan)
+        self.ledger = OutputLedger(out, plan, self.states)
+        self.resolver = Resolver(plan, cache, self.states, on_upload=on_upload)
+        self.open = len(plan.nodes)  # nodes not finished yet
+
+    def start(self) -> None:
+        """Answer every node the cache can, from the roots down, sending nothing."""
+        self.ledger.start()
+        for nid in self.queue.roots():
+            if self.states[nid].status == "pending":
+                status = self.prepare(nid)
+                if status is not None:
+                    self.complete(nid, status)
+
+    def prepare(self, nid: str) -> Status | None:
+        """All upstream images exist: compute the real key, then answer from cache or queue.
+
+        Returns the node's final status when it finished here (a cache hit, or a
+        reference that cannot resolve), None when it was queued.
+        """
+        node = self.plan.nodes[nid]
+        state = self.states[nid]
+        try:
+            state.ref_hashes = self.resolver.hashes(node)
+        except LookupError as exc:
+            state.error = ErrorInfo(type="ReferenceError", message=str(exc))
+            self._emit(NodeFailed(self._clock.now(), nid, state.error))
+            return "failed"
+        state.key = request_key(node, state.ref_hashes, self.plan.backend)
+        if self.from_cache(nid):
+            return "done"
+        state.status = "ready"
+        self.queue.push(nid)
+        return None
+
+    def from_cache(self, nid: str, *, refresh: bool = True) -> bool:
+        """Finish ``nid`` from the cache if its key is there (and not being refreshed)."""
+        node = self.plan.nodes[nid]
+        state = self.states[nid]
+        if state.key is None or (refresh and self._refreshing(node.step)):
+            return False
+        hit = self.cache.get_generation(state.key)
+        if hit is None:
+            return False
+        gen, blobs = hit
+        self.ledger.before_writing(node, [img.sha256 for img in gen.images])
+        self.ledger.write_images(node, blobs)
+        state.cache_hit = True
+        state.generation = gen
+        state.account = gen.account
+        self._emit(NodeCached(self._clock.now(), nid))
+        return True
+
+    def complete(self, nid: str, status: Status) -> None:
+        """Mark a node finished and release (or skip) what waits on it."""
+        stack = [(nid, status)]
+        while stack:
+            cur, st = stack.pop()
+            self.states[cur].status = st
+            self.open -= 1
+            for child in self.queue.children(cur):
+                if self.states[child].status != "pending":
+                    continue
+                if st != "done":
+                    because = f"upstream node '{cur}' {st}"
+                    self.states[child].error = ErrorInfo(type="Skipped", message=because)
+                    self._emit(NodeSkipped(self._clock.now(), child, because))
+                    stack.append((child, "skipped"))
+                elif self.queue.arrived(child):
+                    child_status = self.prepare(child)
+                    if child_status is not None:
+                        stack.append((child, child_status))
+
+    def fail(self, nid: str, info: ErrorInfo) -> None:
+        self.states[nid].error = info
+        self._emit(NodeFailed(self._clock.now(), nid, info))
+        self.complete(nid, "failed")
+
+    def settle_from_cache(self) -> None:
+        """Finish what the cache can answer, refreshing or not: a stopped run that meant
+        to re-make a node keeps the result it already had."""
+        for nid, node in self.plan.nodes.items():
+            state = self.states[nid]
+            deps_done = all(self.states[d].status == "done" for d in node.deps)
+            if state.status not in ("pending", "ready") or not deps_done:
+                continue
+            if state.key is None:
+                try:
+                    state.ref_hashes = self.resolver.hashes(node)
+                except LookupError:
+                    continue
+                state.key = request_key(node, state.ref_hashes, self.plan.backend)
+            if self.from_cache(nid, refresh=False):
+                state.status = "done"
+
+    def skip_unfinished(self, reason: str) -> None:
+        """Mark every node that has not finished as skipped, with ``reason``."""
+        for nid, state in self.states.items():
+            if not state.finished:
+                why = IN_FLIGHT if state.status == "running" else reason
+                state.status = "skipped"
+                state.error = ErrorInfo(type="Skipped", message=why)
+                self._emit(NodeSkipped(self._clock.now(), nid, why))

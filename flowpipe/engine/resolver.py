@@ -1,0 +1,132 @@
+"""References to mediaGenerationIds: what a node's request names on one account.
+
+An image made on the executing account is named by its own id. Anything else (an
+asset, an image made on another account) is uploaded to that account once and the
+id kept in the cache: concurrent nodes that need the same bytes on the same account
+share one upload. A 403 says an id the request sent is not usable on that account
+(DESIGN section 1): the ids of that request are marked refused there, so exactly
+those bytes are uploaded again, once per 403, and every later request uses the new id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+
+from flowpipe.api import FlowClient, ImageRequest
+from flowpipe.engine.state import NodeState
+from flowpipe.errors import FlowpipeError
+from flowpipe.planner import Node, Plan, Ref
+from flowpipe.store.responses import ResponseCache, sha256_hex
+
+__all__ = ["Resolver"]
+
+
+class Resolver:
+    """Resolves references for one run; ``refuse`` takes a 403 into account."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        cache: ResponseCache,
+        states: Mapping[str, NodeState],
+        *,
+        on_upload: Callable[[str, str], None],
+    ) -> None:
+        self.plan = plan
+        self.cache = cache
+        self.states = states
+        self._on_upload = on_upload
+        self._uploads: dict[tuple[str, str], asyncio.Future[str]] = {}
+        self._refused: set[tuple[str, str]] = set()  # (account, id) a 403 answered
+
+    def hashes(self, node: Node) -> dict[Ref, str]:
+        """The SHA-256 of the bytes behind each reference; LookupError if one is missing."""
+        hashes: dict[Ref, str] = {}
+        for ref in node.refs:
+            if ref.kind == "asset":
+                assert ref.asset is not None
+                hashes[ref] = self.plan.assets[ref.asset].sha256
+                continue
+            assert ref.node is not None and ref.index is not None
+            gen = self.states[ref.node].generation
+            if gen is None:  # pragma: no cover - readiness guarantees it
+                raise LookupError(f"{ref.text}: node '{ref.node}' has no images")
+            if ref.index >= len(gen.images):
+                raise LookupError(
+                    f"{ref.text}: node '{ref.node}' returned {len(gen.images)} image(s), "
+                    f"so index {ref.index} does not exist"
+                )
+            hashes[ref] = gen.images[ref.index].sha256
+        return hashes
+
+    async def request(
+        self, node: Node, state: NodeState, account: str, client: FlowClient, *, email: bool
+    ) -> ImageRequest:
+        """The API request for ``node`` on ``account``, every reference as a usable id."""
+        ids = [
+            await self._media_id(ref, state.ref_hashes[ref], account, client) for ref in node.refs
+        ]
+        style = ids.pop(0) if node.style else None
+        return ImageRequest(
+            prompt=node.prompt,
+            model=state.attempt.model,
+            aspect_ratio=node.aspect_ratio,
+            count=node.count,
+            seed=node.seed,
+            email=account if email else None,
+            style_reference=style,
+            context_references=tuple(ids),
+        )
+
+    def refuse(self, account: str, request: ImageRequest) -> None:
+        """A 403 answered ``request`` on ``account``: none of its ids count there now."""
+        for media_id in (request.style_reference, *request.context_references):
+            if media_id:
+                self._refused.add((account, media_id))
+
+    async def _media_id(self, ref: Ref, sha: str, account: str, client: FlowClient) -> str:
+        if ref.kind == "node":
+            assert ref.node is not None and ref.index is not None
+            gen = self.states[ref.node].generation
+            if gen is not None and gen.account == account:
+                own = gen.images[ref.index].media_generation_id
+                if (account, own) not in self._refused:
+                    return own
+        cached = self.cache.get_upload(account, sha)
+        if cached and (account, cached) not in self._refused:
+            return cached
+        key = (account, sha)
+        upload = self._uploads.get(key)
+        if upload is None:  # nobody is uploading these bytes to this account yet
+            upload = asyncio.ensure_future(self._upload(ref, sha, account, client))
+            self._uploads[key] = upload
+            upload.add_done_callback(lambda done: self._forget(key, done))
+        return await asyncio.shield(upload)
+
+    def _forget(self, key: tuple[str, str], done: asyncio.Future[str]) -> None:
+        if self._uploads.get(key) is done:
+            del self._uploads[key]
+
+    async def _upload(self, ref: Ref, sha: str, account: str, client: FlowClient) -> str:
+        """Upload the bytes behind ``ref`` to ``account`` and remember the id."""
+        data, mime = self._bytes_of(ref, sha)
+        uploaded = await client.upload_asset(account, data, mime)
+        self.cache.put_upload(account, sha, uploaded.media_generation_id)
+        self._on_upload(account, sha)
+        return uploaded.media_generation_id
+
+    def _bytes_of(self, ref: Ref, sha: str) -> tuple[bytes, str]:
+        if ref.kind == "asset":
+            assert ref.asset is not None
+            asset = self.plan.assets[ref.asset]
+            data = asset.path.read_bytes()
+            if sha256_hex(data) != sha:
+                raise FlowpipeError(
+                    f"asset '{ref.asset}' changed on disk during the run", hint="run again"
+                )
+            return data, asset.mime
+        data_or_none = self.cache.get_image(sha)
+        if data_or_none is None:
+            raise FlowpipeError(f"{ref.text}: image {sha[:12]} is missing from the cache")
+        return data_or_none, "image/jpeg"

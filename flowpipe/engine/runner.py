@@ -1,0 +1,441 @@
+"""A whole run as a library call: plan, pick a backend, schedule, write outputs.
+
+The order matters for money and for safety: the plan is built and (when frozen)
+checked against the cache before any request could be sent; images are cached
+before they are written out; the manifest and run.json (and the lock and the report,
+when asked for) are written even when the run stops early, with whatever finished.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import os
+import random
+import signal
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from flowpipe import exitcodes
+from flowpipe.api import FlowClient, Transport
+from flowpipe.engine.accounts import AccountPool, find_accounts
+from flowpipe.engine.backend import (
+    EMBEDDED_TIME_SCALE,
+    BackendChoice,
+    choose_backend,
+    frozen_backend,
+    open_backend,
+)
+from flowpipe.engine.clock import Clock, RunClock
+from flowpipe.engine.limiter import LimiterConfig
+from flowpipe.engine.record import RunRecorder
+from flowpipe.engine.retry import RetryPolicy
+from flowpipe.engine.scheduler import Scheduler, SchedulerOptions
+from flowpipe.engine.state import NodeState, summarize
+from flowpipe.errors import FrozenCacheMissError, StopRunError, UsageError
+from flowpipe.events import EventSink
+from flowpipe.planner import Plan, Recipe, build_plan
+from flowpipe.results import NodeResult, Outcome, RunResult
+from flowpipe.store.cache import CacheStore, DiskCache, MemoryCache, default_cache_dir
+from flowpipe.store.claims import Claims, KeyClaims
+from flowpipe.store.leases import RemoteClaims, SharedClaims
+from flowpipe.store.lock import Lock, LockEntry, check_lock, lock_path, read_lock, write_lock
+from flowpipe.store.remote import RemoteCache, open_remote
+from flowpipe.store.responses import ResponseCache
+from flowpipe.store.runlog import RunLog, write_run_log
+
+if TYPE_CHECKING:
+    from flowpipe.sim import SimConfig
+
+__all__ = ["RunControl", "RunOptions", "run_recipe", "run_recipe_async"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunOptions:
+    """Everything a run can be told; environment defaults are read when it starts.
+
+    A run writes its images, manifest.json and run.json under ``out`` and keeps
+    responses in the cache; ``lock`` (RECIPE.lock.json beside the recipe) and
+    ``report`` (OUT/report.html) are written only when asked for. ``clock`` is the time
+    source (real time by default; ``VirtualClock`` in tests) and ``time_scale`` how many
+    of its seconds make one API second; ``transport`` replaces the HTTP transport.
+    ``remote`` is the shared remote cache (``s3://BUCKET/PREFIX``; None: the
+    ``FLOWPIPE_REMOTE`` variable, then ``.flowpipe.yaml``); ``use_remote=False`` uses none.
+    """
+
+    out: Path | None = None
+    variables: Mapping[str, object] = field(default_factory=dict)
+    refresh_all: bool = False
+    refresh_steps: frozenset[str] = frozenset()
+    frozen: bool = False
+    accounts: tuple[str, ...] = ()
+    backend: Literal["auto", "sim", "useapi"] = "auto"
+    base_url: str | None = None
+    token: str | None = field(default=None, repr=False)
+    time_scale: float | None = None
+    clock: Clock | None = None
+    transport: Transport | None = None
+    sim: SimConfig | None = None
+    max_concurrency: int | None = None
+    fixed_concurrency: int | None = None
+    limiter: LimiterConfig | None = None
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    cache_dir: Path | None = None
+    use_cache: bool = True
+    report: bool = False
+    lock: bool = False
+    stop_grace: float = 30.0
+    seed: int | None = None
+    remote: str | None = None
+    use_remote: bool = True
+
+    def __post_init__(self) -> None:
+        """Accept what a Python caller naturally passes: str paths, lists of names."""
+        fix = {
+            "out": None if self.out is None else Path(self.out),
+            "cache_dir": None if self.cache_dir is None else Path(self.cache_dir),
+            "refresh_steps": frozenset(_names(self.refresh_steps)),
+            "accounts": tuple(_names(self.accounts)),
+        }
+        for name, value in fix.items():
+            object.__setattr__(self, name, value)
+
+
+def _names(value: Iterable[str] | str) -> Iterable[str]:
+    return (value,) if isinstance(value, str) else value
+
+
+class RunControl:
+    """Lets a signal handler reach the running scheduler (Ctrl-C once, then twice)."""
+
+    def __init__(self) -> None:
+        self.scheduler: Scheduler | None = None
+        self.interrupted = 0
+
+    def interrupt(self) -> None:
+        self.interrupted += 1
+        sched = self.scheduler
+        if sched is None:
+            return
+        if self.interrupted == 1:
+            sched.request_stop(
+                "interrupted: waiting for requests in flight (Ctrl-C again to abandon them)"
+            )
+        else:
+            sched.abandon()
+
+
+async def run_recipe_async(
+    recipe: str | os.PathLike[str] | Recipe,
+    options: RunOptions | None = None,
+    *,
+    sinks: Sequence[EventSink] = (),
+    control: RunControl | None = None,
+) -> RunResult:
+    """Run ``recipe`` to the end and write its outputs; raise only for bad input."""
+    options = options or RunOptions()
+    source = recipe if isinstance(recipe, Recipe) else Path(recipe)
+    path = source.path if isinstance(source, Recipe) else source
+    choice = _choose(options, path)
+    plan = _plan(source, path, options, choice.kind)
+    job = _Job(path, plan, choice, options, sinks)
+    if control is not None:
+        control.scheduler = job.sched
+    return await job.execute(control)
+
+
+def run_recipe(
+    recipe: str | os.PathLike[str] | Recipe,
+    options: RunOptions | None = None,
+    *,
+    sinks: Sequence[EventSink] = (),
+) -> RunResult:
+    """Synchronous run with Ctrl-C handling: first stops sending, second abandons."""
+    control = RunControl()
+    loop = asyncio.new_event_loop()
+    try:
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signal.SIGINT, control.interrupt)
+        return loop.run_until_complete(
+            run_recipe_async(recipe, options, sinks=sinks, control=control)
+        )
+    finally:
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.remove_signal_handler(signal.SIGINT)
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
+
+
+def _choose(options: RunOptions, recipe: Path) -> BackendChoice:
+    if options.frozen and (options.refresh_all or options.refresh_steps):
+        raise UsageError("a frozen run cannot refresh: the two contradict each other",
+                         option="frozen")
+    if options.frozen:  # sends nothing, so needs no token: only the backend kind of the keys
+        return BackendChoice(
+            frozen_backend(options.backend, recipe, options.base_url, options.token), None
+        )
+    return choose_backend(options.backend, options.base_url, options.token)
+
+
+def _plan(source: Path | Recipe, path: Path, options: RunOptions, kind: str) -> Plan:
+    plan = build_plan(source, overrides=options.variables, backend=kind)
+    unknown = options.refresh_steps - {node.step for node in plan.nodes.values()}
+    if unknown:
+        raise UsageError(
+            f"no step named {', '.join(sorted(unknown))} in {path}",
+            hint=f"steps: {', '.join(dict.fromkeys(n.step for n in plan.nodes.values()))}",
+            option="refresh_steps",
+        )
+    return plan
+
+
+def _open_cache(options: RunOptions) -> CacheStore:
+    if not options.use_cache:
+        return MemoryCache()
+    return DiskCache(options.cache_dir or default_cache_dir())
+
+
+def _open_remote(options: RunOptions, recipe: Path, store: CacheStore) -> RemoteCache | None:
+    if not options.use_remote:
+        return None
+    folder = store.folder if isinstance(store, DiskCache) else None
+    try:
+        return open_remote(options.remote, start=recipe.parent, cache_folder=folder)
+    except BaseException:
+        store.close()
+        raise
+
+
+def _limiter_config(options: RunOptions) -> LimiterConfig:
+    cap = options.max_concurrency
+    if cap is not None and cap < 1:
+        raise UsageError("must be at least 1", option="max_concurrency")
+    base = options.limiter or LimiterConfig()
+    max_window = base.max_window if cap is None else min(cap, base.max_window)
+    return dataclasses.replace(
+        base,
+        max_window=max_window,
+        min_window=min(base.min_window, max_window),
+        initial_window=min(base.initial_window, max_window),
+    )
+
+
+def _check_frozen(plan: Plan, recipe: Path, states: Mapping[str, NodeState],
+                  pending: list[str]) -> None:
+    """Frozen: every node must be cached and, if a lock exists, match it."""
+    path = lock_path(recipe)
+    locked = read_lock(path) if path.exists() else None
+    for nid in plan.nodes:
+        state = states[nid]
+        if state.status == "done" and state.key and locked is not None:
+            check_lock(locked, path.name, nid, state.key)
+    if pending:
+        raise FrozenCacheMissError(
+            f"node '{pending[0]}' is not in the cache"
+            f" ({len(pending)} node(s) would need a request)",
+            hint="make them in a run that may send requests, or restore the cache folder",
+            option="frozen",
+        )
+
+
+class _Job:
+    """One run from the first look at the cache to the last file written."""
+
+    def __init__(self, recipe: Path, plan: Plan, choice: BackendChoice, options: RunOptions,
+                 sinks: Sequence[EventSink]) -> None:
+        self.recipe, self.plan, self.choice, self.options = recipe, plan, choice, options
+        self.limiter = _limiter_config(options)  # checked before anything is opened
+        embedded = choice.base_url is None
+        scale = options.time_scale or (EMBEDDED_TIME_SCALE if embedded else 1.0)
+        self.clock = RunClock(options.clock, scale=scale)
+        self.out = options.out or Path("out") / plan.name
+        self.store = _open_cache(options)
+        self.remote = _open_remote(options, recipe, self.store)
+        self.cache = ResponseCache(self.store, remote=self.remote)
+        folder = self.store.folder if isinstance(self.store, DiskCache) else None
+        claims: Claims | None = KeyClaims(folder / "claims") if folder is not None else None
+        if self.remote is not None:
+            claims = SharedClaims(claims, RemoteClaims(self.remote))
+        self.recorder = RunRecorder()
+        self.started_at = datetime.now(UTC)
+        self.backend_url = choice.base_url or "embedded simulator"
+        self.sched = Scheduler(
+            plan,
+            cache=self.cache,
+            out=self.out,
+            clock=self.clock,
+            claims=claims,
+            sinks=[self.recorder, *sinks],
+            options=SchedulerOptions(
+                refresh_all=options.refresh_all,
+                refresh_steps=options.refresh_steps,
+                stop_grace=options.stop_grace,
+                seed=options.seed,
+                retry=options.retry,
+            ),
+        )
+
+    async def execute(self, control: RunControl | None) -> RunResult:
+        try:  # decided from the cache alone, before any request could be sent
+            if self.remote is not None:  # one batch from the remote, so prime reads locally
+                await self.remote.prepare(self.cache, self.plan, lock_path(self.recipe))
+            pending = self.sched.prime()
+            if self.options.frozen:
+                _check_frozen(self.plan, self.recipe, self.sched.states, pending)
+        except BaseException:
+            if self.remote is not None:
+                await self.remote.aclose()
+            self.store.close()
+            raise
+        try:
+            if pending:
+                await self._send_all()
+        except StopRunError as exc:  # before the first generation: GET /accounts said no
+            self.sched.stop_error = exc
+            self.sched.end(f"run stopped: {exc.message}")
+        finally:
+            if self.remote is not None:  # claim releases and pushes end first: run.json counts
+                await self.remote.aclose()
+            try:
+                result = self._finish(control)
+            finally:
+                self.store.close()
+        return result
+
+    async def _send_all(self) -> None:
+        options = self.options
+        async with open_backend(self.choice, time_scale=self.clock.scale,
+                                sim=options.sim) as backend:
+            self.backend_url = backend.base_url
+            async with FlowClient(base_url=backend.base_url, token=backend.token,
+                                  transport=options.transport) as client:
+                accounts = await find_accounts(
+                    client,
+                    chosen=options.accounts or self.plan.accounts,
+                    policy=options.retry,
+                    clock=self.clock,
+                    rng=random.Random(options.seed),
+                )
+                pool = AccountPool(accounts, clock=self.clock, sinks=self.sched.sinks,
+                                   limiter_config=self.limiter,
+                                   fixed_window=options.fixed_concurrency)
+                await self.sched.run(client, pool)
+
+    def _finish(self, control: RunControl | None) -> RunResult:
+        """Write what the run leaves behind and say how it ended."""
+        outcome, message = _outcome(self.sched, control)
+        log = self._log(outcome, message)
+        self.sched.ledger.finish(self.cache)
+        write_run_log(self.out, log)
+        if self.options.lock and not self.options.frozen:
+            _write_lock(self.recipe, self.plan, self.sched.states)
+        if self.options.report:
+            from flowpipe.report import write_report
+
+            write_report(self.out)
+        return _result(self.plan, self.sched.states, self.out, outcome=outcome, message=message,
+                       log=log)
+
+    def _log(self, outcome: Outcome, message: str | None) -> RunLog:
+        sched = self.sched
+        finished_at = datetime.now(UTC)
+        summary = summarize(sched.states)
+        summary.update(
+            api_calls=sched.api_calls,
+            uploads=sched.uploads,
+            retries=sched.retries,
+            rejections=sched.rejections,
+            waited_for_other_runs=sched.claim_waits,
+            corrupt_cache_entries=self.cache.corrupt_entries,
+        )
+        return RunLog(
+            recipe_name=self.plan.name,
+            recipe_path=self.plan.recipe_path.name,
+            backend_kind=self.plan.backend,
+            base_url=self.backend_url,
+            started_at=_stamp(self.started_at),
+            finished_at=_stamp(finished_at),
+            wall_seconds=round((finished_at - self.started_at).total_seconds(), 3),
+            outcome=outcome,
+            exit_code=exitcodes.for_outcome(outcome),
+            message=message,
+            summary=summary,
+            nodes=self.recorder.nodes(),
+            window=tuple(self.recorder.window),
+            inflight=tuple(self.recorder.inflight),
+            rejections=tuple(self.recorder.rejections),
+            remote=self.remote.summary() if self.remote is not None else None,
+        )
+
+
+def _stamp(when: datetime) -> str:
+    return when.isoformat().replace("+00:00", "Z")
+
+
+def _outcome(sched: Scheduler, control: RunControl | None) -> tuple[Outcome, str | None]:
+    if control is not None and control.interrupted:
+        return "interrupted", "interrupted"
+    if isinstance(sched.stop_error, StopRunError):
+        return "stopped", str(sched.stop_error)
+    if sched.stop_error is not None:  # e.g. a full disk: the run failed, the API did not stop it
+        return "failed", str(sched.stop_error)
+    if sched.stop_reason is not None:
+        return "failed", sched.stop_reason
+    bad = sum(1 for s in sched.states.values() if s.status != "done")
+    if bad:
+        return "failed", f"{bad} node(s) did not finish"
+    return "done", None
+
+
+def _write_lock(recipe: Path, plan: Plan, states: Mapping[str, NodeState]) -> None:
+    """Each finished node's key and images; a node not finished keeps its old entry."""
+    path = lock_path(recipe)
+    try:
+        old = read_lock(path)
+        previous = old.nodes if old.backend == plan.backend else {}
+    except FrozenCacheMissError:  # none yet, or unreadable: this run's entries only
+        previous = {}
+    finished = {
+        nid: LockEntry(s.key, tuple(img.sha256 for img in s.generation.images))
+        for nid, s in states.items()
+        if s.status == "done" and s.key and s.generation
+    }
+    base = Lock(recipe=plan.name, backend=plan.backend, nodes=previous)
+    write_lock(path, base.updated(plan.nodes, finished))
+
+
+def _result(plan: Plan, states: Mapping[str, NodeState], out: Path, *, outcome: Outcome,
+            message: str | None, log: RunLog) -> RunResult:
+    nodes = {}
+    for nid, node in plan.nodes.items():
+        state = states[nid]
+        gen = state.generation if state.status == "done" else None
+        nodes[nid] = NodeResult(
+            id=nid,
+            step=node.step,
+            variant=dict(node.variant),
+            state="done" if state.status == "done" else (
+                "failed" if state.status == "failed" else "skipped"),
+            reason=state.error.message if state.error and state.status != "done" else None,
+            cache_hit=state.cache_hit,
+            key=state.key,
+            images=tuple(out / node.out_dir / f"{i}.jpg" for i in range(len(gen.images)))
+            if gen else (),
+            model_used=gen.model_used if gen else None,
+            error=state.error if state.status != "done" else None,
+        )
+    return RunResult(
+        ok=outcome == "done",
+        exit_code=exitcodes.for_outcome(outcome),
+        nodes=nodes,
+        images=tuple(img for result in nodes.values() for img in result.images),
+        outcome=outcome,
+        message=message,
+        out=out,
+        summary=dict(log.summary),
+        run_info=log.to_json(),
+    )

@@ -1,0 +1,376 @@
+"""The coordinator: ready nodes through the limiters and the API, answers carried out.
+
+The ``NodeBook`` knows which nodes are ready (and answers what the cache can); one
+dispatcher per account takes the most urgent ready node whenever its limiter grants a
+slot. What an answer means is the node's ``NodeAttempt``'s business, references the
+``Resolver``'s, files and the manifest the ``OutputLedger``'s, requests in the air
+``InFlight``'s; this module carries the decisions out. A retry waits off-slot, so a
+rejected request never holds capacity while it sleeps. Every wait goes through the
+run's clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from flowpipe.api import FlowClient, ImageRequest, ImageResult
+from flowpipe.engine.accounts import AccountPool
+from flowpipe.engine.attempt import NodeAttempt
+from flowpipe.engine.clock import RunClock
+from flowpipe.engine.inflight import InFlight
+from flowpipe.engine.limiter import Outcome, Permit
+from flowpipe.engine.nodes import NodeBook
+from flowpipe.engine.retry import Action, Decision, RetryPolicy
+from flowpipe.engine.state import NodeState, Status, describe
+from flowpipe.errors import APIError, ErrorInfo, FlowpipeError, StopRunError
+from flowpipe.events import (
+    Event,
+    EventSink,
+    NodeDone,
+    NodeRetried,
+    NodeStarted,
+    RunStarted,
+    RunStopping,
+    Uploaded,
+    broadcast,
+)
+from flowpipe.planner import Plan
+from flowpipe.store.claims import Claims
+from flowpipe.store.responses import CachedGeneration, ResponseCache
+
+__all__ = ["Scheduler", "SchedulerOptions"]
+
+CLAIM_WAIT = 1.0  # API seconds between looks at a key another process is making
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SchedulerOptions:
+    """How the coordinator behaves; ``stop_grace`` is in the clock's seconds."""
+
+    refresh_all: bool = False
+    refresh_steps: frozenset[str] = frozenset()
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    stop_grace: float = 30.0
+    seed: int | None = None
+
+
+class Scheduler:
+    """One run of one plan. Create, ``prime()``, ``await run()``, read ``states``."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        *,
+        cache: ResponseCache,
+        out: Path,
+        clock: RunClock,
+        claims: Claims | None = None,
+        sinks: Sequence[EventSink] = (),
+        options: SchedulerOptions | None = None,
+    ) -> None:
+        self.plan = plan
+        self.cache = cache
+        self.clock = clock
+        self.claims = claims
+        self.sinks = list(sinks)
+        self.options = options or SchedulerOptions()
+        self.book = NodeBook(
+            plan,
+            cache=cache,
+            out=out,
+            clock=clock,
+            emit=self.emit,
+            refreshing=self._refreshing,
+            retry=self.options.retry,
+            seed=self.options.seed,
+            on_upload=self._uploaded,
+        )
+        self.states, self.queue = self.book.states, self.book.queue
+        self.ledger, self.resolver = self.book.ledger, self.book.resolver
+        self.client: FlowClient | None = None
+        self.pool: AccountPool | None = None
+        self.stop_error: FlowpipeError | None = None
+        self.stop_reason: str | None = None
+        self.crash: BaseException | None = None
+        self.stopping = False
+        self.api_calls = self.uploads = self.retries = self.rejections = self.claim_waits = 0
+        self._primed = False
+        self._cond: asyncio.Condition | None = None
+        self.inflight = InFlight(clock, self._task_done)
+
+    # -- events ------------------------------------------------------------------------
+
+    def now(self) -> float:
+        return self.clock.now()
+
+    def emit(self, event: Event) -> None:
+        broadcast(self.sinks, event)
+
+    def _refreshing(self, step: str) -> bool:
+        return self.options.refresh_all or step in self.options.refresh_steps
+
+    def _uploaded(self, account: str, sha: str) -> None:
+        self.uploads += 1
+        self.emit(Uploaded(self.now(), account, sha))
+
+    # -- the run -----------------------------------------------------------------------
+
+    def prime(self) -> list[str]:
+        """Answer every node the cache can, without sending anything.
+
+        Returns the nodes that are ready and need a request. Nodes behind those are
+        not looked at yet: their keys depend on images that do not exist. This is
+        what a frozen run checks before any request could be sent.
+        """
+        if not self._primed:
+            self._primed = True
+            self.emit(RunStarted(self.now(), len(self.plan.nodes), self.plan.backend))
+            self.book.start()
+        return self.book.queue.queued()
+
+    async def run(self, client: FlowClient, pool: AccountPool) -> dict[str, NodeState]:
+        """Run every node to done, failed or skipped; return the states."""
+        self.client, self.pool = client, pool
+        self._cond = asyncio.Condition()
+        self.prime()
+        dispatchers = [asyncio.create_task(self._dispatch(account)) for account in pool.accounts]
+        try:
+            async with self._cond:
+                await self._cond.wait_for(lambda: self._finished() or self.stopping)
+        finally:
+            self.stopping = True
+            await self._notify()
+            for task in dispatchers:
+                task.cancel()
+            await asyncio.gather(*dispatchers, return_exceptions=True)
+            await self.inflight.drain(self.options.stop_grace)
+            self.end("run stopped before this node was sent")
+        if self.crash is not None:
+            raise self.crash
+        return self.states
+
+    def end(self, reason: str) -> None:
+        """Close the run: what the cache can still answer is done, the rest skipped."""
+        self.book.settle_from_cache()
+        self.book.skip_unfinished(reason)
+        if self.claims is not None:
+            self.claims.release_all()
+
+    def abandon(self) -> None:
+        """Cancel requests in flight (a second Ctrl-C); answers already in are kept."""
+        self.inflight.abandon()
+
+    def request_stop(self, reason: str, error: FlowpipeError | None = None) -> None:
+        """Send nothing new; in-flight requests finish and are stored."""
+        if not self.stopping:
+            self.stopping = True
+            self.stop_reason = reason
+            info = ErrorInfo.of(error) if error is not None else None
+            self.emit(RunStopping(self.now(), reason, info))
+        if error is not None and self.stop_error is None:
+            self.stop_error = error
+        self._poke()
+
+    def _finished(self) -> bool:
+        if self.book.open == 0 or self.crash is not None:
+            return True
+        if self.pool is not None and not self.pool.usable_accounts() and not self.inflight:
+            return True  # every account was dropped: what is left can never be sent
+        return self.stopping and not self.inflight
+
+    def _poke(self) -> None:
+        """Wake the dispatchers and the run loop soon (safe to call from sync code)."""
+        if self._cond is not None:
+            asyncio.get_running_loop().create_task(self._notify())
+
+    async def _notify(self) -> None:
+        if self._cond is not None:
+            async with self._cond:
+                self._cond.notify_all()
+
+    def _complete(self, nid: str, status: Status) -> None:
+        self.book.complete(nid, status)
+        self._poke()
+
+    def _fail(self, nid: str, info: ErrorInfo) -> None:
+        self.book.fail(nid, info)
+        self._poke()
+
+    # -- dispatch ----------------------------------------------------------------------
+
+    async def _dispatch(self, account: str) -> None:
+        """Hand ready nodes to ``account`` whenever its limiter has a free slot."""
+        assert self.pool is not None and self._cond is not None
+        pool = self.pool
+        limiter = pool.limiter(account)
+        while True:
+            async with self._cond:
+                await self._cond.wait_for(
+                    lambda: bool(self.queue) or self.stopping or not pool.usable(account)
+                )
+            if self.stopping or not pool.usable(account):
+                return
+            permit = await limiter.acquire()
+            if not self.queue or self.stopping or not pool.usable(account):
+                self._release(account, permit, Outcome.ERROR)
+                continue
+            nid = self.queue.pop()
+            if self.states[nid].status != "ready":
+                self._release(account, permit, Outcome.ERROR)
+                continue
+            self.states[nid].status = "running"
+            pool.note_inflight(account)
+            self.inflight.start(self._execute(nid, account, permit))
+
+    def _release(self, account: str, permit: Permit, outcome: Outcome) -> None:
+        assert self.pool is not None
+        self.pool.limiter(account).release(permit, outcome)
+        self.pool.note_inflight(account)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            self.crash = task.exception()
+        self._poke()
+
+    async def _execute(self, nid: str, account: str, permit: Permit) -> None:
+        """Send ``nid`` unless the cache or another process answers it first."""
+        key = self.states[nid].key
+        assert key is not None
+        if self.book.from_cache(nid):  # another process may have made it since it became ready
+            self._release(account, permit, Outcome.ERROR)
+            self._complete(nid, "done")
+            return
+        # awaited: a remote claim is a round trip to the object store (a file claim is not)
+        if self.claims is not None and not await self.claims.try_claim_async(key):
+            # Another process is sending this very request: wait for its result.
+            self._release(account, permit, Outcome.ERROR)
+            self.claim_waits += 1
+            self._requeue(nid, CLAIM_WAIT)
+            return
+        try:
+            if self.claims is not None and self.book.from_cache(nid):
+                # it stored and released between our two looks
+                self._release(account, permit, Outcome.ERROR)
+                self._complete(nid, "done")
+                return
+            await self._send(nid, account, permit)
+        finally:
+            if self.claims is not None:
+                self.claims.release(key)
+
+    async def _send(self, nid: str, account: str, permit: Permit) -> None:
+        """One request for ``nid`` on ``account``; its answer is stored or handled."""
+        assert self.client is not None and self.pool is not None
+        node, state = self.plan.nodes[nid], self.states[nid]
+        started = self.now()
+        request: ImageRequest | None = None
+        try:
+            request = await self.resolver.request(node, state, account, self.client,
+                                                  email=self.pool.send_email)
+            self.api_calls += 1
+            attempt = state.attempt.sending()
+            self.emit(NodeStarted(self.now(), nid, account, attempt, state.attempt.model))
+            result = await self.client.generate(request)
+        except APIError as exc:
+            outcome = NodeAttempt.outcome(exc)
+            self._release(account, permit, outcome)
+            if outcome is Outcome.REJECTED:
+                self.rejections += 1
+                self.pool.note_rejection(account, exc.status)
+            self._handle_error(nid, account, exc, request)
+            return
+        except FlowpipeError as exc:
+            self._release(account, permit, Outcome.ERROR)
+            self._fail(nid, ErrorInfo.of(exc))
+            return
+        except asyncio.CancelledError:
+            self._release(account, permit, Outcome.ERROR)
+            raise
+        self._release(account, permit, Outcome.OK)
+        state.seconds = self.now() - started
+        await self._store(nid, account, result)
+
+    async def _store(self, nid: str, account: str, result: ImageResult) -> None:
+        """Keep an answer: cache first (nothing finished is lost), then the files."""
+        self.inflight.storing()  # from here on a second Ctrl-C waits for this node
+        node, state = self.plan.nodes[nid], self.states[nid]
+        try:
+            gen = describe(result, account=account, model=state.attempt.model,
+                           attempts=state.attempt.sent,
+                           api_seconds=self.clock.to_api(state.seconds))
+            blobs = [img.data for img in result.images]
+            self.ledger.before_writing(node, [img.sha256 for img in gen.images])
+            # Hashing, caching and fsync-ed writes off the event loop: at scale they
+            # would otherwise delay every other request's dispatch and answer.
+            assert state.key is not None
+            await asyncio.to_thread(self._persist, nid, state.key, gen, blobs)
+        except FlowpipeError as exc:
+            self._fail(nid, ErrorInfo.of(exc))
+            self.request_stop(f"cannot store results: {exc}", exc)
+            return
+        state.generation, state.account = gen, account
+        self.emit(NodeDone(self.now(), nid, account, state.seconds, state.attempt.sent,
+                           state.attempt.model))
+        self._complete(nid, "done")
+
+    def _persist(self, nid: str, key: str, gen: CachedGeneration, blobs: list[bytes]) -> None:
+        self.cache.put_generation(key, gen, blobs)
+        self.ledger.write_images(self.plan.nodes[nid], blobs)
+
+    # -- errors ------------------------------------------------------------------------
+
+    def _handle_error(self, nid: str, account: str, exc: APIError,
+                      request: ImageRequest | None) -> None:
+        """Carry out what the node's attempt decides about ``exc``."""
+        decision = self.states[nid].attempt.after(exc)
+        info = ErrorInfo.of(exc)
+        action = decision.action
+        if action is Action.STOP:
+            self._requeue(nid, 0.0)
+            self.request_stop(f"stopped by HTTP {exc.status}: {exc.message}", exc)
+        elif action is Action.DROP_ACCOUNT:
+            self._drop_account(nid, account, exc, info)
+        elif action is Action.REUPLOAD:
+            if request is not None:
+                self.resolver.refuse(account, request)
+            self._retried(nid, account, info, decision)
+        elif action in (Action.RETRY, Action.SWITCH_MODEL):
+            self._retried(nid, account, info, decision)
+        else:
+            self._fail(nid, info)
+
+    def _drop_account(self, nid: str, account: str, exc: APIError, info: ErrorInfo) -> None:
+        assert self.pool is not None
+        if self.pool.drop(account, info):
+            self._retried(nid, account, info, Decision(Action.DROP_ACCOUNT))
+        elif isinstance(exc, StopRunError):
+            self._requeue(nid, 0.0)
+            self.request_stop(f"no usable account left: {exc.message}", exc)
+        else:
+            self._fail(nid, info)
+            for other, state in self.states.items():
+                if state.status in ("ready", "pending"):
+                    self._fail(other, info)
+
+    def _retried(self, nid: str, account: str, info: ErrorInfo, decision: Decision) -> None:
+        self.retries += 1
+        what = "other-account" if decision.action is Action.DROP_ACCOUNT else decision.action.value
+        self.emit(NodeRetried(self.now(), nid, account, info,
+                              self.clock.to_clock(decision.delay), what))
+        self._requeue(nid, decision.delay)
+
+    def _requeue(self, nid: str, api_delay: float) -> None:
+        """Back to the ready queue after ``api_delay`` API seconds, holding no slot."""
+        self.states[nid].status = "ready"
+        if api_delay <= 0:
+            self._push_if_ready(nid)
+        else:
+            self.inflight.later(api_delay, lambda: self._push_if_ready(nid))
+
+    def _push_if_ready(self, nid: str) -> None:
+        if self.states[nid].status == "ready":
+            self.queue.push(nid)
+            self._poke()

@@ -1,0 +1,181 @@
+"""Run events: the one record of what happened while a run goes, read by every display.
+
+The progress display, the JSON summary and ``run.json`` (and so the report) are all
+sinks of the same events, so none of them re-computes what another knows. A caller of
+``flowpipe.run`` gets them too: a plain function of one ``Event``, or any object with
+``handle(event)`` (an ``EventSink``). Every event is a frozen dataclass whose ``t`` is
+seconds since the run started (docs/python.md lists them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from flowpipe.errors import ErrorInfo
+
+__all__ = [
+    "ErrorInfo",
+    "Event",
+    "EventSink",
+    "InflightChanged",
+    "NodeCached",
+    "NodeDone",
+    "NodeFailed",
+    "NodeRetried",
+    "NodeSkipped",
+    "NodeStarted",
+    "Rejected",
+    "RunStarted",
+    "RunStopping",
+    "Uploaded",
+    "WindowChanged",
+    "broadcast",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class RunStarted:
+    """The run began: ``nodes`` in the plan, on the ``backend`` kind (sim or useapi)."""
+
+    t: float
+    nodes: int
+    backend: str
+
+
+@dataclass(frozen=True, slots=True)
+class NodeCached:
+    """``node`` was answered by the cache: nothing was sent for it."""
+
+    t: float
+    node: str
+
+
+@dataclass(frozen=True, slots=True)
+class NodeStarted:
+    """A request for ``node`` went to ``account`` (``attempt`` 1 is the first)."""
+
+    t: float
+    node: str
+    account: str
+    attempt: int
+    model: str
+
+
+@dataclass(frozen=True, slots=True)
+class NodeRetried:
+    """``node`` will be tried again in ``delay`` seconds; ``action`` says how
+    (``retry``, ``switch-model``, ``re-upload`` or ``other-account``)."""
+
+    t: float
+    node: str
+    account: str
+    error: ErrorInfo
+    delay: float
+    action: str  # "retry", "switch-model", "re-upload", "other-account"
+
+
+@dataclass(frozen=True, slots=True)
+class NodeDone:
+    """``node`` was made: ``seconds`` for its last request, ``attempts`` in all."""
+
+    t: float
+    node: str
+    account: str
+    seconds: float
+    attempts: int
+    model_used: str
+
+
+@dataclass(frozen=True, slots=True)
+class NodeFailed:
+    """``node`` failed for good; ``error`` says why and what to try."""
+
+    t: float
+    node: str
+    error: ErrorInfo
+
+
+@dataclass(frozen=True, slots=True)
+class NodeSkipped:
+    """``node`` will not be made this run: an upstream node did not finish, or the
+    run stopped first (``because``)."""
+
+    t: float
+    node: str
+    because: str
+
+
+@dataclass(frozen=True, slots=True)
+class Uploaded:
+    """Reference bytes (``sha256``) were uploaded to ``account``."""
+
+    t: float
+    account: str
+    sha256: str
+
+
+@dataclass(frozen=True, slots=True)
+class WindowChanged:
+    """``account``'s concurrency window is now ``window`` (``reason``)."""
+
+    t: float
+    account: str
+    window: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class InflightChanged:
+    """``account`` has ``in_flight`` requests out."""
+
+    t: float
+    account: str
+    in_flight: int
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """``account`` answered over capacity (429, 503; ``status`` None: a timeout or reset)."""
+
+    t: float
+    account: str
+    status: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class RunStopping:
+    """The run sends nothing more; requests in flight may still finish."""
+
+    t: float
+    reason: str
+    error: ErrorInfo | None
+
+
+Event = (
+    RunStarted
+    | NodeCached
+    | NodeStarted
+    | NodeRetried
+    | NodeDone
+    | NodeFailed
+    | NodeSkipped
+    | Uploaded
+    | WindowChanged
+    | InflightChanged
+    | Rejected
+    | RunStopping
+)
+
+
+class EventSink(Protocol):
+    """Anything that wants to hear about a run."""
+
+    def handle(self, event: Event) -> None: ...
+
+
+def broadcast(sinks: Sequence[EventSink], event: Event) -> None:
+    """Give ``event`` to every sink, in order."""
+    for sink in sinks:
+        sink.handle(event)

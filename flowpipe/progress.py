@@ -1,0 +1,206 @@
+"""What a person sees while a run goes: a live panel on a TTY, plain lines elsewhere.
+
+The terminal face of ``flowpipe run``: sinks of the run's events, and the one line
+that says which backend a run talks to.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import time
+from collections.abc import Iterator
+from typing import IO, TYPE_CHECKING, Any
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from flowpipe.events import (
+    Event,
+    EventSink,
+    NodeCached,
+    NodeDone,
+    NodeFailed,
+    NodeRetried,
+    NodeSkipped,
+    NodeStarted,
+    RunStarted,
+    RunStopping,
+    Uploaded,
+    WindowChanged,
+)
+
+if TYPE_CHECKING:
+    from flowpipe.engine.runner import RunOptions
+
+__all__ = ["LiveProgress", "PlainProgress", "Tally", "describe_backend", "open_display"]
+
+
+class Tally:
+    """Counts by state, kept from events; both displays read it."""
+
+    def __init__(self) -> None:
+        self.total = 0
+        self.done = 0
+        self.cached = 0
+        self.failed = 0
+        self.skipped = 0
+        self.retries = 0
+        self.running: set[str] = set()
+        self.windows: dict[str, int] = {}
+        self.started = time.monotonic()
+        self._sent_done = 0
+
+    def handle(self, event: Event) -> None:
+        if isinstance(event, RunStarted):
+            self.total = event.nodes
+        elif isinstance(event, NodeStarted):
+            self.running.add(event.node)
+        elif isinstance(event, NodeCached):
+            self.done += 1
+            self.cached += 1
+        elif isinstance(event, NodeDone):
+            self.running.discard(event.node)
+            self.done += 1
+            self._sent_done += 1
+        elif isinstance(event, NodeRetried):
+            self.running.discard(event.node)
+            self.retries += 1
+        elif isinstance(event, NodeFailed):
+            self.running.discard(event.node)
+            self.failed += 1
+        elif isinstance(event, NodeSkipped):
+            self.skipped += 1
+        elif isinstance(event, WindowChanged):
+            self.windows[event.account] = event.window
+
+    @property
+    def finished(self) -> int:
+        return self.done + self.failed + self.skipped
+
+    @property
+    def waiting(self) -> int:
+        return max(0, self.total - self.finished - len(self.running))
+
+    def eta(self) -> float | None:
+        """Seconds left at the pace of the requests finished so far."""
+        left = self.total - self.finished
+        if left <= 0:
+            return 0.0
+        if self._sent_done == 0:
+            return None
+        return (time.monotonic() - self.started) / self._sent_done * left
+
+
+def _fmt_eta(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
+class PlainProgress:
+    """One line per event that matters, for logs and CI (no cursor tricks)."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream = stream
+        self.tally = Tally()
+
+    def _line(self, text: str) -> None:
+        t = self.tally
+        print(f"[{t.finished}/{t.total}] {text}", file=self.stream, flush=True)
+
+    def handle(self, event: Event) -> None:
+        self.tally.handle(event)
+        if isinstance(event, RunStarted):
+            self._line(f"run: {event.nodes} nodes on the {event.backend} backend")
+        elif isinstance(event, NodeCached):
+            self._line(f"cached {event.node}")
+        elif isinstance(event, NodeDone):
+            self._line(f"done {event.node} in {event.seconds:.1f}s ({event.model_used})")
+        elif isinstance(event, NodeRetried):
+            status = event.error.status if event.error.status is not None else "-"
+            self._line(
+                f"{event.action} {event.node}: HTTP {status} {event.error.type}"
+                f" (again in {event.delay:.1f}s)"
+            )
+        elif isinstance(event, NodeFailed):
+            hint = f" ({event.error.hint})" if event.error.hint else ""
+            self._line(f"failed {event.node}: {event.error.type}: {event.error.message}{hint}")
+        elif isinstance(event, NodeSkipped):
+            self._line(f"skipped {event.node}: {event.because}")
+        elif isinstance(event, Uploaded):
+            self._line(f"uploaded {event.sha256[:12]} to {event.account}")
+        elif isinstance(event, RunStopping):
+            self._line(f"stopping: {event.reason}")
+
+
+class LiveProgress:
+    """A rich panel redrawn in place: counts, windows per account, retries, ETA."""
+
+    def __init__(self, console: Console | None = None) -> None:
+        self.console = console or Console(stderr=True)
+        self.tally = Tally()
+        self._stopping: str | None = None
+        self._live = Live(self._render(), console=self.console, refresh_per_second=4)
+
+    def __enter__(self) -> LiveProgress:
+        self._live.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._live.update(self._render())
+        self._live.__exit__(*exc)
+
+    def _render(self) -> Table:
+        t = self.tally
+        table = Table.grid(padding=(0, 2))
+        table.add_row(
+            f"[bold]{t.finished}/{t.total}[/] nodes",
+            f"[green]done {t.done}[/] (cached {t.cached})",
+            f"[cyan]running {len(t.running)}[/]",
+            f"waiting {t.waiting}",
+            f"[red]failed {t.failed}[/]",
+            f"[yellow]skipped {t.skipped}[/]",
+        )
+        windows = "  ".join(f"{a}: {w}" for a, w in sorted(t.windows.items())) or "-"
+        table.add_row(
+            f"window {windows}", f"retries {t.retries}", f"ETA {_fmt_eta(t.eta())}", "", "", ""
+        )
+        if self._stopping:
+            table.add_row(f"[bold red]stopping:[/] {self._stopping}", "", "", "", "", "")
+        return table
+
+    def handle(self, event: Event) -> None:
+        self.tally.handle(event)
+        if isinstance(event, NodeFailed):
+            self.console.print(f"[red]failed[/] {event.node}: {event.error.message}")
+        elif isinstance(event, RunStopping):
+            self._stopping = event.reason
+        self._live.update(self._render())
+
+
+def describe_backend(options: RunOptions) -> str:
+    """One line for stderr, so nobody mistakes simulated images for real ones."""
+    if options.frozen:
+        return "--frozen: answering from the cache only; nothing will be sent"
+    from flowpipe.engine.backend import choose_backend
+
+    choice = choose_backend(options.backend, options.base_url, options.token)
+    if choice.base_url is None:
+        return (
+            "no USEAPI_TOKEN: running on the embedded simulator "
+            "(placeholder images, nothing is billed)"
+        )
+    return f"backend {choice.kind} at {choice.base_url}"
+
+
+@contextlib.contextmanager
+def open_display(*, plain: bool = False) -> Iterator[list[EventSink]]:
+    """A live panel when stderr is a terminal, else one plain line per event."""
+    if plain or not sys.stderr.isatty():
+        yield [PlainProgress(sys.stderr)]
+        return
+    with LiveProgress() as live:
+        yield [live]

@@ -1,0 +1,64 @@
+"""What ``flowpipe.run`` returns: how the run ended, and what became of every node.
+
+Plain frozen values with no engine inside, so they can be kept, compared and
+pickled; ``run.json`` in the output folder holds the same facts for later readers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from flowpipe.errors import ErrorInfo
+
+__all__ = ["FinalState", "NodeResult", "Outcome", "RunResult"]
+
+FinalState = Literal["done", "failed", "skipped"]
+Outcome = Literal["done", "failed", "stopped", "interrupted"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NodeResult:
+    """One node of the plan after the run.
+
+    ``state`` is ``done`` (made now or answered by the cache: ``cache_hit``),
+    ``failed`` or ``skipped`` (an upstream node did not finish, or the run stopped);
+    ``reason`` says why when it is not done, ``error`` has the details. ``key`` is
+    the request's cache key once known (None when its references never existed).
+    ``images`` are the files written for it, in index order.
+    """
+
+    id: str
+    step: str
+    variant: Mapping[str, str]
+    state: FinalState
+    reason: str | None
+    cache_hit: bool
+    key: str | None
+    images: tuple[Path, ...]
+    model_used: str | None = None
+    error: ErrorInfo | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunResult:
+    """How a run ended and where its outputs are.
+
+    ``ok`` is True when every node is done. ``exit_code`` is what ``flowpipe run``
+    exits with (0 done, 1 some nodes failed, 3 stopped by the API, 130 interrupted).
+    ``nodes`` maps node id to ``NodeResult`` in plan order; ``images`` lists every image
+    written, in plan order. ``summary`` has the counts and ``run_info`` the whole
+    run.json of the run.
+    """
+
+    ok: bool
+    exit_code: int
+    nodes: Mapping[str, NodeResult]
+    images: tuple[Path, ...]
+    outcome: Outcome
+    message: str | None
+    out: Path
+    summary: Mapping[str, int]
+    run_info: Mapping[str, Any] = field(repr=False)

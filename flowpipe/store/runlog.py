@@ -1,0 +1,172 @@
+"""``run.json``: what one run did (timings, cache hits, retries, the window trace).
+
+The one module that writes and reads the file (docs/outputs.md). Unlike the manifest
+it changes on every run. Reading is lenient throughout: the report treats run.json as
+a nice-to-have, so a bad one costs a note, never the contact sheet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from flowpipe.errors import OutputError
+from flowpipe.store.jsonread import opt_float, opt_int, opt_str, read_json, scalar_text
+from flowpipe.store.outputs import OutputWriter
+
+__all__ = ["FORMAT", "RUN_LOG", "NodeRun", "RunLog", "read_run_log", "write_run_log"]
+
+FORMAT = 1
+RUN_LOG = "run.json"
+
+Point = tuple[float, str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class NodeRun:
+    """What this run did for one node."""
+
+    cache_hit: bool | None
+    seconds: float | None
+    attempts: int | None
+    account: str | None
+    error: str | None = None  # the error's type, when the node failed
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "cache_hit": self.cache_hit,
+            "seconds": self.seconds,
+            "attempts": self.attempts,
+            "account": self.account,
+        }
+        if self.error is not None:
+            data["error"] = self.error
+        return data
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunLog:
+    """Everything ``run.json`` says; timeline entries are (seconds, account, value).
+
+    Times are seconds since ``started_at``. A rejection without a status (a timeout, a
+    reset) is written with ``None`` and not read back: the chart has nothing to label.
+    """
+
+    backend_kind: str | None
+    base_url: str | None
+    started_at: str | None
+    finished_at: str | None
+    wall_seconds: float | None
+    outcome: str | None
+    exit_code: int | None
+    summary: Mapping[str, int]
+    nodes: Mapping[str, NodeRun]
+    window: tuple[Point, ...]
+    inflight: tuple[Point, ...]
+    rejections: tuple[tuple[float, str, int | None], ...]
+    recipe_name: str = ""
+    recipe_path: str = ""
+    message: str | None = None
+    remote: Mapping[str, Any] | None = None  # the remote cache's url and counts, if any
+    format: int = field(default=FORMAT)
+
+    def to_json(self) -> dict[str, Any]:
+        """The file's JSON, keys in the documented order."""
+        return {
+            "format": self.format,
+            "recipe": {"name": self.recipe_name, "path": self.recipe_path},
+            "backend": {"kind": self.backend_kind, "base_url": self.base_url},
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "wall_seconds": self.wall_seconds,
+            "outcome": self.outcome,
+            "exit_code": self.exit_code,
+            "message": self.message,
+            "summary": dict(self.summary),
+            "remote": dict(self.remote) if self.remote is not None else None,
+            "nodes": {nid: info.to_json() for nid, info in self.nodes.items()},
+            "timeline": {
+                "window": [list(p) for p in self.window],
+                "inflight": [list(p) for p in self.inflight],
+                "rejections": [list(p) for p in self.rejections],
+            },
+        }
+
+
+def write_run_log(out: Path, log: RunLog) -> Path:
+    """Write OUT/run.json atomically."""
+    return OutputWriter(out).write_json(RUN_LOG, log.to_json())
+
+
+def read_run_log(out: Path) -> tuple[RunLog | None, str | None]:
+    """Read OUT/run.json if there is one.
+
+    Returns the log, or None and a note saying why it is not shown.
+    """
+    path = out / RUN_LOG
+    if not path.exists():
+        return None, "run.json is missing: showing what manifest.json records."
+    try:
+        data = read_json(path)
+    except OutputError as exc:
+        return None, f"{exc}: showing what manifest.json records."
+    if not isinstance(data, dict):
+        return None, "run.json is not a JSON object: showing what manifest.json records."
+    return _log(data), None
+
+
+def _object(data: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = data.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _timeline(raw: object) -> tuple[Point, ...]:
+    """Keep the well-formed ``[seconds, account, value]`` entries, sorted by time."""
+    points: list[Point] = []
+    for item in raw if isinstance(raw, list) else []:
+        if isinstance(item, list) and len(item) == 3 and _number(item[0]) and _number(item[2]):
+            points.append((float(item[0]), scalar_text(item[1]), int(item[2])))
+    points.sort(key=lambda p: p[0])
+    return tuple(points)
+
+
+def _node(info: Mapping[str, Any]) -> NodeRun:
+    hit = info.get("cache_hit")
+    return NodeRun(
+        cache_hit=hit if isinstance(hit, bool) else None,
+        seconds=opt_float(info, "seconds"),
+        attempts=opt_int(info, "attempts"),
+        account=opt_str(info, "account"),
+        error=opt_str(info, "error"),
+    )
+
+
+def _log(data: Mapping[str, Any]) -> RunLog:
+    backend, recipe, timeline = (_object(data, k) for k in ("backend", "recipe", "timeline"))
+    summary = {str(k): int(v) for k, v in _object(data, "summary").items() if _number(v)}
+    nodes = {str(k): _node(v) for k, v in _object(data, "nodes").items() if isinstance(v, dict)}
+    return RunLog(
+        backend_kind=opt_str(backend, "kind"),
+        base_url=opt_str(backend, "base_url"),
+        started_at=opt_str(data, "started_at"),
+        finished_at=opt_str(data, "finished_at"),
+        wall_seconds=opt_float(data, "wall_seconds"),
+        outcome=opt_str(data, "outcome"),
+        exit_code=opt_int(data, "exit_code"),
+        summary=summary,
+        nodes=nodes,
+        window=_timeline(timeline.get("window")),
+        inflight=_timeline(timeline.get("inflight")),
+        rejections=_timeline(timeline.get("rejections")),
+        recipe_name=opt_str(recipe, "name") or "",
+        recipe_path=opt_str(recipe, "path") or "",
+        message=opt_str(data, "message"),
+        remote=dict(_object(data, "remote")) or None,
+        format=opt_int(data, "format") or FORMAT,
+    )

@@ -1,0 +1,289 @@
+"""Whole runs on a virtual clock over a mock transport: scheduler, limiter, accounts,
+retries and moderation fallback in milliseconds, with no server and no real sleep.
+
+Each test drives ``flowpipe.run_async`` through ``FakeAPI`` (tests/engine/fakeapi.py);
+a generation takes 10-20 API seconds of virtual time, so the assertions can also speak
+about the run's clock (the retry delays, the window's growth).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from flowpipe.engine.clock import VirtualClock
+from flowpipe.events import Event, NodeRetried, NodeStarted, WindowChanged
+
+from .conftest import virtual_run
+from .fakeapi import TOKEN, FakeAPI
+
+CHAIN = """
+version: 1
+name: chain
+defaults: {model: imagen-4, aspectRatio: landscape, count: 2}
+steps:
+  hero:
+    prompt: "trail shoe on a ridge at golden hour"
+    seed: 1234
+  closeup:
+    matrix: {angle: [front, side]}
+    prompt: "studio close-up of the trail shoe, {{ angle }} view"
+    model: nano-banana
+    context: [hero.0]
+  poster:
+    style: hero.1
+    context: ["closeup[angle=side].1"]
+    prompt: "poster featuring the trail shoe"
+    aspectRatio: portrait
+"""
+
+
+def _images(out: Path) -> list[Path]:
+    return sorted(out.rglob("*.jpg"))
+
+
+def test_faults_every_node_ends_done_or_failed_with_a_reason(write_recipe, tmp_path: Path) -> None:
+    recipe = write_recipe(
+        """
+        version: 1
+        name: faults
+        defaults: {model: imagen-4, count: 1}
+        steps:
+          shot:
+            matrix: {n: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20]}
+            prompt: "product shot number {{ n }}"
+          detail:
+            matrix: {n: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]}
+            context: ["shot[n={{ n }}].0"]
+            prompt: "detail of shot {{ n }}"
+        """
+    )
+    api = FakeAPI(VirtualClock(), capacity=3, moderation_rate=0.05, fault_rate=0.05, seed=3)
+    result = virtual_run(recipe, api, tmp_path, fixed_concurrency=8)
+    statuses = api.images_statuses()
+    rejected = statuses["429"] + statuses["503"]
+    assert rejected / api.images_requests >= 0.3  # the load really was hostile
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert len(manifest["nodes"]) == 30
+    for node in manifest["nodes"]:
+        assert node["status"] in ("done", "failed", "skipped"), node
+        if node["status"] != "done":
+            assert node["error"]["type"] and node["error"]["message"], node
+    for path in _images(tmp_path / "out"):
+        with Image.open(io.BytesIO(path.read_bytes())) as im:
+            im.load()  # raises on a truncated or partial JPEG
+    assert not list((tmp_path / "out").rglob("*.tmp"))
+    assert result.exit_code in (0, 1)
+
+
+@pytest.mark.parametrize(
+    ("api_extra", "options_extra", "expect"),
+    [
+        pytest.param({"token": "other-token-xyz123"}, {}, "Unauthorized", id="401-bad-token"),
+        pytest.param({"credits": 2}, {}, "subscription", id="402-credits"),
+        pytest.param(
+            {"accounts": (), "broken": ("sim@example.com",)},
+            {"accounts": ("sim@example.com",)},
+            "refresh",
+            id="596-session",
+        ),
+        pytest.param(
+            {"accounts": (), "broken": ("sim@example.com",)}, {}, "refresh", id="596-unhealthy"
+        ),
+    ],
+)
+def test_stops_exit_3_and_token_never_written(
+    write_recipe, tmp_path: Path, caplog: pytest.LogCaptureFixture, capsys,
+    api_extra: dict[str, object], options_extra: dict[str, object], expect: str,
+) -> None:
+    recipe = write_recipe(CHAIN)
+    caplog.set_level(logging.DEBUG)
+    api = FakeAPI(VirtualClock(), **api_extra)  # type: ignore[arg-type]
+    result = virtual_run(recipe, api, tmp_path, report=True, **options_extra)
+    assert result.exit_code == 3
+    assert result.outcome == "stopped"
+    assert expect.lower() in (result.message or "").lower()
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert all(n["status"] in ("done", "skipped", "failed") for n in manifest["nodes"])
+    captured = capsys.readouterr()
+    haystacks = [caplog.text, captured.out, captured.err]
+    for folder in (tmp_path / "out", tmp_path / "cache", recipe.parent):
+        haystacks += [p.read_bytes().decode("latin-1") for p in folder.rglob("*") if p.is_file()]
+    assert not any(TOKEN in text for text in haystacks)
+
+
+def test_402_keeps_what_finished(write_recipe, tmp_path: Path) -> None:
+    recipe = write_recipe(CHAIN)
+    result = virtual_run(recipe, FakeAPI(VirtualClock(), credits=1), tmp_path)
+    assert result.exit_code == 3
+    assert (tmp_path / "out" / "hero" / "default" / "0.jpg").exists()
+    lock = json.loads((recipe.parent / "recipe.lock.json").read_text())
+    assert list(lock["nodes"]) == ["hero"]
+
+
+def test_unknown_account_is_dropped_and_others_finish(write_recipe, tmp_path: Path) -> None:
+    recipe = write_recipe(CHAIN)
+    api = FakeAPI(VirtualClock(), accounts=("a@example.com", "b@example.com"))
+    result = virtual_run(recipe, api, tmp_path,
+                         accounts=("ghost@example.com", "b@example.com"))
+    assert result.exit_code == 0, result.message
+    assert api.statuses["404"] >= 1
+    used = {n["account"] for n in result.run_info["nodes"].values() if n["account"]}
+    assert "b@example.com" in used
+
+
+def test_references_cross_accounts_by_upload(write_recipe, tmp_path: Path) -> None:
+    """Nodes spread over two accounts: a reference made on one is uploaded to the other."""
+    recipe = write_recipe(
+        """
+        version: 1
+        name: spread
+        defaults: {count: 1, model: imagen-4}
+        steps:
+          base:
+            prompt: "a base image"
+          uses:
+            matrix: {n: [1, 2, 3, 4, 5, 6, 7, 8]}
+            context: [base.0]
+            prompt: "variation {{ n }}"
+        """
+    )
+    api = FakeAPI(VirtualClock(), accounts=("a@example.com", "b@example.com"))
+    result = virtual_run(recipe, api, tmp_path, accounts=("a@example.com", "b@example.com"))
+    assert result.exit_code == 0, result.message
+    assert api.statuses["403"] == 0  # never sent another account's id
+    used = {n["account"] for n in result.run_info["nodes"].values() if n["account"]}
+    assert used == {"a@example.com", "b@example.com"}  # 8 ready nodes > one window of 3
+    assert result.summary["uploads"] >= 1
+
+
+def _logo_recipe(write_recipe, tmp_path: Path, *, steps: str) -> Path:
+    folder = tmp_path / "recipes"
+    folder.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", (32, 32), (10, 120, 200)).save(folder / "logo.png", "PNG")
+    Image.new("RGB", (32, 32), (200, 120, 10)).save(folder / "mark.png", "PNG")
+    return write_recipe(
+        "version: 1\nname: shared-asset\ndefaults: {count: 1, model: imagen-4}\n"
+        "assets: {logo: logo.png, mark: mark.png}\nsteps:\n" + steps
+    )
+
+
+def test_an_asset_shared_by_parallel_nodes_is_uploaded_once(write_recipe, tmp_path: Path) -> None:
+    recipe = _logo_recipe(write_recipe, tmp_path, steps="""\
+  badge:
+    matrix: {n: [1, 2, 3, 4, 5, 6]}
+    context: [assets.logo]
+    prompt: "badge {{ n }} with the logo"
+""")
+    api = FakeAPI(VirtualClock())
+    result = virtual_run(recipe, api, tmp_path)
+    assert sum(api.uploads.values()) == 1
+    assert result.exit_code == 0
+    assert result.summary["uploads"] == 1
+
+
+def test_one_403_reuploads_each_reference_once_however_many_retries_follow(
+    write_recipe, tmp_path: Path
+) -> None:
+    """Issue 15: after one 403 every later retry re-uploaded every reference (22 uploads of
+    2 images). At most one upload per (account, content) per 403."""
+    recipe = _logo_recipe(write_recipe, tmp_path, steps="""\
+  badge:
+    matrix: {n: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]}
+    context: [assets.logo, assets.mark]
+    prompt: "badge {{ n }} with the logo and the mark"
+""")
+    api = FakeAPI(VirtualClock(), capacity=3, refuse_once={"sim@example.com"}, seed=1)
+    result = virtual_run(recipe, api, tmp_path, fixed_concurrency=6)
+    assert result.exit_code == 0, result.message
+    assert api.statuses["403"] == 1
+    assert api.images_statuses()["429"] + api.images_statuses()["503"] >= 5  # retries followed
+    assert len(api.uploads) == 2
+    assert all(count == 2 for count in api.uploads.values()), api.uploads  # first + one re-upload
+
+
+def test_moderation_retries_then_falls_back_to_the_other_model(
+    write_recipe, tmp_path: Path
+) -> None:
+    recipe = write_recipe(
+        """
+        version: 1
+        name: fallback
+        steps:
+          risky:
+            prompt: "a forbidden poster"
+            model: imagen-4
+            count: 1
+            fallback_model: nano-banana
+            moderation_retries: 2
+        """
+    )
+    events: list[Event] = []
+    api = FakeAPI(VirtualClock(), moderation_word="forbidden")
+    result = virtual_run(recipe, api, tmp_path, progress=events.append)
+    started = [(e.model, e.attempt) for e in events if isinstance(e, NodeStarted)]
+    actions = [e.action for e in events if isinstance(e, NodeRetried)]
+    # three moderated imagen-4 tries, the switch, then nano-banana: also moderated (the
+    # marker word), retried twice more, then the node fails for good
+    assert [m for m, _ in started] == ["imagen-4"] * 3 + ["nano-banana"] * 3
+    assert actions == ["retry", "retry", "switch-model", "retry", "retry"]
+    assert result.nodes["risky"].state == "failed"
+    assert result.nodes["risky"].error is not None
+    assert result.nodes["risky"].error.type == "ModerationError"
+
+
+def test_capacity_retries_wait_five_to_ten_api_seconds_off_slot(
+    write_recipe, tmp_path: Path
+) -> None:
+    recipe = write_recipe(
+        """
+        version: 1
+        name: busy
+        defaults: {model: imagen-4, count: 1}
+        steps:
+          shot:
+            matrix: {n: [1, 2, 3, 4, 5, 6, 7, 8]}
+            prompt: "shot {{ n }}"
+        """
+    )
+    events: list[Event] = []
+    api = FakeAPI(VirtualClock(), capacity=2, latency=(10.0, 10.0))
+    result = virtual_run(recipe, api, tmp_path, progress=events.append, fixed_concurrency=4)
+    assert result.ok
+    retries = [e for e in events if isinstance(e, NodeRetried)]
+    assert retries and all(e.action == "retry" and 5.0 <= e.delay <= 10.0 for e in retries)
+    for retry in retries:  # the node goes out again no sooner than its delay
+        again = next(e for e in events if isinstance(e, NodeStarted) and e.node == retry.node
+                     and e.t > retry.t)
+        assert again.t >= retry.t + retry.delay - 1e-6
+
+
+def test_the_window_grows_to_the_capacity_on_the_runs_clock(write_recipe, tmp_path: Path) -> None:
+    recipe = write_recipe(
+        """
+        version: 1
+        name: wide
+        defaults: {model: imagen-4, count: 1}
+        steps:
+          shot:
+            matrix: {n: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20,
+                         21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38,
+                         39, 40, 41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, 52, 53, 54, 55, 56,
+                         57, 58, 59, 60]}
+            prompt: "shot {{ n }}"
+        """
+    )
+    events: list[Event] = []
+    api = FakeAPI(VirtualClock(), capacity=12, latency=(15.0, 15.0), reject_status="429")
+    result = virtual_run(recipe, api, tmp_path, progress=events.append)
+    assert result.ok
+    windows = [e.window for e in events if isinstance(e, WindowChanged)]
+    assert windows[0] == 3 and max(windows) >= 10  # it found most of the capacity
+    assert max(windows) <= 20
+    # 60 requests of 15 s: about 75 s at 12 in flight, 300 s at the initial 3
+    assert api.clock.time() < 200.0
