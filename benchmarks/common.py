@@ -7,21 +7,26 @@ runner against it with the response cache in memory. Everything is in API second
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 import contextlib
+import math
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import limiter_baseline
 from aiohttp import web
 
 from flowpipe.engine import RunOptions, run_recipe_async
-from flowpipe.engine.limiter import LimiterConfig
+from flowpipe.engine import accounts as account_pool
+from flowpipe.engine.limiter import FixedLimiter, LimiterConfig, LimiterEvent, Sleep
 from flowpipe.engine.retry import RetryPolicy
 from flowpipe.events import Event, InflightChanged, NodeDone, Rejected, WindowChanged
 from flowpipe.sim import CapacitySpec, SimConfig
@@ -68,17 +73,95 @@ def layered_recipe(layers: int, width: int) -> str:
 WORKLOADS = {
     "indep-400": lambda: independent_recipe(400),
     "dag-4x100": lambda: layered_recipe(4, 100),
+    "indep-40": lambda: independent_recipe(40),
+    "indep-70": lambda: independent_recipe(70),
+    "indep-100": lambda: independent_recipe(100),
+    "ten-600": lambda: independent_recipe(600),
 }
+ACCOUNTS = {"ten-600": 10}  # workloads run on this many accounts, each with its own C(t)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Policy:
-    """How the runner is configured: adaptive (None window) or a fixed window."""
+    """How the runner is configured: adaptive (None window) or a fixed window.
+
+    ``swap`` puts another limiter where the runner builds its adaptive one:
+    ``baseline`` is the limiter before issue 17 (benchmarks/limiter_baseline.py),
+    ``told`` a client told C(t) in advance (its window is the capacity right now).
+    """
 
     name: str
     fixed: int | None = None
     capacity_delay: tuple[float, float] = (5.0, 10.0)
     limiter: LimiterConfig | None = None
+    swap: Literal["baseline", "told"] | None = None
+
+
+class ToldLimiter(FixedLimiter):
+    """A window that is the simulator's C(t) at every moment: the told-capacity client."""
+
+    def __init__(
+        self,
+        state: SimState,
+        *,
+        clock: Callable[[], float],
+        sleep: Sleep,
+        on_event: Callable[[LimiterEvent], None] | None,
+    ) -> None:
+        self._state = state
+        super().__init__(
+            state.capacity.level_at(state.now()), clock=clock, sleep=sleep, on_event=on_event
+        )
+
+    def _follow(self) -> float | None:
+        """Set the window to C(now); return the clock time C next changes."""
+        state = self._state
+        now = state.now()
+        self._window = state.capacity.level_at(now)
+        spec = state.capacity.spec
+        if spec.kind == "constant" or state.started_at is None:
+            return None
+        change = (math.floor(now / spec.period) + 1) * spec.period
+        # the engine's limiters read API seconds: monotonic seconds / time scale
+        return state.started_at / state.config.time_scale + change
+
+    def poll(self, now: float | None = None, *, waiting: int | None = None) -> float | None:
+        return self._follow()
+
+    def _may_issue(self, now: float) -> bool:
+        self._follow()
+        return len(self._outstanding) < self._window
+
+
+@contextlib.contextmanager
+def swapped_limiter(policy: Policy, state: SimState) -> Iterator[None]:
+    """Let the runner build ``policy.swap``'s limiter instead of its adaptive one.
+
+    Each benchmark run has a worker process of its own, so the swap touches no other run.
+    """
+    if policy.swap is None:
+        yield
+        return
+
+    def build(
+        config: LimiterConfig | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+        on_event: Callable[[LimiterEvent], None] | None = None,
+    ) -> object:
+        # The engine hands its limiters a clock and a sleep in API seconds.
+        if policy.swap == "told":
+            return ToldLimiter(state, clock=clock, sleep=sleep, on_event=on_event)
+        old = limiter_baseline.LimiterConfig()
+        return limiter_baseline.AdaptiveLimiter(old, clock=clock, sleep=sleep, on_event=on_event)
+
+    original = account_pool.AdaptiveLimiter
+    account_pool.AdaptiveLimiter = build  # type: ignore[assignment,misc]
+    try:
+        yield
+    finally:
+        account_pool.AdaptiveLimiter = original  # type: ignore[misc]
 
 
 @dataclass(slots=True)
@@ -86,6 +169,7 @@ class Recorder:
     """An event sink that stamps window, in-flight and rejections with the sim's API clock."""
 
     state: SimState
+    account: str | None = None  # whose window to record (the first account that reports)
     window: list[tuple[float, int]] = field(default_factory=list)
     inflight: list[tuple[float, int]] = field(default_factory=list)
     rejections: list[float] = field(default_factory=list)
@@ -95,7 +179,10 @@ class Recorder:
     def handle(self, event: Event) -> None:
         now = self.state.now()
         if isinstance(event, WindowChanged):
-            self.window.append((now, event.window))
+            if self.account is None:
+                self.account = event.account
+            if event.account == self.account:
+                self.window.append((now, event.window))
         elif isinstance(event, InflightChanged):
             self.inflight.append((now, event.in_flight))
         elif isinstance(event, Rejected):
@@ -218,12 +305,20 @@ async def measured_run(
     seed: int,
     time_scale: float,
     keep_series: bool = False,
+    accounts: int = 1,
 ) -> RunStats:
-    """Run ``recipe`` once under ``policy`` against a fresh simulator; measure it."""
+    """Run ``recipe`` once under ``policy`` against a fresh simulator; measure it.
+
+    With ``accounts`` > 1 the simulator knows that many accounts, each with its own
+    C(t), and the run uses all of them.
+    """
+    emails = tuple(f"bench{i}@example.com" for i in range(accounts))
     config = SimConfig(
         tokens=(TOKEN,),
+        accounts=emails,
         time_scale=time_scale,
         capacity=capacity,
+        capacity_per_account=accounts > 1,
         seed=seed,
         reject_status="mixed",
     )
@@ -244,7 +339,8 @@ async def measured_run(
             retry=RetryPolicy(capacity_delay=policy.capacity_delay, max_capacity_retries=100_000),
             seed=seed,
         )
-        result = await run_recipe_async(recipe, options, sinks=[rec])
+        with swapped_limiter(policy, state):
+            result = await run_recipe_async(recipe, options, sinks=[rec])
         stats: dict[str, Any] = state.stats()
     wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
     oracle = stats["oracle"]
@@ -266,7 +362,8 @@ async def measured_run(
         successes=succ,
         rejections=rej,
         failed=failed,
-        utilization=float(oracle["work_api_seconds"]) / max(1e-9, integrate(trace, start, end)),
+        utilization=float(oracle["work_api_seconds"])
+        / max(1e-9, accounts * integrate(trace, start, end)),
         rise_times=tuple(reached),
         rises_missed=missed,
         wall=wall,

@@ -7,6 +7,8 @@ fluid bound for the work it served). The same traces and seeds run flowpipe's
 adaptive limiter and the baselines a user would otherwise write:
 
     flowpipe    the adaptive limiter (LimiterConfig defaults)
+    baseline    the adaptive limiter before issue 17 (benchmarks/limiter_baseline.py)
+    told        a client told C(t) in advance: its window is the capacity right now
     fixed-3     3 in flight, the level the API always grants
     fixed-20    20 in flight, retry after U(5, 10) s
     one         one at a time, sleep 30 s on a 429
@@ -18,7 +20,12 @@ Outputs go to /dev/shm.
 
     .venv/bin/python benchmarks/throughput.py --quick            # < 2 min, one seed
     .venv/bin/python benchmarks/throughput.py                    # the docs table, < 10 min
+    .venv/bin/python benchmarks/throughput.py --short            # issue 17: short holds
     .venv/bin/python benchmarks/throughput.py --quick --plots docs/img
+
+``--short`` runs short workloads (40-100 requests) on capacity that changes every
+30-60 s, 400 requests on holds of 2 and 10 minutes, and 600 requests on ten accounts
+of constant capacity 20 each, with flowpipe, the baseline and the told client.
 """
 
 from __future__ import annotations
@@ -42,7 +49,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import WORKLOADS, Policy, RunStats, measured_run
+from common import ACCOUNTS, WORKLOADS, Policy, RunStats, measured_run
 
 from flowpipe.sim import CapacitySpec
 
@@ -51,6 +58,8 @@ TRACES: dict[str, CapacitySpec] = {
     "const-10": CapacitySpec(kind="constant", level=10),
     "const-20": CapacitySpec(kind="constant", level=20),
     "steps-30s": CapacitySpec(kind="steps", period=30.0),
+    "steps-45s": CapacitySpec(kind="steps", period=45.0),
+    "steps-60s": CapacitySpec(kind="steps", period=60.0),
     "steps-120s": CapacitySpec(kind="steps", period=120.0),
     "steps-600s": CapacitySpec(kind="steps", period=600.0),
     "square-60s": CapacitySpec(kind="square", period=60.0),
@@ -58,6 +67,8 @@ TRACES: dict[str, CapacitySpec] = {
 }
 POLICIES: dict[str, Policy] = {
     "flowpipe": Policy(name="flowpipe"),
+    "baseline": Policy(name="baseline", swap="baseline"),
+    "told": Policy(name="told", swap="told"),
     "fixed-3": Policy(name="fixed-3", fixed=3),
     "fixed-20": Policy(name="fixed-20", fixed=20),
     "one": Policy(name="one", fixed=1, capacity_delay=(30.0, 30.0)),
@@ -89,7 +100,27 @@ class Plan:
     parallel: int
 
 
+SHORT_TRACES = ("steps-30s", "steps-45s", "steps-60s")
+
+
 def make_plan(args: argparse.Namespace) -> Plan:
+    if args.short:
+        seeds = tuple(range(1, args.seeds + 1))
+        short = {w: SHORT_TRACES for w in ("indep-40", "indep-70", "indep-100")}
+        return Plan(
+            traces=(*SHORT_TRACES, "steps-120s", "steps-600s", "const-20"),
+            workloads={
+                **short,
+                "indep-400": ("steps-120s", "steps-600s"),
+                "ten-600": ("const-20",),
+            },
+            seeds=seeds,
+            flood_seeds=seeds[: args.flood_seeds],
+            flood_traces=(),
+            scale=args.scale or 0.04,
+            slow_scale=args.slow_scale or 0.04,
+            parallel=args.parallel,
+        )
     if args.quick:
         traces = ("walk", "steps-120s", "const-10")
         return Plan(
@@ -105,7 +136,10 @@ def make_plan(args: argparse.Namespace) -> Plan:
     seeds = tuple(range(1, args.seeds + 1))
     return Plan(
         traces=tuple(TRACES),
-        workloads={"indep-400": tuple(TRACES), "dag-4x100": ("walk", "steps-120s", "square-60s")},
+        workloads={
+            "indep-400": tuple(t for t in TRACES if t not in ("steps-45s", "steps-60s")),
+            "dag-4x100": ("walk", "steps-120s", "square-60s"),
+        },
         seeds=seeds,
         flood_seeds=seeds[: args.flood_seeds],
         flood_traces=tuple(TRACES),
@@ -136,7 +170,8 @@ def expected_api_seconds(cell: Cell) -> float:
     """Rough length, to start the longest runs first."""
     level = {"const-3": 3, "const-10": 10, "const-20": 20}.get(cell.trace, 11)
     width = {"one": 1, "fixed-3": 3}.get(cell.policy, level)
-    return 6000.0 / min(width, level) * cell.scale
+    jobs = math.prod(int(n) for n in cell.workload.rsplit("-", 1)[1].split("x"))
+    return 15.0 * jobs / min(width, level) / ACCOUNTS.get(cell.workload, 1) * cell.scale
 
 
 def run_cell(cell: Cell, folder: str) -> RunStats:
@@ -155,6 +190,7 @@ def run_cell(cell: Cell, folder: str) -> RunStats:
                 seed=cell.seed,
                 time_scale=cell.scale,
                 keep_series=cell.keep_series,
+                accounts=ACCOUNTS.get(cell.workload, 1),
             )
         )
     finally:
@@ -201,7 +237,8 @@ def table(results: list[RunStats]) -> str:
         "| utilization | to 0.9 C after a rise, s (missed) | failed |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
-    for key in sorted(groups, key=lambda k: (k[0] != "indep-400", trace_order[k[1]], order[k[2]])):
+    workload_order = {name: i for i, name in enumerate(WORKLOADS)}
+    for key in sorted(groups, key=lambda k: (workload_order[k[0]], trace_order[k[1]], order[k[2]])):
         runs = groups[key]
         rej = statistics.median(r.rej_per_success for r in runs)
         util = statistics.median(r.utilization for r in runs)
@@ -231,6 +268,11 @@ def verdicts(results: list[RunStats]) -> list[str]:
         f20 = by.get((workload, trace, "fixed-20"))
         me = statistics.median(r.makespan for r in runs)
         parts = [f"{workload} {trace}:"]
+        for other in ("baseline", "told"):
+            if theirs := by.get((workload, trace, other)):
+                ratios = paired(runs, theirs)
+                if ratios:
+                    parts.append(f"{statistics.median(ratios):.3f}x {other}'s makespan")
         if f3:
             speedup = statistics.median(r.makespan for r in f3) / me
             parts.append(f"{speedup:.2f}x faster than fixed-3")
@@ -239,8 +281,14 @@ def verdicts(results: list[RunStats]) -> list[str]:
             theirs = statistics.median(r.rej_per_success for r in f20)
             frac = mine / theirs if theirs else math.nan
             parts.append(f"{frac:.3f} of fixed-20's rejections per success")
-        lines.append(" ".join(parts))
+        lines.append(f"{parts[0]} {', '.join(parts[1:])}")
     return lines
+
+
+def paired(mine: list[RunStats], theirs: list[RunStats]) -> list[float]:
+    """Makespan ratios seed by seed (same trace and jobs), for the seeds both ran."""
+    by_seed = {r.seed: r for r in theirs}
+    return [r.makespan / by_seed[r.seed].makespan for r in mine if r.seed in by_seed]
 
 
 def plots(results: list[RunStats], folder: Path) -> list[Path]:
@@ -283,6 +331,11 @@ def plots(results: list[RunStats], folder: Path) -> list[Path]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="one seed, three traces, < 2 min")
+    parser.add_argument(
+        "--short",
+        action="store_true",
+        help="issue 17: short workloads and holds, ten accounts; flowpipe, baseline, told",
+    )
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument(
         "--flood-seeds",
@@ -299,7 +352,12 @@ def main() -> None:
         default=16,
         help="runs at once, one worker process each (they mostly wait)",
     )
-    parser.add_argument("--policies", default=",".join(POLICIES))
+    parser.add_argument(
+        "--policies",
+        default=None,
+        help="comma-separated; default flowpipe,baseline,told with --short, else "
+        "flowpipe,fixed-3,fixed-20,one,unbounded",
+    )
     parser.add_argument(
         "--traces", default=None, help=f"comma-separated subset of {', '.join(TRACES)}"
     )
@@ -319,7 +377,11 @@ def main() -> None:
             workloads={w: tuple(t for t in ts if t in keep) for w, ts in plan.workloads.items()},
             flood_traces=tuple(t for t in plan.flood_traces if t in keep),
         )
-    wanted = [p for p in args.policies.split(",") if p]
+    default = "flowpipe,baseline,told" if args.short else "flowpipe,fixed-3,fixed-20,one,unbounded"
+    wanted = [p for p in (args.policies or default).split(",") if p]
+    unknown_policies = set(wanted) - set(POLICIES)
+    if unknown_policies:
+        parser.error(f"unknown policies: {', '.join(sorted(unknown_policies))}")
     light = cells(plan, [p for p in wanted if p not in FLOODS])
     heavy = cells(plan, [p for p in wanted if p in FLOODS])
     print(

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import click
 
 from flowpipe import __version__, exitcodes
-from flowpipe.errors import FlowpipeError
+from flowpipe.errors import CacheIndexError, FlowpipeError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -35,12 +35,22 @@ FLAGS = {
 }
 
 
+#: The command that mends an error of this kind, added after the library's own hint.
+COMMANDS: dict[type[FlowpipeError], str] = {
+    CacheIndexError: "`flowpipe cache verify --repair` rebuilds it, `flowpipe cache clear --yes` "
+    "starts empty",
+}
+
+
 def error_lines(exc: FlowpipeError) -> list[str]:
     """An error as the CLI prints it: its lines, the first led by the flag it is about."""
     lines = str(exc).splitlines() or [type(exc).__name__]
     flag = FLAGS.get(exc.option or "")
     if flag:
         lines[0] = f"{flag}: {lines[0]}"
+    for kind, advice in COMMANDS.items():
+        if isinstance(exc, kind):
+            lines[-1] = f"{lines[-1]}; {advice}"
     return lines
 
 
@@ -57,6 +67,11 @@ def _errors_to_exit(func: F) -> F:
             sys.exit(exitcodes.for_error(exc))
 
     return wrapper  # type: ignore[return-value]
+
+
+def _warn(line: str) -> None:
+    """A recipe warning: one ``flowpipe: ...`` line on stderr; the command goes on."""
+    click.echo(f"flowpipe: {line}", err=True)
 
 
 def parse_vars(values: tuple[str, ...]) -> dict[str, object]:
@@ -105,8 +120,7 @@ def cli() -> None:
 @click.option("--capacity", default="walk", show_default=True,
               help="Hidden capacity C(t): N, walk[:S], steps:S or square:S (API seconds).")
 @click.option("--capacity-per-account", is_flag=True,
-              help="Give each account its own C(t) (the same trace), as the real API does; "
-              "by default all accounts share one.")
+              help="Give each account its own C(t) (same trace) instead of one shared C(t).")
 @click.option("--reject-status", type=click.Choice(["429", "503", "mixed"]), default="mixed",
               show_default=True, help="Status for requests over capacity.")
 @click.option("--moderation-rate", default=0.0, show_default=True,
@@ -125,14 +139,44 @@ def cli() -> None:
 @click.option("--latency-max", default=20.0, show_default=True, help="Longest generation, API s.")
 @click.option("--seed", default=0, show_default=True,
               help="Seed of every random choice (capacity, moderation, faults, seeds).")
+@click.option("--dialect", type=click.Choice(["2025-11", "2026-07"]), default="2025-11",
+              show_default=True, help="The API version to serve (see docs/recipes.md).")
+@click.option("--fife-ttl", default=6 * 3600.0, show_default=True,
+              help="2026-07: API seconds a signed image URL stays readable.")
+@click.option("--fife-expired-rate", default=0.0, show_default=True,
+              help="2026-07: fraction of signed image URLs issued already expired (a "
+              "fresh draw when the request is made again).")
+@click.option("--encoded-image-rate", default=0.25, show_default=True,
+              help="2026-07: fraction of images that also carry encodedImage.")
+@click.option("--png-rate", default=0.25, show_default=True,
+              help="2026-07: fraction of images sent as PNG instead of JPEG.")
+@click.option("--throttle", "throttles", multiple=True, metavar="EMAIL:T",
+              help="2026-07: EMAIL answers USER_REQUESTS_THROTTLED from API second T, then "
+              "is out for 30 API minutes (repeatable).")
+@click.option("--model-quota", "model_quotas", multiple=True, metavar="MODEL:N",
+              help="2026-07: after N generations of MODEL per account and UTC day, "
+              "PER_MODEL_DAILY_QUOTA_REACHED until midnight UTC (repeatable).")
+@click.option("--account-quota", type=int, default=None,
+              help="2026-07: after N generations an account answers USER_QUOTA_REACHED "
+              "and is out for 30 API minutes. [default: none]")
+@click.option("--captcha-fail-rate", default=0.0, show_default=True,
+              help="2026-07: chance that one captcha try fails; a request is refused "
+              "(403 captcha_quality:) when all its captchaRetry tries fail.")
+@click.option("--clock-start", default=None, metavar="ISO",
+              help="UTC time at API second 0, e.g. 2026-07-15T23:50:00Z (for quotas that "
+              "end at midnight). [default: now]")
 @_errors_to_exit
 def sim_command(
     *,
     host: str, port: int, tokens: tuple[str, ...], accounts: tuple[str, ...],
     time_scale: float, capacity: str, capacity_per_account: bool, reject_status: str,
-    moderation_rate: float, moderation_word: str, nano_500_rate: float, fault_rate: float,
-    credits: int | None, broken: tuple[str, ...], latency_min: float, latency_max: float,
-    seed: int,
+    moderation_rate: float,
+    moderation_word: str, nano_500_rate: float, fault_rate: float, credits: int | None,
+    broken: tuple[str, ...], latency_min: float, latency_max: float, seed: int,
+    dialect: str, fife_ttl: float, fife_expired_rate: float, encoded_image_rate: float,
+    png_rate: float,
+    throttles: tuple[str, ...], model_quotas: tuple[str, ...], account_quota: int | None,
+    captcha_fail_rate: float, clock_start: str | None,
 ) -> None:
     """Serve a local simulator of the Google Flow image API.
 
@@ -144,6 +188,7 @@ def sim_command(
         flowpipe sim --port 8787 --time-scale 0.05 --capacity steps:30
         curl -H "Authorization: Bearer sim-token" \\
              http://127.0.0.1:8787/v1/google-flow/accounts
+        flowpipe sim --dialect 2026-07 --accounts a@x.io,b@x.io --throttle a@x.io:60
     """
     from flowpipe import sim  # lazy, so other commands never load aiohttp
 
@@ -151,11 +196,16 @@ def sim_command(
     config = sim.SimConfig(
         tokens=tokens or (sim.DEFAULT_TOKEN,), accounts=emails or (sim.DEFAULT_ACCOUNT,),
         time_scale=time_scale, capacity=sim.parse_capacity(capacity),
-        capacity_per_account=capacity_per_account,
-        reject_status=reject_status,  # type: ignore[arg-type]  # click.Choice checked it
+        capacity_per_account=capacity_per_account, reject_status=reject_status,  # type: ignore[arg-type]  # click.Choice checked it
         moderation_rate=moderation_rate, moderation_word=moderation_word,
         nano_500_rate=nano_500_rate, fault_rate=fault_rate, credits=credits,
         broken_accounts=broken, latency_min=latency_min, latency_max=latency_max, seed=seed,
+        dialect=dialect, fife_ttl=fife_ttl, fife_expired_rate=fife_expired_rate,
+        encoded_image_rate=encoded_image_rate,
+        png_rate=png_rate, throttles=tuple(sim.parse_throttle(t) for t in throttles),
+        model_quotas=tuple(sim.parse_model_quota(m) for m in model_quotas),
+        account_quota=account_quota, captcha_fail_rate=captcha_fail_rate,
+        clock_start=sim.parse_clock_start(clock_start) if clock_start else None,
     )
     sim.run_server(config, host, port)
 
@@ -163,7 +213,8 @@ def sim_command(
 @cli.command("run")
 @click.argument("recipe", type=click.Path(path_type=Path))
 @click.option("-o", "--out", type=click.Path(path_type=Path), default=None,
-              help="Output folder.  [default: out/RECIPE_NAME]")
+              help="Output folder.  [default: out/NAME, a folder-safe slug of the recipe's "
+              "name]")
 @var_option
 @click.option("--refresh", "refresh", multiple=True, metavar="[STEP]", is_flag=False,
               flag_value="*", help="Ignore the cache for STEP (repeatable), or for every "
@@ -273,7 +324,7 @@ def cache_info(cache_dir: Path | None) -> None:
         flowpipe cache info
     """
     from flowpipe.store import default_cache_dir
-    from flowpipe.store.responses import verify_folder
+    from flowpipe.store.repair import verify_folder
 
     folder = cache_dir or default_cache_dir()
     report = verify_folder(folder)
@@ -284,19 +335,28 @@ def cache_info(cache_dir: Path | None) -> None:
 
 @cache_group.command("verify")
 @cache_dir_option
-@click.option("--repair", is_flag=True, help="Delete corrupt entries (they are re-made).")
+@click.option("--repair", is_flag=True, help="Rebuild a damaged index from the stored values "
+              "and delete corrupt entries (they are re-made).")
 @_errors_to_exit
 def cache_verify(cache_dir: Path | None, repair: bool) -> None:
-    """Read back every cache entry and check it; exit 1 if any is corrupt.
+    """Check the cache's index and read back every entry; exit 1 if anything is damaged.
+
+    With --repair, a damaged index (cache.db) is set aside in damaged-TIME/ and rebuilt
+    from what can still be read, and corrupt entries are deleted.
 
     \b
     Example:
         flowpipe cache verify --repair
     """
     from flowpipe.store import default_cache_dir
-    from flowpipe.store.responses import verify_folder
+    from flowpipe.store.repair import verify_folder
 
     report = verify_folder(cache_dir or default_cache_dir(), repair=repair)
+    if report.rebuilt is not None:
+        fixed = report.rebuilt
+        click.echo(f"rebuilt the damaged index: {fixed.rows} entries saved, {fixed.images} "
+                   f"images re-indexed, {fixed.unrecovered} files not recovered; the damaged "
+                   f"index is in {fixed.aside}")
     for key in report.corrupt:
         click.echo(f"corrupt: {key}")
     verb = "deleted" if repair else "found"
@@ -311,23 +371,24 @@ def cache_verify(cache_dir: Path | None, repair: bool) -> None:
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @_errors_to_exit
 def cache_clear(cache_dir: Path | None, yes: bool) -> None:
-    """Delete every cached response, image and upload record.
+    """Delete every cached response, image and upload record (also when the index is
+    damaged).
 
     \b
     Example:
         flowpipe cache clear --yes
     """
-    from flowpipe.store import DiskCache, default_cache_dir
+    from flowpipe.store import default_cache_dir
+    from flowpipe.store.repair import clear_folder
 
     folder = cache_dir or default_cache_dir()
     if not yes:
         click.confirm(f"delete everything in {folder}?", abort=True)
-    store = DiskCache(folder)
-    try:
-        count = store.clear()
-    finally:
-        store.close()
-    click.echo(f"deleted {count} entries from {folder}")
+    count, damaged = clear_folder(folder)
+    if damaged:
+        click.echo(f"the index was damaged: deleted it and {count} stored files from {folder}")
+    else:
+        click.echo(f"deleted {count} entries from {folder}")
 
 
 @cache_group.command("push")
@@ -420,7 +481,7 @@ def validate_command(recipes: tuple[Path, ...], variables: tuple[str, ...]) -> N
     """
     from flowpipe.summary import validate_recipes
 
-    validate_recipes(recipes, overrides=parse_vars(variables), echo=click.echo)
+    validate_recipes(recipes, overrides=parse_vars(variables), echo=click.echo, warn=_warn)
 
 
 @cli.command("plan")
@@ -443,9 +504,11 @@ def plan_command(recipe: Path, variables: tuple[str, ...], as_json: bool, backen
         flowpipe plan examples/campaign.yaml --json --backend useapi
     """
     from flowpipe.planner import build_plan
-    from flowpipe.summary import plan_json, plan_lines
+    from flowpipe.summary import plan_json, plan_lines, warning_lines
 
     plan = build_plan(recipe, overrides=parse_vars(variables), backend=backend)
+    for line in warning_lines(plan):
+        _warn(line)
     if as_json:
         click.echo(json.dumps(plan_json(plan), indent=2, ensure_ascii=False))
     else:

@@ -21,7 +21,13 @@ one run option names it in ``option`` and the CLI adds which flag that is.
     │   ├── ModerationError            400 PUBLIC_ERROR_UNSAFE_GENERATION, 500
     │   ├── ForbiddenReferenceError    403 reference owned by another account
     │   ├── AccountNotFoundError       404 account not configured
-    │   ├── CapacityError              429, 503: retry after 5-10 s
+    │   ├── CapacityError              429 (no reason, or any in 2025-11), 503: retry after 5-10 s
+    │   ├── QuotaError                 429 with a 2026-07 reason: a pause, not a capacity signal
+    │   │   ├── AccountPausedError     USER_REQUESTS_THROTTLED, USER_QUOTA_REACHED: ~30 min
+    │   │   ├── ModelQuotaError        PER_MODEL_DAILY_QUOTA_REACHED: until 00:00 UTC
+    │   │   └── NoEligibleAccountError no_eligible_account: every account out; Retry-After
+    │   ├── CaptchaError               403 ``captcha_quality:...``: retry a few times, then fail
+    │   ├── ImageURLError              a fifeUrl expired, was refused or unreadable: re-make
     │   ├── TransportError             timeouts, resets, truncated bodies: retry like capacity
     │   ├── ResponseError              a 2xx body that is not what the page documents
     │   ├── UnexpectedStatusError      a status the page does not document
@@ -30,7 +36,9 @@ one run option names it in ``option`` and the CLI adds which flag that is.
     │       ├── PaymentRequiredError   402 no subscription or credits
     │       └── SessionError           596 cookies of the account need refreshing
     ├── CacheError                     exit 1  the cache folder cannot be used
-    │   └── RemoteError                exit 1  the remote cache cannot be reached or used
+    │   ├── CacheIndexError                    cache.db is damaged: repair or clear it
+    │   ├── CacheEntryError                    one entry is damaged: it is re-made
+    │   └── RemoteError                        the remote cache cannot be reached or used
     ├── OutputError                    exit 1  outputs cannot be written (disk full, ...)
     └── FrozenCacheMissError           exit 4  a frozen run and a node is not cached
 
@@ -46,20 +54,28 @@ from typing import Any, ClassVar
 __all__ = [
     "APIError",
     "AccountNotFoundError",
+    "AccountPausedError",
     "AssetError",
     "AuthError",
+    "CacheEntryError",
     "CacheError",
+    "CacheIndexError",
     "CapacityError",
+    "CaptchaError",
     "ErrorInfo",
     "FlowpipeError",
     "ForbiddenReferenceError",
     "FrozenCacheMissError",
+    "ImageURLError",
     "InvalidRequestError",
     "Location",
+    "ModelQuotaError",
     "ModerationError",
+    "NoEligibleAccountError",
     "OutputError",
     "PaymentRequiredError",
     "PlanError",
+    "QuotaError",
     "RecipeError",
     "RecipeErrors",
     "RecipeSyntaxError",
@@ -218,6 +234,59 @@ class CapacityError(APIError):
     retryable = True
 
 
+class QuotaError(APIError):
+    """429 with a reason the dialect reads as a pause (2026-07): not a capacity signal.
+
+    ``pause`` is how many API seconds the ``scope`` (``account``, ``model`` or
+    ``service``) stays out: the ``Retry-After`` answer where one came, else the
+    dialect's figure (30 minutes for an account, the next 00:00 UTC by the answer's
+    ``Date`` for a model). ``model`` is the model the request named, if any.
+    """
+
+    retryable = True
+    scope: ClassVar[str] = "account"
+
+    def __init__(
+        self, message: str, *, pause: float, model: str | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(message, **kwargs)
+        self.pause = pause
+        self.model = model
+
+
+class AccountPausedError(QuotaError):
+    """USER_REQUESTS_THROTTLED or USER_QUOTA_REACHED: send nothing to this account for a while."""
+
+    scope = "account"
+
+
+class ModelQuotaError(QuotaError):
+    """PER_MODEL_DAILY_QUOTA_REACHED: this model on this account is out until 00:00 UTC."""
+
+    scope = "model"
+
+
+class NoEligibleAccountError(QuotaError):
+    """no_eligible_account: every account is out; wait ``pause`` (Retry-After) seconds."""
+
+    scope = "service"
+
+
+class CaptchaError(APIError):
+    """403 whose error starts ``captcha_quality:``: the service's captcha was refused."""
+
+    retryable = True
+
+
+class ImageURLError(APIError):
+    """A generated image's signed ``fifeUrl`` expired, was refused or could not be read.
+
+    The generation itself succeeded but its bytes are gone: the node must be made again.
+    """
+
+    retryable = True
+
+
 class TransportError(APIError):
     """No usable answer: timeout, reset, truncated body. Treated like capacity."""
 
@@ -252,6 +321,17 @@ class SessionError(StopRunError):
 
 class CacheError(FlowpipeError):
     """The cache folder cannot be opened, read or written."""
+
+
+class CacheIndexError(CacheError):
+    """The cache's SQLite index (cache.db) is damaged; the message names it and the fix."""
+
+
+class CacheEntryError(CacheError):
+    """One cache entry cannot be read as bytes (a pickle, a folder for a value file).
+
+    ``ResponseCache`` reports it as a warning and treats the entry as a miss.
+    """
 
 
 class RemoteError(CacheError):

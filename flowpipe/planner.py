@@ -8,6 +8,11 @@ of the bytes it points to. Assets' hashes are known now; images not made yet are
 stood in for by ``node:<upstream key>#<index>`` in the *provisional* key, so a change
 upstream changes every key downstream. The runner computes real keys with
 ``request_key`` once the upstream bytes exist.
+
+Dialects (``flowpipe.dialects``): a recipe without ``api:`` speaks 2025-11 and its
+keys are exactly those of before dialects existed. Keys of other dialects add
+``"dialect"`` and ``"endpoint"`` (``images`` or ``images/upscale``) beside ``backend``,
+so equal bodies sent to different versions of the API never share a cache entry.
 """
 
 from __future__ import annotations
@@ -17,28 +22,32 @@ import gc
 import hashlib
 import json
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from types import MappingProxyType
 from typing import Any, Literal
 
+from flowpipe.dialects import Dialect, dialect
 from flowpipe.errors import Location, PlanError, ReferenceError_, UsageError
 from flowpipe.recipe.assets import Asset, load_assets
+from flowpipe.recipe.dialect import check_dialect
 from flowpipe.recipe.expand import Expansion, RawNode, RawRef, expand
 from flowpipe.recipe.graph import Cycle, topological_order
 from flowpipe.recipe.load import Document, load_document
-from flowpipe.recipe.messages import ErrorList, quote
+from flowpipe.recipe.messages import ErrorList, RecipeWarning, WarningList, quote
 from flowpipe.recipe.refs import RefProblem, Target, resolve_reference
-from flowpipe.recipe.rules import IMAGEN, auto_model, default_fallback, model_problem
+from flowpipe.recipe.rules import default_fallback, model_problem, reference_hint
 from flowpipe.recipe.validate import validate_document
 
 __all__ = [
     "BACKENDS",
     "Asset",
     "Node",
+    "NodeKind",
     "Plan",
     "Recipe",
+    "RecipeWarning",
     "Ref",
     "build_plan",
     "canonical_json",
@@ -49,12 +58,17 @@ __all__ = [
 
 BACKENDS = ("sim", "useapi")
 
+NodeKind = Literal["generate", "upscale"]
+
 
 @dataclass(frozen=True, slots=True)
 class Ref:
-    """A resolved reference: image ``index`` of ``node``, or asset ``asset``."""
+    """A resolved reference: image ``index`` of ``node``, or asset ``asset``.
 
-    role: Literal["style", "context"]
+    ``role`` ``source`` is the image an upscale node enlarges.
+    """
+
+    role: Literal["style", "context", "source"]
     kind: Literal["node", "asset"]
     node: str | None
     index: int | None
@@ -65,7 +79,14 @@ class Ref:
 
 @dataclass(frozen=True, slots=True)
 class Node:
-    """One API request of the plan, with everything its key depends on."""
+    """One API request of the plan, with everything its key depends on.
+
+    ``kind`` says which endpoint makes it: ``generate`` (``POST /images``) or
+    ``upscale`` (``POST /images/upscale``: ``source`` enlarged to ``resolution``; empty
+    prompt, count 1, no seed; ``model`` and ``aspect_ratio`` are the source's).
+    ``dialect`` is the API version its request speaks; ``captcha_retry`` is sent as
+    ``captchaRetry`` where the dialect has one, and is not part of the key.
+    """
 
     id: str
     step: str
@@ -83,10 +104,17 @@ class Node:
     deps: tuple[str, ...]
     provisional_key: str
     location: Location
+    dialect: str = "2025-11"
+    kind: NodeKind = "generate"
+    source: Ref | None = None
+    resolution: str | None = None
+    captcha_retry: int | None = None
 
     @property
     def refs(self) -> tuple[Ref, ...]:
-        """Style first, then context references, in request order."""
+        """Every image the request uses: an upscale's source, else style then context."""
+        if self.source is not None:
+            return (self.source,)
         return (self.style, *self.context) if self.style else self.context
 
 
@@ -101,6 +129,8 @@ class Plan:
     assets: Mapping[str, Asset]
     edges: tuple[tuple[str, str], ...]
     accounts: tuple[str, ...] = ()
+    dialect: str = "2025-11"
+    warnings: tuple[RecipeWarning, ...] = ()
 
     def critical_path(self) -> Mapping[str, float]:
         """Per node, the longest path from it to a sink, counted in nodes (itself included)."""
@@ -113,7 +143,7 @@ class Plan:
     def provisional_request(self, node_id: str) -> dict[str, Any]:
         """The request behind ``provisional_key``: images not made yet as ``node:KEY#N``."""
         node = self.nodes[node_id]
-        return _request(node, {r: _provisional_ref(r, self.nodes, self.assets) for r in node.refs})
+        return _request(node, lambda ref: _provisional_ref(ref, self.nodes, self.assets))
 
 
 def canonical_json(value: Any) -> bytes:
@@ -135,12 +165,12 @@ def node_request(node: Node, ref_hashes: Mapping[Ref, str]) -> dict[str, Any]:
         except KeyError:
             raise KeyError(f"no hash for reference {ref.text!r} of node {node.id!r}") from None
         texts[ref] = digest if digest.startswith("sha256:") else f"sha256:{digest}"
-    return _request(node, texts)
+    return _request(node, texts.__getitem__)
 
 
 def request_key(node: Node, ref_hashes: Mapping[Ref, str], backend: str) -> str:
     """The cache key of ``node`` once the bytes of all its references are known."""
-    return _key(backend, node_request(node, ref_hashes))
+    return _key(node, backend, node_request(node, ref_hashes))
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,10 +232,15 @@ def _build(path: Path, doc: Document | None, overrides: Mapping[str, object],
         doc = load_document(path)
         validate_document(doc)
     errors = ErrorList()
-    expansion = expand(doc, overrides, errors)
+    warnings = WarningList()
+    spoken = check_dialect(doc, errors, warnings)
+    errors.raise_if_any()
+    expansion = expand(doc, overrides, errors, spoken=spoken)
     assets = load_assets(doc, path.parent, errors)
     resolver = _Resolver(expansion, assets, errors, declared=set(doc.data.get("assets") or ()))
     resolved = [r for r in map(resolver.resolve, expansion.nodes) if r is not None]
+    models = {r.raw.id: r.model for r in resolved if r.source is None}
+    resolved = [r for r in resolved if resolver.check_upscale(r, models)]
     errors.raise_if_any()
     by_id = {r.raw.id: r for r in resolved}
     try:
@@ -214,7 +249,7 @@ def _build(path: Path, doc: Document | None, overrides: Mapping[str, object],
         raise _cycle_error(cycle.nodes, by_id) from None
     nodes: dict[str, Node] = {}
     for node_id in order:
-        nodes[node_id] = by_id[node_id].build(nodes, assets, backend)
+        nodes[node_id] = by_id[node_id].build(nodes, assets, backend, spoken)
     return Plan(
         recipe_path=path,
         name=expansion.name,
@@ -223,35 +258,46 @@ def _build(path: Path, doc: Document | None, overrides: Mapping[str, object],
         assets=MappingProxyType(assets),
         edges=tuple((dep, n.id) for n in nodes.values() for dep in n.deps),
         accounts=expansion.accounts,
+        dialect=spoken.name,
+        warnings=warnings.in_order(),
     )
 
 
-def _key(backend: str, request: Mapping[str, Any]) -> str:
-    return hashlib.sha256(canonical_json({"backend": backend, "request": request})).hexdigest()
-
-
-def _request(node: Node, ref_texts: Mapping[Ref, str]) -> dict[str, Any]:
-    return _body(
-        node.prompt, node.model, node.aspect_ratio, node.count, node.seed,
-        style=ref_texts[node.style] if node.style else None,
-        context=[ref_texts[r] for r in node.context],
-    )
-
-
-def _body(
-    prompt: str, model: str, aspect_ratio: str, count: int, seed: int | None, *,
-    style: str | None, context: list[str],
+def _envelope(
+    spoken: Dialect, kind: NodeKind, backend: str, request: Mapping[str, Any]
 ) -> dict[str, Any]:
-    """The API's request body (less ``email``) with references already as text."""
+    """What a key hashes: 2025-11's ``{backend, request}``, else with dialect and endpoint."""
+    if not spoken.in_keys:
+        return {"backend": backend, "request": request}
+    endpoint = "images/upscale" if kind == "upscale" else "images"
+    return {"backend": backend, "dialect": spoken.name, "endpoint": endpoint, "request": request}
+
+
+def _key(node: Node, backend: str, request: Mapping[str, Any]) -> str:
+    kind: NodeKind = "upscale" if node.source is not None else "generate"
+    envelope = _envelope(dialect(node.dialect), kind, backend, request)
+    return hashlib.sha256(canonical_json(envelope)).hexdigest()
+
+
+def _request(node: Node, text_of: Callable[[Ref], str]) -> dict[str, Any]:
+    """The API's request body (less ``email`` and ``captchaRetry``), references as text.
+
+    ``text_of`` gives a reference's text (a function, not a mapping: hashing Refs was a
+    tenth of planning time).
+    """
+    spoken = dialect(node.dialect)
+    if node.source is not None:
+        return {"mediaGenerationId": text_of(node.source), "resolution": node.resolution}
     body: dict[str, Any] = {
-        "prompt": prompt, "model": model, "aspectRatio": aspect_ratio, "count": count,
+        "prompt": node.prompt, "model": node.model, "aspectRatio": node.aspect_ratio,
+        "count": node.count,
     }
-    if seed is not None:
-        body["seed"] = seed
-    if style is not None:
-        body["styleReference_1"] = style
-    for i, text in enumerate(context, 1):
-        body[f"contextReference_{i}"] = text
+    if node.seed is not None:
+        body["seed"] = node.seed
+    if node.style is not None:
+        body[spoken.reference_field("style", 1)] = text_of(node.style)
+    for i, ref in enumerate(node.context, 1):
+        body[spoken.reference_field("context", i)] = text_of(ref)
     return body
 
 
@@ -269,25 +315,36 @@ class _Resolved:
 
     raw: RawNode
     model: str
+    aspect_ratio: str
     fallback: str | None
     style: Ref | None
     context: tuple[Ref, ...]
+    source: Ref | None
     deps: tuple[str, ...]
 
-    def build(self, done: Mapping[str, Node], assets: Mapping[str, Asset], backend: str) -> Node:
+    def build(
+        self, done: Mapping[str, Node], assets: Mapping[str, Asset], backend: str, spoken: Dialect
+    ) -> Node:
         raw = self.raw
-        body = _body(
-            raw.prompt, self.model, raw.aspect_ratio, raw.count, raw.seed,
-            style=_provisional_ref(self.style, done, assets) if self.style else None,
-            context=[_provisional_ref(r, done, assets) for r in self.context],
-        )
-        return Node(
+        model, ratio = self.model, self.aspect_ratio
+        if self.source is not None:  # an upscale enlarges its source: same model and shape
+            assert self.source.node is not None
+            upstream = done[self.source.node]
+            model, ratio = upstream.model, upstream.aspect_ratio
+        node = Node(
             id=raw.id, step=raw.step, variant=raw.variant, out_dir=raw.out_dir,
-            prompt=raw.prompt, model=self.model, aspect_ratio=raw.aspect_ratio,
+            prompt=raw.prompt, model=model, aspect_ratio=ratio,
             count=raw.count, seed=raw.seed, style=self.style, context=self.context,
             fallback_model=self.fallback, moderation_retries=raw.moderation_retries,
-            deps=self.deps, provisional_key=_key(backend, body), location=raw.location,
+            deps=self.deps, provisional_key="", location=raw.location, dialect=spoken.name,
+            kind="upscale" if self.source is not None else "generate", source=self.source,
+            resolution=raw.resolution, captcha_retry=raw.captcha_retry,
         )
+        request = _request(node, lambda ref: _provisional_ref(ref, done, assets))
+        # The key hashes the node's own request, so it is set once the node exists
+        # (before anyone sees it); dataclasses.replace cost a tenth of planning time.
+        object.__setattr__(node, "provisional_key", _key(node, backend, request))
+        return node
 
 
 class _Resolver:
@@ -302,6 +359,8 @@ class _Resolver:
         declared: set[str],
     ) -> None:
         self.steps = expansion.steps
+        self.spoken = dialect(expansion.dialect)
+        self.kinds = {n.step: n.upscale is not None for n in expansion.nodes}  # step -> upscale?
         self.assets = assets
         self.broken_assets = declared - set(assets)  # already reported by load_assets
         self.errors = errors
@@ -309,25 +368,78 @@ class _Resolver:
         self._targets: dict[str, Target | RefProblem] = {}  # by text: `hero.0` is used often
 
     def resolve(self, raw: RawNode) -> _Resolved | None:
+        if raw.upscale is not None:
+            return self._upscale(raw, raw.upscale)
+        spoken = self.spoken
         style = self._ref(raw, raw.style) if raw.style else None
         context = tuple(self._ref(raw, r) for r in raw.context)
         if (raw.style and style is None) or None in context:
             return None
         refs = tuple(r for r in context if r is not None)
-        model = raw.model or auto_model(len(refs))
-        problem = model_problem(model, has_style=style is not None, context_count=len(refs))
+        model = spoken.canonical_model(raw.model) if raw.model else spoken.auto_model(len(refs))
+        ratio = spoken.canonical_ratio(raw.aspect_ratio)
+        assert model is not None and ratio is not None  # check_dialect refused the rest
+        if ratio in spoken.needs_reference and not refs:
+            self._fail(raw, PlanError(
+                f"step {raw.id!r}: aspectRatio {ratio!r} takes the shape of the first "
+                "reference, and this step has none", raw.aspect_ratio_location or raw.location,
+                hint="add a 'context:' reference or choose a ratio such as "
+                     f"{spoken.default_aspect_ratio!r}",
+            ))
+            return None
+        problem = model_problem(
+            model, has_style=style is not None, context_count=len(refs), spoken=spoken
+        )
         if problem:
-            self._fail(raw, _model_error(raw, model, problem, style))
+            self._fail(raw, _model_error(raw, model, problem, style, spoken))
             return None
         fallback, problem = default_fallback(
-            raw.fallback, model, has_style=style is not None, context_count=len(refs)
+            raw.fallback, model, has_style=style is not None, context_count=len(refs),
+            spoken=spoken,
         )
         if problem:
             self._fail(raw, PlanError(f"step {raw.id!r}: {problem}", raw.location,
                                       hint="set 'fallback_model: none' or fix the step"))
             return None
         deps = tuple(dict.fromkeys(r.node for r in (style, *refs) if r and r.node))
-        return _Resolved(raw, model, fallback, style, refs, deps)
+        return _Resolved(raw, model, ratio, fallback, style, refs, None, deps)
+
+    def _upscale(self, raw: RawNode, text: RawRef) -> _Resolved | None:
+        """An upscale node's source: an image of an earlier step whose model can be upscaled."""
+        if text.text.startswith("assets."):
+            self._fail(raw, ReferenceError_(
+                f"step {raw.id!r}: upscale {quote(text.text)}: only generated images can be "
+                "upscaled", text.location, hint="upscale 'STEP.N', an image a step makes",
+            ))
+            return None
+        source = self._ref(raw, text)
+        if source is None:
+            return None
+        assert source.node is not None
+        upstream = self.steps[source.node.partition("[")[0]]
+        if self.kinds.get(upstream.id):
+            self._fail(raw, PlanError(
+                f"step {raw.id!r}: upscale {quote(text.text)}: step {upstream.id!r} is itself "
+                "an upscale", text.location, hint="upscale the image it was made from",
+            ))
+            return None
+        return _Resolved(raw, "", raw.aspect_ratio, None, None, (), source, (source.node,))
+
+    def check_upscale(self, resolved: _Resolved, models: Mapping[str, str]) -> bool:
+        """Whether the model of an upscale's source can be upscaled (known once sources are)."""
+        raw, source = resolved.raw, resolved.source
+        if source is None or source.node is None or source.node not in models:
+            return True
+        model = models[source.node]
+        if self.spoken.models[model].upscalable:
+            return True
+        able = [m.name for m in self.spoken.models.values() if m.upscalable]
+        self._fail(raw, PlanError(
+            f"step {raw.id!r}: upscale {quote(source.text)}: {model} images cannot be upscaled",
+            source.location,
+            hint=f"upscale an image of {' or '.join(able)}" if able else "remove the step",
+        ))
+        return False
 
     def _ref(self, raw: RawNode, ref: RawRef) -> Ref | None:
         if ref.text.startswith("assets.") and ref.text[7:] in self.broken_assets:
@@ -352,7 +464,9 @@ class _Resolver:
                 hint="refer to an image of an earlier step",
             ))
             return None
-        role: Literal["style", "context"] = "style" if ref.role == "style" else "context"
+        role: Literal["style", "context", "source"] = (
+            "source" if ref.role == "upscale" else "style" if ref.role == "style" else "context"
+        )
         kind: Literal["node", "asset"] = "asset" if target.asset is not None else "node"
         return Ref(role, kind, target.node, target.index, target.asset, ref.text, ref.location)
 
@@ -364,16 +478,16 @@ class _Resolver:
             self.errors.add(error)
 
 
-def _model_error(raw: RawNode, model: str, problem: str, style: Ref | None) -> PlanError:
+def _model_error(
+    raw: RawNode, model: str, problem: str, style: Ref | None, spoken: Dialect
+) -> PlanError:
     """The model cannot take the step's references: say why and which model can."""
-    if style is not None and model != IMAGEN:
-        where, hint = style.location, "set 'model: imagen-4' to use a style reference"
+    takers = [m.name for m in spoken.models.values() if m.takes_style]
+    if style is not None and not spoken.models[model].takes_style and takers:
+        where, hint = style.location, f"set 'model: {takers[0]}' to use a style reference"
     else:
         where = raw.model_location or (raw.context[-1].location if raw.context else raw.location)
-        hint = (
-            "use at most 3 context references, or 'model: nano-banana' for 4"
-            if model == IMAGEN else "use at most 4 context references"
-        )
+        hint = reference_hint(model, spoken)
     chosen = "" if raw.model else f"no model is set, so the API would pick {model}, but "
     return PlanError(f"step {raw.id!r}: {chosen}{problem}", where, hint=hint)
 
@@ -383,7 +497,8 @@ def _cycle_error(cycle: tuple[str, ...], by_id: Mapping[str, _Resolved]) -> Plan
     first, second = cycle[0], cycle[1]
     node = by_id[first]
     ref = next(
-        (r for r in (node.style, *node.context) if r is not None and r.node == second), None
+        (r for r in (node.source, node.style, *node.context) if r is not None and r.node == second),
+        None,
     )
     where = ref.location if ref else node.raw.location
     text = f"{ref.role} {quote(ref.text)}: " if ref else ""

@@ -1,22 +1,51 @@
-"""A real S3-compatible server for the remote-cache tests: moto's, on loopback, over HTTP.
+"""Fixtures every test folder may use: a disk that fills up, and a real S3-compatible
+server for the remote-cache tests (moto's, on loopback, over HTTP).
 
-One server serves the session (each test gets its own bucket); a test that stops the
-server mid-run starts its own. Credentials are throwaway values in the environment,
-the way the AWS chain reads them.
+One S3 server serves the session (each test gets its own bucket); a test that stops
+the server mid-run starts its own. Credentials are throwaway values in the
+environment, the way the AWS chain reads them.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+
+
+@pytest.fixture
+def full_disk(monkeypatch: pytest.MonkeyPatch) -> Callable[[Path], None]:
+    """``full_disk(folder)``: files opened for writing under ``folder`` hit a full disk.
+
+    Opening still creates the file (a full disk usually has inodes left); every write to
+    it then fails with ENOSPC, because the descriptor handed back is ``/dev/full``'s.
+    Only ``os.open`` is affected (``tempfile`` and flowpipe's claims use it).
+    """
+    if not Path("/dev/full").exists():
+        pytest.skip("needs /dev/full")
+    folders: list[Path] = []
+    real_open = os.open
+
+    def fake_open(path: Any, flags: int, mode: int = 0o777, **kwargs: Any) -> int:
+        fd = real_open(path, flags, mode, **kwargs)
+        target = Path(os.fsdecode(path)).absolute()
+        if flags & (os.O_WRONLY | os.O_RDWR) and any(target.is_relative_to(f) for f in folders):
+            os.close(fd)
+            return real_open("/dev/full", os.O_WRONLY)
+        return fd
+
+    monkeypatch.setattr(os, "open", fake_open)
+    return lambda folder: folders.append(Path(folder).absolute())
+
 
 S3_SECRET = "moto-secret-7f3a9c1e-never-printed"  # distinctive: scanned for in outputs
 
@@ -24,9 +53,8 @@ S3_SECRET = "moto-secret-7f3a9c1e-never-printed"  # distinctive: scanned for in 
 class S3Process:
     """moto's S3 server in a child process, on loopback.
 
-    A process, not moto's in-process thread: CPython 3.11 can fail with "AST
-    constructor recursion depth mismatch" when a server thread and pytest's assertion
-    rewriting build ASTs at once. Stopping it loses its objects, as a crash would.
+    A process, not moto's in-process thread, so the server's work stays out of the
+    process under test and stopping it is what a crash is: its objects are gone.
     """
 
     def __init__(self, port: int = 0) -> None:

@@ -1,8 +1,8 @@
 """The asyncio HTTP client for the Google Flow image API (useapi.net).
 
 ``FlowClient`` sends typed requests through a ``Transport`` (aiohttp for real, a
-function for tests) and returns typed results or a ``flowpipe.errors.APIError``.
-See docs/api-client.md.
+function for tests) and returns typed results or a ``flowpipe.errors.APIError``. It
+speaks either dialect of ``flowpipe.dialects``. See docs/api-client.md.
 """
 
 from __future__ import annotations
@@ -16,17 +16,20 @@ from flowpipe.api.client import (
     USER_AGENT,
     FlowClient,
     Timeouts,
+    check_base_url,
     client_from_env,
 )
-from flowpipe.api.errors import error_for_status, transport_error
+from flowpipe.api.errors import error_for_status, retry_after, transport_error
+from flowpipe.api.fetch import FetchPolicy
 from flowpipe.api.models import (
     AccountInfo,
     GeneratedImage,
     ImageRequest,
     ImageResult,
     UploadedAsset,
+    UpscaledImage,
 )
-from flowpipe.api.responses import is_jpeg
+from flowpipe.api.responses import is_jpeg, is_png, sniff_image
 from flowpipe.api.transport import (
     AiohttpTransport,
     Handler,
@@ -45,6 +48,7 @@ __all__ = [
     "USER_AGENT",
     "AccountInfo",
     "AiohttpTransport",
+    "FetchPolicy",
     "FlowClient",
     "GeneratedImage",
     "HTTPRequest",
@@ -56,8 +60,13 @@ __all__ = [
     "Timeouts",
     "Transport",
     "UploadedAsset",
+    "UpscaledImage",
+    "check_base_url",
     "client_from_env",
     "error_for_status",
     "is_jpeg",
+    "is_png",
+    "retry_after",
+    "sniff_image",
     "transport_error",
 ]

@@ -1,8 +1,9 @@
 """Typed values for what goes to the Flow API and what comes back.
 
-Requests are plain values with a ``to_json`` that uses the API page's names; results
-are built only by ``flowpipe.api.responses`` after every field has been checked, so a
-caller can trust their types.
+Requests are plain values with a ``to_json`` that uses their dialect's names (from
+``flowpipe.dialects``); results are built only by ``flowpipe.api.responses`` (and the
+client's downloads) after every field has been checked, so a caller can trust their
+types.
 """
 
 from __future__ import annotations
@@ -11,19 +12,23 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from flowpipe.dialects import DEFAULT_DIALECT, DIALECTS, ImageFormat, dialect
 from flowpipe.errors import InvalidRequestError
 
 __all__ = [
     "MAX_CONTEXT_REFERENCES",
     "AccountInfo",
     "GeneratedImage",
+    "ImageFormat",
     "ImageRequest",
     "ImageResult",
     "UploadedAsset",
+    "UpscaledImage",
     "short_text",
 ]
 
-MAX_CONTEXT_REFERENCES = 4  # the page has contextReference_1 .. contextReference_4
+MAX_CONTEXT_REFERENCES = DIALECTS[DEFAULT_DIALECT].reference_slots  # 2025-11: 4 slots
+EXTENSIONS = {"jpeg": "jpg", "png": "png"}
 
 
 def short_text(text: str, limit: int = 24) -> str:
@@ -34,7 +39,14 @@ def short_text(text: str, limit: int = 24) -> str:
 
 @dataclass(frozen=True, slots=True)
 class ImageRequest:
-    """The body of ``POST /images``; ``None`` fields are left to the API's defaults."""
+    """The body of ``POST /images``; ``None`` fields are left to the API's defaults.
+
+    ``dialect`` picks the field names and what is allowed: in 2025-11 the references
+    are ``styleReference_1`` and ``contextReference_1..4``; in 2026-07 the
+    ``context_references`` go out as ``reference_1..10``, there is no style, and
+    ``captcha_retry`` is sent as ``captchaRetry``. A model, ratio or field the dialect
+    does not have is refused here, before anything is sent.
+    """
 
     prompt: str
     model: str | None = None
@@ -44,20 +56,44 @@ class ImageRequest:
     email: str | None = None
     style_reference: str | None = None
     context_references: tuple[str, ...] = ()
+    dialect: str = DEFAULT_DIALECT
+    captcha_retry: int | None = None
 
     def __post_init__(self) -> None:
         # A list would make the value unhashable and mutable behind our back.
         object.__setattr__(self, "context_references", tuple(self.context_references))
-        if len(self.context_references) > MAX_CONTEXT_REFERENCES:
-            raise InvalidRequestError(
+        try:
+            spoken = dialect(self.dialect)
+        except ValueError as exc:
+            raise _refuse(str(exc), "unknown dialect", "use a dialect flowpipe speaks") from None
+        slots = spoken.reference_slots
+        if len(self.context_references) > slots:
+            limits = ", ".join(f"{m.name} {m.max_context}" for m in spoken.models.values())
+            raise _refuse(
                 f"{len(self.context_references)} context references; the API takes at most "
-                f"{MAX_CONTEXT_REFERENCES}",
-                reason="too many context references",
-                hint="drop context references (imagen-4 takes 3, nano-banana 4)",
+                f"{slots}",
+                "too many context references",
+                f"drop context references ({limits})",
             )
+        if self.style_reference is not None and spoken.style_field is None:
+            raise _refuse(f"api {spoken.name} has no style reference", "no style reference",
+                          "send it as a context reference")
+        if self.model is not None and spoken.canonical_model(self.model) is None:
+            raise _refuse(f"api {spoken.name} has no model {self.model!r}", "unknown model",
+                          f"use one of {', '.join(spoken.model_names)}")
+        if self.aspect_ratio is not None and self.aspect_ratio not in spoken.aspect_ratios:
+            raise _refuse(f"api {spoken.name} has no aspect ratio {self.aspect_ratio!r}",
+                          "unknown aspect ratio", f"use one of {', '.join(spoken.aspect_ratios)}")
+        if self.captcha_retry is not None:
+            low, high = spoken.captcha_range
+            if spoken.captcha_field is None or not low <= self.captcha_retry <= high:
+                raise _refuse(f"api {spoken.name} takes no captchaRetry {self.captcha_retry!r}",
+                              "bad captchaRetry",
+                              f"use {low}-{high}" if spoken.captcha_field else "leave it unset")
 
     def to_json(self) -> dict[str, Any]:
-        """The JSON body with the page's names, omitting what is not set."""
+        """The JSON body with the dialect's names, omitting what is not set."""
+        spoken = dialect(self.dialect)
         body: dict[str, Any] = {"prompt": self.prompt}
         optional = (
             ("model", self.model),
@@ -65,11 +101,14 @@ class ImageRequest:
             ("count", self.count),
             ("seed", self.seed),
             ("email", self.email),
-            ("styleReference_1", self.style_reference),
         )
         body.update((name, value) for name, value in optional if value is not None)
+        if self.style_reference is not None:
+            body[spoken.reference_field("style", 1)] = self.style_reference
         for number, reference in enumerate(self.context_references, start=1):
-            body[f"contextReference_{number}"] = reference
+            body[spoken.reference_field("context", number)] = reference
+        if self.captcha_retry is not None and spoken.captcha_field:
+            body[spoken.captcha_field] = self.captcha_retry
         return body
 
     def describe(self) -> str:
@@ -77,9 +116,17 @@ class ImageRequest:
         return f"{self.model or 'default-model'} {short_text(self.prompt)!r}"
 
 
+def _refuse(message: str, reason: str, hint: str) -> InvalidRequestError:
+    return InvalidRequestError(message, reason=reason, hint=hint)
+
+
 @dataclass(frozen=True, slots=True)
 class GeneratedImage:
-    """One generated image: checked JPEG bytes and what the API says about them."""
+    """One generated image: checked bytes and what the API says about them.
+
+    ``format`` is read from the bytes (2026-07 may send PNG); ``extension`` is the
+    file name ending to write them under (``jpg`` or ``png``).
+    """
 
     data: bytes = field(repr=False)
     seed: int
@@ -87,13 +134,39 @@ class GeneratedImage:
     model_name_type: str
     prompt: str
     aspect_ratio: str
+    format: ImageFormat = "jpeg"
+
+    @property
+    def extension(self) -> str:
+        """``jpg`` or ``png``: how ``N.EXT`` should be named."""
+        return EXTENSIONS[self.format]
 
     def __repr__(self) -> str:
         return (
-            f"GeneratedImage(<{len(self.data)} bytes JPEG>, seed={self.seed!r}, "
+            f"GeneratedImage(<{len(self.data)} bytes {self.format.upper()}>, seed={self.seed!r}, "
             f"media_generation_id={self.media_generation_id!r}, "
             f"model_name_type={self.model_name_type!r}, aspect_ratio={self.aspect_ratio!r})"
         )
+
+
+@dataclass(frozen=True, slots=True)
+class UpscaledImage:
+    """A 200 from ``POST /images/upscale``: checked bytes of the enlarged image.
+
+    The page answers ``encodedImage`` only; a ``mediaGenerationId`` is kept when one
+    comes (None otherwise: a later reference to it must upload the bytes).
+    """
+
+    data: bytes = field(repr=False)
+    resolution: str
+    format: ImageFormat = "jpeg"
+    media_generation_id: str | None = None
+    raw: Mapping[str, Any] = field(default_factory=dict, hash=False, repr=False)
+
+    @property
+    def extension(self) -> str:
+        """``jpg`` or ``png``."""
+        return EXTENSIONS[self.format]
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,11 +179,14 @@ class ImageResult:
 
 @dataclass(frozen=True, slots=True)
 class UploadedAsset:
-    """A 200 from ``POST /assets/{email}``: the id to use as a reference, and the size."""
+    """A 200 from ``POST /assets/{email}``: the id to use as a reference, and the size.
+
+    The size is None when the answer (the 2026 ``media`` shape) does not give it.
+    """
 
     media_generation_id: str
-    width: int
-    height: int
+    width: int | None
+    height: int | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,33 +1,58 @@
 """Turn 2xx bodies into typed results, or a ``ResponseError`` naming the bad field.
 
-The API page's shapes are checked field by field: JSON that does not parse, a wrong
-type, a missing field, base64 that does not decode or bytes that are not a JPEG all
-end here as ``ResponseError`` (retryable: a truncated or garbled answer is usually
-transient). Nothing from json or base64 escapes.
+The API pages' shapes are checked field by field: JSON that does not parse, a wrong
+type, a missing field, base64 that does not decode or bytes that are not a complete
+image all end here as ``ResponseError`` (retryable: a truncated or garbled answer is
+usually transient). Nothing from json or base64 escapes.
+
+Both generation shapes are read, whichever the answer has: 2025-11's
+``imagePanels[].generatedImages[]`` (bytes inline) and 2026-07's
+``media[].image.generatedImage`` (bytes inline as ``encodedImage`` or behind a signed
+``fifeUrl``, which the client downloads). Both shapes of the assets answer too.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
-from flowpipe.api.models import AccountInfo, GeneratedImage, ImageResult, UploadedAsset
+from flowpipe.api.models import (
+    AccountInfo,
+    GeneratedImage,
+    ImageFormat,
+    ImageResult,
+    UploadedAsset,
+    UpscaledImage,
+)
 from flowpipe.errors import ResponseError
 
 __all__ = [
+    "ParsedGeneration",
+    "PendingImage",
     "decode_json",
     "is_jpeg",
+    "is_png",
     "parse_account",
     "parse_accounts",
+    "parse_generation",
     "parse_image_result",
     "parse_uploaded_asset",
+    "parse_upscaled",
+    "sniff_image",
+    "strip_query",
 ]
 
 HINT = "the API answered with a body its page does not document; retry, report it if it persists"
 
 _JPEG_SOI = b"\xff\xd8\xff"
 _JPEG_EOI = b"\xff\xd9"
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PNG_IEND = b"\x00\x00\x00\x00IEND\xaeB`\x82"  # the empty IEND chunk every PNG ends with
+_FORMAT_NAMES = {"jpeg": "JPEG", "png": "PNG"}
 
 
 class _Bad(Exception):
@@ -102,60 +127,229 @@ def is_jpeg(data: bytes) -> bool:
     return len(data) >= 4 and data.startswith(_JPEG_SOI) and data.endswith(_JPEG_EOI)
 
 
-def _jpeg(encoded: str, where: str) -> bytes:
+def is_png(data: bytes) -> bool:
+    """The PNG signature at the start and the IEND chunk at the end (catches truncation)."""
+    return data.startswith(_PNG_SIGNATURE) and data.endswith(_PNG_IEND)
+
+
+def sniff_image(data: bytes) -> ImageFormat | None:
+    """``jpeg`` or ``png`` for complete image bytes, by their content; None otherwise."""
+    if is_jpeg(data):
+        return "jpeg"
+    if is_png(data):
+        return "png"
+    return None
+
+
+def _format_words(formats: Sequence[ImageFormat]) -> str:
+    return " or ".join(_FORMAT_NAMES[f] for f in formats)
+
+
+def _decode(
+    encoded: str, where: str, formats: Sequence[ImageFormat]
+) -> tuple[bytes, ImageFormat]:
     try:
         data = base64.b64decode("".join(encoded.split()), validate=True)
     except ValueError:
         raise _Bad(f"{where}: not valid base64") from None
-    if not is_jpeg(data):
-        raise _Bad(f"{where}: the decoded bytes are not a complete JPEG")
-    return data
+    kind = sniff_image(data)
+    if kind is None or kind not in formats:
+        raise _Bad(f"{where}: the decoded bytes are not a complete {_format_words(formats)}")
+    return data, kind
 
 
-def _image(item: Any, where: str) -> tuple[GeneratedImage, dict[str, Any]]:
-    data = _jpeg(_str(item, "encodedImage", where), f"{where}.encodedImage")
-    image = GeneratedImage(
-        data=data,
+def strip_query(url: str) -> str:
+    """A signed URL without its query (the signature): what may be kept or logged."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "(unparsable URL)"
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+
+
+@dataclass(frozen=True, slots=True)
+class PendingImage:
+    """One image of a generation answer; its bytes are inline, or behind ``fife_url``."""
+
+    seed: int
+    media_generation_id: str
+    model_name_type: str
+    prompt: str
+    aspect_ratio: str
+    data: bytes | None = field(default=None, repr=False)
+    format: ImageFormat | None = None
+    fife_url: str | None = field(default=None, repr=False)
+    where: str = ""
+
+    def complete(self, data: bytes, kind: ImageFormat) -> GeneratedImage:
+        """The finished image once its bytes are known and checked."""
+        return GeneratedImage(
+            data=data, seed=self.seed, media_generation_id=self.media_generation_id,
+            model_name_type=self.model_name_type, prompt=self.prompt,
+            aspect_ratio=self.aspect_ratio, format=kind,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedGeneration:
+    """A checked generation answer; ``raw`` is its JSON less image bytes and signatures."""
+
+    images: tuple[PendingImage, ...]
+    raw: dict[str, Any]
+
+
+def _panel_image(
+    item: Any, where: str, formats: Sequence[ImageFormat]
+) -> tuple[PendingImage, dict[str, Any]]:
+    data, kind = _decode(_str(item, "encodedImage", where), f"{where}.encodedImage", formats)
+    image = PendingImage(
         seed=_int(item, "seed", where),
         media_generation_id=_media_id(item, where),
         model_name_type=_str(item, "modelNameType", where),
         prompt=_str(item, "prompt", where),
         aspect_ratio=_str(item, "aspectRatio", where),
+        data=data,
+        format=kind,
+        where=where,
     )
     return image, {k: v for k, v in item.items() if k != "encodedImage"}
 
 
-def _images(doc: Any) -> ImageResult:
-    if isinstance(doc, dict) and "imagePanels" not in doc and "error" in doc:
-        raise _Bad(f"a success status with an error: {str(doc['error'])[:200]}")
-    images: list[GeneratedImage] = []
+def _panels(doc: Any, formats: Sequence[ImageFormat]) -> ParsedGeneration:
+    images: list[PendingImage] = []
     panels: list[dict[str, Any]] = []
     for p, panel in enumerate(_list(doc, "imagePanels", "")):
         where = f"imagePanels[{p}]"
         raw_items: list[dict[str, Any]] = []
         for g, item in enumerate(_list(panel, "generatedImages", where)):
-            image, raw_item = _image(item, f"{where}.generatedImages[{g}]")
+            image, raw_item = _panel_image(item, f"{where}.generatedImages[{g}]", formats)
             images.append(image)
             raw_items.append(raw_item)
         panels.append({**panel, "generatedImages": raw_items})
     if not images:
         raise _Bad("imagePanels holds no generated images")
-    return ImageResult(images=tuple(images), raw={**doc, "imagePanels": panels})
+    return ParsedGeneration(images=tuple(images), raw={**doc, "imagePanels": panels})
 
 
-def parse_image_result(body: bytes, *, request: str) -> ImageResult:
-    """Parse a 200 from ``POST /images``; every image is decoded and checked."""
+def _any_media_id(doc: Any, where: str) -> str:
+    """``mediaGenerationId`` as a string (2026) or as the page's nested object (2025)."""
+    value = _get(doc, "mediaGenerationId", where)
+    if isinstance(value, str) and value:
+        return value
+    if isinstance(value, dict):
+        return _media_id(doc, where)
+    raise _Bad(f"{where}.mediaGenerationId: expected a non-empty string, got {_kind(value)}"
+               .lstrip("."))
+
+
+def _optional_str(doc: dict[str, Any], key: str, where: str) -> str:
+    value = doc.get(key, "")
+    if not isinstance(value, str):
+        raise _Bad(f"{where}.{key}: expected a string, got {_kind(value)}")
+    return value
+
+
+def _media_image(
+    item: Any, where: str, formats: Sequence[ImageFormat]
+) -> tuple[PendingImage, dict[str, Any]]:
+    container = _get(item, "image", where)
+    inner = f"{where}.image"
+    generated = _get(container, "generatedImage", inner)
+    inner = f"{inner}.generatedImage"
+    if not isinstance(generated, dict):
+        raise _Bad(f"{inner}: expected an object, got {_kind(generated)}")
+    encoded, fife = generated.get("encodedImage"), generated.get("fifeUrl")
+    data: bytes | None = None
+    kind: ImageFormat | None = None
+    if isinstance(encoded, str) and encoded:
+        data, kind = _decode(encoded, f"{inner}.encodedImage", formats)
+    elif not (isinstance(fife, str) and fife):
+        raise _Bad(f"{inner}: neither encodedImage nor fifeUrl")
+    image = PendingImage(
+        seed=_int(generated, "seed", inner),
+        media_generation_id=_any_media_id(generated, inner),
+        model_name_type=_optional_str(generated, "modelNameType", inner),
+        prompt=_optional_str(generated, "prompt", inner),
+        aspect_ratio=_optional_str(generated, "aspectRatio", inner),
+        data=data,
+        format=kind,
+        fife_url=None if data is not None else str(fife),
+        where=inner,
+    )
+    kept = {k: v for k, v in generated.items() if k != "encodedImage"}
+    if isinstance(fife, str):
+        kept["fifeUrl"] = strip_query(fife)
+    return image, {**item, "image": {**container, "generatedImage": kept}}
+
+
+def _media(doc: Any, formats: Sequence[ImageFormat]) -> ParsedGeneration:
+    images: list[PendingImage] = []
+    raw_items: list[dict[str, Any]] = []
+    for m, item in enumerate(_list(doc, "media", "")):
+        image, raw_item = _media_image(item, f"media[{m}]", formats)
+        images.append(image)
+        raw_items.append(raw_item)
+    if not images:
+        raise _Bad("media holds no generated images")
+    return ParsedGeneration(images=tuple(images), raw={**doc, "media": raw_items})
+
+
+def parse_generation(
+    body: bytes, *, request: str, formats: Sequence[ImageFormat] = ("jpeg",)
+) -> ParsedGeneration:
+    """Parse a 200 from ``POST /images`` in either shape; inline images are checked.
+
+    ``formats`` are the image formats the dialect may send. Images behind a
+    ``fifeUrl`` come back with ``data`` None for the client to download.
+    """
     doc = decode_json(body, request=request)
     try:
-        return _images(doc)
+        if isinstance(doc, dict) and "imagePanels" not in doc and "media" in doc:
+            return _media(doc, formats)
+        if isinstance(doc, dict) and "imagePanels" not in doc and "error" in doc:
+            raise _Bad(f"a success status with an error: {str(doc['error'])[:200]}")
+        return _panels(doc, formats)
     except _Bad as exc:
         raise _fail(request, str(exc)) from None
 
 
+def parse_image_result(body: bytes, *, request: str) -> ImageResult:
+    """Parse a 200 from ``POST /images`` whose images are all inline JPEGs (2025-11)."""
+    parsed = parse_generation(body, request=request)
+    images = []
+    for image in parsed.images:
+        if image.data is None or image.format is None:
+            raise _fail(request, f"{image.where}: the image is not in the answer")
+        images.append(image.complete(image.data, image.format))
+    return ImageResult(images=tuple(images), raw=parsed.raw)
+
+
+def _size(doc: Any, key: str) -> int | None:
+    value = doc.get(key) if isinstance(doc, dict) else None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        return None
+    return value
+
+
 def parse_uploaded_asset(body: bytes, *, request: str) -> UploadedAsset:
-    """Parse a 200 from ``POST /assets/{email}``."""
+    """Parse a 200 from ``POST /assets/{email}``, in 2025-11's shape or 2026's ``media``.
+
+    2025-11: ``{"mediaGenerationId": {"mediaGenerationId": ID}, "width", "height"}``.
+    2026: ``{"media": {"name": ID, ...}}`` (a ``mediaGenerationId`` in it wins over the
+    name); the size is read where present (top level, ``media`` or ``media.image``).
+    """
     doc = decode_json(body, request=request)
     try:
+        if isinstance(doc, dict) and "mediaGenerationId" not in doc and "media" in doc:
+            media = _get(doc, "media", "")
+            if isinstance(media, dict) and "mediaGenerationId" in media:
+                media_id = _any_media_id(media, "media")
+            else:
+                media_id = _str(media, "name", "media", empty=False)
+            holders = (doc, media, media.get("image"))
+            width = next((w for h in holders if (w := _size(h, "width"))), None)
+            height = next((v for h in holders if (v := _size(h, "height"))), None)
+            return UploadedAsset(media_generation_id=media_id, width=width, height=height)
         return UploadedAsset(
             media_generation_id=_media_id(doc, ""),
             width=_int(doc, "width", "", minimum=1),
@@ -163,6 +357,22 @@ def parse_uploaded_asset(body: bytes, *, request: str) -> UploadedAsset:
         )
     except _Bad as exc:
         raise _fail(request, str(exc)) from None
+
+
+def parse_upscaled(
+    body: bytes, *, request: str, resolution: str, formats: Sequence[ImageFormat]
+) -> UpscaledImage:
+    """Parse a 200 from ``POST /images/upscale``: ``{"encodedImage": ...}`` (and extras)."""
+    doc = decode_json(body, request=request)
+    try:
+        data, kind = _decode(_str(doc, "encodedImage", "", empty=False), "encodedImage", formats)
+        media_id = _any_media_id(doc, "") if "mediaGenerationId" in doc else None
+    except _Bad as exc:
+        raise _fail(request, str(exc)) from None
+    raw = {k: v for k, v in doc.items() if k != "encodedImage"}
+    return UpscaledImage(
+        data=data, resolution=resolution, format=kind, media_generation_id=media_id, raw=raw
+    )
 
 
 def _account(email: str, value: Any) -> AccountInfo:

@@ -117,8 +117,9 @@ class AiohttpTransport:
     """The real transport: one lazily created ``aiohttp.ClientSession`` for all requests.
 
     Redirects are not followed (a redirect would carry the token elsewhere; the client
-    reports a 3xx as an unexpected status). Proxy variables from the environment are
-    ignored unless ``trust_env`` is set, so a loopback simulator is never proxied.
+    reports a 3xx as an unexpected status). Cookies are neither kept nor sent. Proxy
+    variables from the environment are ignored unless ``trust_env`` is set, so a
+    loopback simulator is never proxied.
     """
 
     def __init__(
@@ -139,10 +140,13 @@ class AiohttpTransport:
             raise RuntimeError("the transport is closed")
         if self._session is None:
             # limit=0: the runner's adaptive limiter decides concurrency, not the pool.
+            # No cookie jar: the API authenticates by token, and a cookie it set must
+            # never ride along to an image URL (2026-07 reads those on this session).
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=0),
                 timeout=aiohttp.ClientTimeout(total=None, connect=self._connect_timeout),
                 trust_env=self._trust_env,
+                cookie_jar=aiohttp.DummyCookieJar(),
             )
         return self._session
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
 
+from flowpipe.api import check_base_url
 from flowpipe.errors import FrozenCacheMissError, UsageError
 from flowpipe.store.lock import lock_path, read_lock
 
@@ -80,7 +81,7 @@ def choose_backend(kind: Kind, base_url: str | None, token: str | None) -> Backe
             hint="or run on the embedded simulator (backend 'sim' or 'auto')",
             option="backend",
         )
-    base_url = base_url or REAL_API_URL
+    base_url = check_base_url(base_url or REAL_API_URL, token=token)
     if kind == "auto":
         kind = "sim" if is_loopback(base_url) else "useapi"
     return BackendChoice(kind, base_url, token)

@@ -6,11 +6,16 @@ The API grants between 3 and 20 parallel generations and says so only by answeri
 and the tuning numbers):
 
 - dispatch while in-flight < window;
-- while every slot is busy and work waits, raise the window by a step that doubles
-  after each clean probe (1, 2, 4, 8); a probe is clean when the request that filled
-  the window has been out ``probe_interval`` API seconds without a rejection; sends
-  above the last good window are paced ``probe_pace`` apart, so an overshoot is
-  answered by one rejection instead of a burst;
+- at the start, before any rejection, every slot busy and work waiting add one slot
+  each ``probe_pace``: nothing has pushed back yet and the pacing bounds the overshoot
+  to about one round trip of sends; a level is proven when its send has been out
+  ``probe_interval``; the first rejection ends the start like a failed probe below
+  (back to the proven level), and the start's rejections are not charged to the budget;
+- after that, while every slot is busy and work waits, raise the window by a step
+  that doubles after each clean probe (1, 2, 4, 8); a probe is clean when the request
+  that filled the window has been out ``probe_interval`` API seconds without a
+  rejection; sends above the last good window are paced ``probe_pace`` apart, so an
+  overshoot is answered by one rejection instead of a burst;
 - a rejection of a request sent above the last good window since the last raise
   falls back to that window (and, ``confirm_after`` later, back up to the number of
   the probe's requests still out: those were accepted); any other rejection cuts to
@@ -104,6 +109,7 @@ class LimiterConfig:
     rejection_budget: float = 0.15  # failed probes may cost this many rejections per success
     budget_cap: float = 20.0  # rejections the budget can save up
     initial_budget: float = 2.0  # rejections the first probes may cost
+    fast_start: bool = True  # climb one slot per probe_pace until the first decrease
 
     def __post_init__(self) -> None:
         if not 1 <= self.min_window <= self.initial_window <= self.max_window:
@@ -327,6 +333,10 @@ class AdaptiveLimiter(_BaseLimiter):
         # After a failed probe: when to count the probe's requests that were accepted,
         # the first seq not to count, and the most the window may get back.
         self._recount: tuple[float, int, int] | None = None
+        # Until the first decrease the window climbs by one slot per probe_pace: no
+        # capacity has pushed back yet, and the pacing bounds the overshoot.
+        self._starting = self.config.fast_start
+        self._start_end: int | None = None if self._starting else 0  # first seq after it
         super().__init__(self.config.initial_window, clock=clock, sleep=sleep, on_event=on_event)
 
     @property
@@ -343,6 +353,8 @@ class AdaptiveLimiter(_BaseLimiter):
         """
         at = self._clock() if now is None else now
         deadlines: list[float] = []
+        if self._starting:
+            self._prove_start(at)
         if (recount := self._settle_probe(at)) is not None:
             deadlines.append(recount)
         pending = len(self._waiters) if waiting is None else waiting
@@ -355,8 +367,9 @@ class AdaptiveLimiter(_BaseLimiter):
                 deadlines.append(paced)
         elif window < self.config.max_window and self._filled_at is not None:
             # Without budget, wait: an answer comes first, and it wakes the waiters.
-            due = max(self._filled_at + self._probe_interval, self._hold_until)
-            if self._budget < 1:
+            interval = self._probe_pace if self._starting else self._probe_interval
+            due = max(self._filled_at + interval, self._hold_until)
+            if self._budget < 1 and not self._starting:
                 pass
             elif at < due:
                 deadlines.append(due)
@@ -366,6 +379,13 @@ class AdaptiveLimiter(_BaseLimiter):
 
     def _raise(self, now: float) -> None:
         previous = self._window
+        if self._starting:
+            self._window = previous + 1
+            if self._raise_seq is None:
+                self._raise_seq = self._next_seq
+            self._filled_at = None
+            self._emit(now, "raise", previous, "start: no rejection yet")
+            return
         self._last_good = previous
         self._window = min(self.config.max_window, previous + self._step)
         self._step = min(self.config.max_step, self._step * 2)
@@ -419,9 +439,14 @@ class AdaptiveLimiter(_BaseLimiter):
             return
         if outcome is not Outcome.REJECTED:
             return
+        if self._starting:
+            self._prove_start(now)
         previous = self._window
         probing = self._raise_seq is not None and permit.seq >= self._raise_seq
-        if permit.epoch < self._epoch or (probing and permit.level > self._last_good):
+        in_start = self._start_end is None or permit.seq < self._start_end
+        if not in_start and (
+            permit.epoch < self._epoch or (probing and permit.level > self._last_good)
+        ):
             self._budget = max(0.0, self._budget - 1)  # what probing costs
         if permit.epoch < self._epoch:
             self._emit(now, "rejection", previous, "stale: sent before the last decrease")
@@ -439,10 +464,34 @@ class AdaptiveLimiter(_BaseLimiter):
         self._decrease(now, target, self.config.hold_after_cut)
         self._emit(now, "cut", previous, f"rejection with {accepted} accepted in flight")
 
+    def _prove_start(self, now: float) -> None:
+        """In the start, a level whose send has been out ``probe_interval`` is good.
+
+        The start ends when the top of the window is proven: from then on a rejection
+        is an ordinary cut, not a failed climb.
+        """
+        proven = max(
+            (
+                p.level
+                for p in self._outstanding.values()
+                if now - p.sent_at >= self._probe_interval
+            ),
+            default=0,
+        )
+        self._last_good = max(self._last_good, min(proven, self._window))
+        if self._last_good >= self.config.max_window:
+            self._end_start()
+
+    def _end_start(self) -> None:
+        if self._starting:
+            self._starting = False
+            self._start_end = self._next_seq
+
     def _decrease(self, now: float, window: int, hold: float) -> None:
         """Lower the window, start a new epoch and hold growth."""
         self._window = max(self.config.min_window, min(window, self._window))
         self._last_good = self._window
+        self._end_start()
         self._epoch += 1
         self._step = 1
         self._recount = None

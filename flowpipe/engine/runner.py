@@ -44,6 +44,7 @@ from flowpipe.store.cache import CacheStore, DiskCache, MemoryCache, default_cac
 from flowpipe.store.claims import Claims, KeyClaims
 from flowpipe.store.leases import RemoteClaims, SharedClaims
 from flowpipe.store.lock import Lock, LockEntry, check_lock, lock_path, read_lock, write_lock
+from flowpipe.store.outputs import default_out_dir
 from flowpipe.store.remote import RemoteCache, open_remote
 from flowpipe.store.responses import ResponseCache
 from flowpipe.store.runlog import RunLog, write_run_log
@@ -252,7 +253,7 @@ class _Job:
         embedded = choice.base_url is None
         scale = options.time_scale or (EMBEDDED_TIME_SCALE if embedded else 1.0)
         self.clock = RunClock(options.clock, scale=scale)
-        self.out = options.out or Path("out") / plan.name
+        self.out = options.out or default_out_dir(plan.name)
         self.store = _open_cache(options)
         self.remote = _open_remote(options, recipe, self.store)
         self.cache = ResponseCache(self.store, remote=self.remote)

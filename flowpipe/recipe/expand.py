@@ -7,23 +7,26 @@ and references with its own variables, and gets a seed: an explicit integer as i
 ``random`` as None, otherwise one derived from the recipe name and the node id.
 
 Node ids keep matrix values readable (control characters escaped); output folders use
-slugs of them, so no value can add a path separator, ``..`` or an absolute path.
+slugs of them (flowpipe.names), so no value can add a path separator, ``..``, an
+absolute path, a Windows device name or a folder name too long for a file system.
 """
 
 from __future__ import annotations
 
 import hashlib
 import itertools
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
 from typing import Any
 
+from flowpipe.dialects import Dialect, dialect
 from flowpipe.errors import Location, PlanError, TemplateError
+from flowpipe.names import short_folder, slug
 from flowpipe.recipe.load import Document, YamlPath
 from flowpipe.recipe.messages import ErrorList, did_you_mean, one_line, quote
 from flowpipe.recipe.render import Renderer
+from flowpipe.recipe.rules import MAX_PROMPT_CHARS
 
 __all__ = [
     "DEFAULT_ASPECT_RATIO",
@@ -39,14 +42,16 @@ __all__ = [
     "value_text",
 ]
 
-DEFAULT_ASPECT_RATIO = "landscape"
+DEFAULT_ASPECT_RATIO = "landscape"  # api 2025-11's; each dialect names its own
 DEFAULT_COUNT = 4
 DEFAULT_MODERATION_RETRIES = 2
-MAX_NODES = 1_000_000
-INHERITED = ("model", "aspectRatio", "count", "seed", "fallback_model", "moderation_retries")
+DEFAULT_RESOLUTION = "2k"
+MAX_NODES = 100_000  # planning this many takes about 7 s and 250 MB
+INHERITED = (
+    "model", "aspectRatio", "count", "seed", "fallback_model", "moderation_retries",
+    "captchaRetry",
+)
 
-_SLUG_BAD = re.compile(r"[^A-Za-z0-9._+-]+")
-_MAX_SLUG = 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +65,11 @@ class RawRef:
 
 @dataclass(frozen=True, slots=True)
 class RawNode:
-    """One expanded request, before references, models and keys are resolved."""
+    """One expanded request, before references, models and keys are resolved.
+
+    An upscale node (``upscale`` set) has an empty prompt, count 1 and its source in
+    ``upscale``; ``resolution`` is its target.
+    """
 
     id: str
     step: str
@@ -77,6 +86,10 @@ class RawNode:
     moderation_retries: int
     location: Location
     model_location: Location | None
+    aspect_ratio_location: Location | None = None
+    upscale: RawRef | None = None
+    resolution: str | None = None
+    captcha_retry: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +111,7 @@ class Expansion:
     nodes: tuple[RawNode, ...]
     steps: Mapping[str, StepInfo]
     accounts: tuple[str, ...]
+    dialect: str = "2025-11"
 
 
 def value_text(value: object) -> str:
@@ -118,9 +132,20 @@ def derive_seed(recipe_name: str, node_id: str) -> int:
     return int.from_bytes(digest[:4], "big") & 0x7FFF_FFFF
 
 
-def expand(doc: Document, overrides: Mapping[str, object], errors: ErrorList) -> Expansion:
-    """Expand a schema-valid document; problems go to ``errors``."""
+def expand(
+    doc: Document,
+    overrides: Mapping[str, object],
+    errors: ErrorList,
+    *,
+    spoken: Dialect | None = None,
+) -> Expansion:
+    """Expand a schema-valid document; problems go to ``errors``.
+
+    ``spoken`` is the recipe's dialect (default: the one its ``api:`` names); it gives
+    the default aspect ratio.
+    """
     data: dict[str, Any] = doc.data
+    spoken = spoken or dialect(data.get("api"))
     name = str(data["name"])
     variables = _variables(doc, overrides, errors)
     defaults: dict[str, Any] = data.get("defaults") or {}
@@ -128,7 +153,7 @@ def expand(doc: Document, overrides: Mapping[str, object], errors: ErrorList) ->
     nodes: list[RawNode] = []
     steps: dict[str, StepInfo] = {}
     folded: dict[str, str] = {}
-    total = 0
+    _check_node_count(doc, errors)
     for step_id, spec in data["steps"].items():
         step_loc = doc.key_at(("steps", step_id))
         other = folded.setdefault(step_id.casefold(), step_id)
@@ -139,32 +164,41 @@ def expand(doc: Document, overrides: Mapping[str, object], errors: ErrorList) ->
             ))
             continue
         matrix: dict[str, list[Any]] = spec.get("matrix") or {}
-        size = 1
-        for values in matrix.values():
-            size *= len(values)
-        total += size
-        if total > MAX_NODES:
-            errors.add(PlanError(
-                f"step {step_id!r}: the recipe expands to more than {MAX_NODES} nodes",
-                doc.at(("steps", step_id, "matrix")), hint="split it into several recipes",
-            ))
-            errors.raise_if_any()  # later steps were not expanded: nothing else is reliable
         settings = {key: spec.get(key, defaults.get(key)) for key in INHERITED}
         step = _StepExpander(
             doc, step_id, spec=spec, settings=settings, recipe_name=name,
             variables=variables, renderer=renderer, errors=errors,
+            default_ratio=spoken.default_aspect_ratio,
         )
         step_nodes = step.expand(matrix)
         nodes.extend(step_nodes)
         steps[step_id] = StepInfo(
             id=step_id,
-            count=int(settings["count"] or DEFAULT_COUNT),
+            count=1 if step.upscale else int(settings["count"] or DEFAULT_COUNT),
             matrix_keys=tuple(matrix),
             variants={tuple(t for _, t in n.variant): n.id for n in step_nodes},
             location=step_loc,
         )
     accounts = tuple(str(a) for a in data.get("accounts") or ())
-    return Expansion(name=name, nodes=tuple(nodes), steps=steps, accounts=accounts)
+    return Expansion(
+        name=name, nodes=tuple(nodes), steps=steps, accounts=accounts, dialect=spoken.name
+    )
+
+
+def _check_node_count(doc: Document, errors: ErrorList) -> None:
+    """Refuse a recipe over MAX_NODES before any step is expanded (a count, not a build)."""
+    total = 0
+    for step_id, spec in doc.data["steps"].items():
+        size = 1
+        for values in (spec.get("matrix") or {}).values():
+            size *= len(values)
+        total += size
+        if total > MAX_NODES:
+            errors.add(PlanError(
+                f"step {step_id!r}: the recipe expands to more than {MAX_NODES:,} nodes",
+                doc.at(("steps", step_id, "matrix")), hint="split it into several recipes",
+            ))
+            errors.raise_if_any()
 
 
 def _variables(
@@ -189,7 +223,7 @@ class _Field:
     """A templated string of a step: where it is, what it is, its source text."""
 
     path: YamlPath
-    role: str  # "prompt", "style" or "context"
+    role: str  # "prompt", "style", "context" or "upscale"
     source: str
     location: Location
 
@@ -208,13 +242,20 @@ class _StepExpander:
         variables: Mapping[str, Any],
         renderer: Renderer,
         errors: ErrorList,
+        default_ratio: str = DEFAULT_ASPECT_RATIO,
     ) -> None:
         self.doc, self.step_id = doc, step_id
         self.recipe_name, self.variables = recipe_name, variables
         self.renderer, self.errors = renderer, errors
         self.failed: set[YamlPath] = set()
         base: YamlPath = ("steps", step_id)
-        self.prompt = _Field((*base, "prompt"), "prompt", spec["prompt"], doc.at((*base, "prompt")))
+        self.upscale = (
+            _Field((*base, "upscale"), "upscale", spec["upscale"], doc.at((*base, "upscale")))
+            if "upscale" in spec else None
+        )
+        self.prompt = _Field(
+            (*base, "prompt"), "prompt", spec.get("prompt", ""), doc.at((*base, "prompt"))
+        )
         self.style = (
             _Field((*base, "style"), "style", spec["style"], doc.at((*base, "style")))
             if "style" in spec else None
@@ -231,15 +272,15 @@ class _StepExpander:
         self.common = {
             "step": step_id,
             "model": settings["model"],
-            "aspect_ratio": settings["aspectRatio"] or DEFAULT_ASPECT_RATIO,
-            "count": settings["count"] or DEFAULT_COUNT,
+            "aspect_ratio": settings["aspectRatio"] or default_ratio,
+            "count": 1 if self.upscale else settings["count"] or DEFAULT_COUNT,
             "fallback": settings["fallback_model"],
             "moderation_retries": DEFAULT_MODERATION_RETRIES if retries is None else retries,
             "location": doc.key_at(base),
-            "model_location": (
-                doc.at((*base, "model")) if "model" in spec
-                else doc.at(("defaults", "model")) if settings["model"] else None
-            ),
+            "model_location": _setting_location(doc, base, spec, settings, "model"),
+            "aspect_ratio_location": _setting_location(doc, base, spec, settings, "aspectRatio"),
+            "resolution": spec.get("resolution", DEFAULT_RESOLUTION) if self.upscale else None,
+            "captcha_retry": settings["captchaRetry"],
         }
 
     def expand(self, matrix: Mapping[str, list[Any]]) -> list[RawNode]:
@@ -250,7 +291,7 @@ class _StepExpander:
         if not self._distinct_texts(matrix):
             return []
         columns = [  # per variable: (value, text, id part, folder part), computed once
-            [(v, t, f"{k}={one_line(t, 10**6)}", f"{k}={_slug(t)}")
+            [(v, t, f"{k}={one_line(t, 10**6)}", f"{k}={slug(t)}")
              for v, t in ((v, value_text(v)) for v in values)]
             for k, values in matrix.items()
         ]
@@ -269,7 +310,7 @@ class _StepExpander:
                 ))
                 continue
             seen[node_id] = values
-            folder = ",".join(c[3] for c in combo)
+            folder = short_folder(",".join(c[3] for c in combo), node_id)
             variant = tuple(zip(keys, (c[1] for c in combo), strict=True))
             scope = dict(zip(keys, values, strict=True))
             node = self._node(node_id, variant, scope, PurePosixPath(self.step_id, folder))
@@ -313,6 +354,8 @@ class _StepExpander:
             **values,
             "step": {"id": self.step_id, "variant": dict(variant), "node": node_id},
         }
+        if self.upscale:
+            return self._upscale_node(node_id, variant, scope, out_dir)
         prompt = self._render(self.prompt, scope, node_id)
         style = self._ref(self.style, scope, node_id) if self.style else None
         context = tuple(self._ref(f, scope, node_id) for f in self.context)
@@ -322,6 +365,13 @@ class _StepExpander:
             self._fail(self.prompt, PlanError(
                 f"step {node_id!r}: prompt renders to an empty string",
                 self.prompt.location, hint="check the variables it uses",
+            ))
+            return None
+        if len(prompt) > MAX_PROMPT_CHARS:
+            self._fail(self.prompt, PlanError(
+                f"step {node_id!r}: the prompt is {len(prompt):,} characters; the limit is "
+                f"{MAX_PROMPT_CHARS:,}", self.prompt.location,
+                hint="shorten it; see docs/recipes.md#limits",
             ))
             return None
         seed = self.seed if self.seed != "" else derive_seed(self.recipe_name, node_id)
@@ -334,6 +384,23 @@ class _StepExpander:
             style=style,
             context=tuple(c for c in context if c is not None),
             **self.common,
+        )
+
+    def _upscale_node(
+        self,
+        node_id: str,
+        variant: tuple[tuple[str, str], ...],
+        scope: Mapping[str, Any],
+        out_dir: PurePosixPath,
+    ) -> RawNode | None:
+        """An upscale node: its source rendered, no prompt, no seed, one image."""
+        assert self.upscale is not None
+        source = self._ref(self.upscale, scope, node_id)
+        if source is None:
+            return None
+        return RawNode(
+            id=node_id, variant=variant, out_dir=out_dir, prompt="", seed=None, style=None,
+            context=(), upscale=source, **self.common,
         )
 
     def _ref(self, field: _Field, scope: Mapping[str, Any], node_id: str) -> RawRef | None:
@@ -359,13 +426,20 @@ class _StepExpander:
         self.errors.add(error)
 
 
+def _setting_location(
+    doc: Document,
+    base: YamlPath,
+    spec: Mapping[str, Any],
+    settings: Mapping[str, Any],
+    key: str,
+) -> Location | None:
+    """Where an inherited setting was written: the step, ``defaults``, or nowhere."""
+    if key in spec:
+        return doc.at((*base, key))
+    return doc.at(("defaults", key)) if settings[key] else None
+
+
 def _describe(node_id: str, field: _Field) -> str:
     if field.role == "prompt":
         return f"step {node_id!r}: prompt"
     return f"step {node_id!r}: {field.role} {quote(field.source)}"
-
-
-def _slug(text: str) -> str:
-    """A folder-safe form of a matrix value: no separators, no leading dots."""
-    slug = _SLUG_BAD.sub("-", text).strip("-.")[:_MAX_SLUG].strip("-.")
-    return slug or "_"

@@ -9,13 +9,23 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
-from flowpipe.errors import RecipeError, RecipeErrors
+from flowpipe.errors import Location, RecipeError, RecipeErrors
 
-__all__ = ["ErrorList", "did_you_mean", "one_line", "quote", "type_name"]
+__all__ = [
+    "ErrorList",
+    "RecipeWarning",
+    "WarningList",
+    "did_you_mean",
+    "one_line",
+    "quote",
+    "type_name",
+]
 
 _MAX_QUOTE = 80
+T = TypeVar("T")
 
 
 def one_line(text: object, limit: int = 300) -> str:
@@ -23,9 +33,8 @@ def one_line(text: object, limit: int = 300) -> str:
     out = str(text)
     if out.isprintable() and len(out) <= limit:
         return out
-    out = "".join(
-        ch if ch >= " " and ch != "\x7f" else repr(ch)[1:-1] for ch in str(text)
-    )
+    # Not only C0: U+0085 and U+2028 end a line for str.splitlines() too.
+    out = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in str(text))
     return out if len(out) <= limit else out[: limit - 1] + "…"
 
 
@@ -68,18 +77,22 @@ def type_name(value: Any) -> str:
     return f"a {type(value).__name__}"
 
 
-class ErrorList(list[RecipeError]):
-    """Collected RecipeErrors, deduplicated by their printed line."""
+class _Lines(list[T]):
+    """Collected problems, each printed line kept once."""
 
     def __init__(self) -> None:
         super().__init__()
         self._lines: set[str] = set()
 
-    def add(self, error: RecipeError) -> None:
-        line = str(error)
+    def add(self, item: T) -> None:
+        line = str(item)
         if line not in self._lines:
             self._lines.add(line)
-            self.append(error)
+            self.append(item)
+
+
+class ErrorList(_Lines[RecipeError]):
+    """Collected RecipeErrors, deduplicated by their printed line."""
 
     def raise_if_any(self) -> None:
         """Raise the one error, or all of them as RecipeErrors in file order."""
@@ -90,6 +103,29 @@ class ErrorList(list[RecipeError]):
         raise RecipeErrors(sorted(self, key=_order))
 
 
-def _order(error: RecipeError) -> tuple[int, int]:
+def _order(error: RecipeError | RecipeWarning) -> tuple[int, int]:
     loc = error.location
     return (loc.line, loc.column) if loc else (0, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class RecipeWarning:
+    """A recipe line that works but may not do what its author thinks (an old name).
+
+    Printed like an error, ``file:line:col: warning: what (hint)``, but never fails.
+    """
+
+    message: str
+    location: Location | None = None
+    hint: str | None = None
+
+    def __str__(self) -> str:
+        text = f"warning: {self.message}" + (f" ({self.hint})" if self.hint else "")
+        return f"{self.location}: {text}" if self.location else text
+
+
+class WarningList(_Lines[RecipeWarning]):
+    """Collected warnings, each printed line once, in file order when read."""
+
+    def in_order(self) -> tuple[RecipeWarning, ...]:
+        return tuple(sorted(self, key=_order))

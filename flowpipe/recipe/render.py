@@ -1,11 +1,12 @@
 """Render prompts and references in a sandboxed Jinja environment.
 
-Recipes come from git repositories people did not all write, so templates run in
-``ImmutableSandboxedEnvironment`` with ``StrictUndefined``: no attribute access to
-internals, no mutation, no file loader (``include`` and ``import`` fail), and an
-undefined name is an error instead of an empty string. ``*`` and ``**`` are checked
-so a template cannot ask for a gigabyte string or a number with a billion digits.
-Every failure becomes a TemplateError at the template's place in the recipe.
+Recipes come from git repositories people did not all write, so templates run in a
+sandbox (flowpipe.recipe.sandbox) with ``StrictUndefined``: no attribute access to
+internals, no mutation, no file loader (``include`` and ``import`` fail), an undefined
+name is an error instead of an empty string, and every render has a budget of size,
+steps and work (flowpipe.recipe.limits), so a template cannot ask for a gigabyte string
+or a billion loop turns. Every failure becomes a TemplateError at the template's place
+in the recipe.
 
 Templates are compiled once per distinct source text: a matrix step renders the same
 template for every variant, so this cache is what keeps planning 10,000 nodes fast.
@@ -13,7 +14,6 @@ template for every variant, so this cache is what keeps planning 10,000 nodes fa
 
 from __future__ import annotations
 
-import operator
 import re
 from collections.abc import Callable, Mapping
 from types import TracebackType
@@ -22,15 +22,13 @@ from typing import Any
 from jinja2 import StrictUndefined, Template
 from jinja2 import TemplateError as JinjaTemplateError
 from jinja2.exceptions import SecurityError, TemplateSyntaxError, UndefinedError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from flowpipe.errors import Location, TemplateError
+from flowpipe.recipe.limits import DOCS, Budget, LimitError, RenderLimits, active_budget
 from flowpipe.recipe.messages import did_you_mean, one_line
+from flowpipe.recipe.sandbox import Sandbox
 
 __all__ = ["Renderer", "is_template"]
-
-MAX_REPEAT = 100_000  # longest string or list ``*`` may build
-MAX_EXPONENT_BITS = 4_096  # largest integer ``**`` may build, in bits
 
 _SIMPLE = re.compile(r"\{\{ *([A-Za-z_][A-Za-z0-9_]*) *\}\}")
 _MISSING = object()
@@ -45,33 +43,6 @@ def is_template(text: str) -> bool:
     return "{" in text
 
 
-class _Sandbox(ImmutableSandboxedEnvironment):
-    """The immutable sandbox plus size limits on ``*`` and ``**``."""
-
-    intercepted_binops = frozenset({"*", "**"})
-
-    def call_binop(self, context: Any, op: str, left: Any, right: Any) -> Any:
-        if op == "*":
-            for seq, times in ((left, right), (right, left)):
-                if (
-                    isinstance(seq, str | list | tuple)
-                    and isinstance(times, int)
-                    and len(seq) * times > MAX_REPEAT
-                ):
-                    raise SecurityError(f"'*' would build more than {MAX_REPEAT} items")
-            return operator.mul(left, right)
-        if op == "**":
-            if (
-                isinstance(left, int)
-                and isinstance(right, int)
-                and right > 0
-                and left.bit_length() * right > MAX_EXPONENT_BITS
-            ):
-                raise SecurityError("'**' would build a number too large to use")
-            return operator.pow(left, right)
-        return super().call_binop(context, op, left, right)
-
-
 _Compiled = Template | tuple[str, ...] | TemplateError
 
 
@@ -83,12 +54,12 @@ class Renderer:
     anything else, or a name that is not defined, goes through the sandbox.
     """
 
-    def __init__(self) -> None:
-        self._env = _Sandbox(
-            undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True
-        )
+    def __init__(self, *, limits: RenderLimits | None = None) -> None:
+        self.limits = limits or RenderLimits()
+        self._env = Sandbox(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
         self._globals = dict(self._env.globals)
         self._compiled: dict[str, _Compiled] = {}
+        self._totals = [0, 0]  # steps and work of every render so far
 
     def render(
         self,
@@ -108,19 +79,24 @@ class Renderer:
         if isinstance(compiled, tuple):
             text = _substitute(compiled, variables)
             if text is not None:
+                if len(text) > self.limits.max_text:
+                    raise self._runtime_error(
+                        LimitError(f"the output would build more than {self.limits.max_text:,} "
+                                   "characters"), variables, what(), where)
                 return text
             compiled = self._compiled[source] = self._compile(source, what, where, simple=False)
         if isinstance(compiled, TemplateError):
             raise compiled
         assert isinstance(compiled, Template)
         context = compiled.new_context({**self._globals, **variables}, shared=True)
-        try:
+        with active_budget(Budget(self.limits, self._totals)) as budget:
             try:
-                return "".join(compiled.root_render_func(context))
-            except Exception:  # let Jinja point the traceback at template lines
-                self._env.handle_exception()
-        except Exception as exc:  # any failure of a user's template is theirs
-            raise self._runtime_error(exc, variables, what(), where) from None
+                try:
+                    return budget.join_output(compiled.root_render_func(context))
+                except Exception:  # let Jinja point the traceback at template lines
+                    self._env.handle_exception()
+            except Exception as exc:  # any failure of a user's template is theirs
+                raise self._runtime_error(exc, variables, what(), where) from None
 
     def _compile(
         self,
@@ -137,7 +113,8 @@ class Renderer:
             ):
                 return tuple(parts)
         try:
-            return self._env.from_string(source)
+            with active_budget(Budget(self.limits, self._totals)):  # constants fold at compile
+                return self._env.from_string(source)
         except TemplateSyntaxError as exc:
             return TemplateError(
                 f"{what()}: template syntax: {one_line(exc.message or 'invalid template')}",
@@ -166,6 +143,10 @@ class Renderer:
                     hint=None if near else "define it under 'vars' or in the step's matrix",
                 )
             return TemplateError(f"{what}: {_text(exc)}", where(line))
+        if isinstance(exc, LimitError):
+            return TemplateError(f"{what}: over a limit: {_text(exc)}", where(line), hint=DOCS)
+        if isinstance(exc, RecursionError):
+            return TemplateError(f"{what}: templates or macros nest too deeply", where(line))
         if isinstance(exc, SecurityError):
             return TemplateError(
                 f"{what}: unsafe template: {_text(exc)}",

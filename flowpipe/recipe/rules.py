@@ -1,62 +1,110 @@
-"""Per-model rules of the API page, checked before anything is sent.
+"""Per-model rules of the API, checked before anything is sent; read from the dialect table.
 
-- ``styleReference_1`` only on imagen-4;
-- at most 3 context references on imagen-4, 4 on nano-banana;
-- without a model, context references select nano-banana, else imagen-4 (the API's
-  own auto-detection, made explicit so every node has a concrete model and key).
+- a style reference only on a model that takes one (2025-11: imagen-4; 2026-07: none);
+- at most ``max_context`` context references per model (2025-11: imagen-4 3,
+  nano-banana 4; 2026-07: 10 each);
+- without a model, the API's own auto-selection, made explicit so every node has a
+  concrete model and key (2025-11: context references select nano-banana, else
+  imagen-4; 2026-07: nano-banana-2-lite);
+- a prompt has at most ``MAX_PROMPT_CHARS`` characters. The API pages name no limit;
+  this is flowpipe's own, far above what the models read (Imagen reads about 480
+  tokens), so a runaway template cannot send megabytes as a billed request.
+
+Every function takes the dialect; the 2025-11 default keeps the old callers' meaning.
+Models are canonical names (aliases are resolved by ``Dialect.canonical_model`` first).
 """
 
 from __future__ import annotations
 
+from flowpipe.dialects import DIALECTS, Dialect
+
 __all__ = [
     "IMAGEN",
     "MAX_CONTEXT",
+    "MAX_PROMPT_CHARS",
     "MODELS",
     "NANO",
     "auto_model",
     "default_fallback",
     "model_problem",
+    "reference_hint",
 ]
 
+_OLD = DIALECTS["2025-11"]
 IMAGEN = "imagen-4"
 NANO = "nano-banana"
-MODELS = (IMAGEN, NANO)
-MAX_CONTEXT = {IMAGEN: 3, NANO: 4}
+MODELS = tuple(_OLD.models)
+MAX_CONTEXT = {name: model.max_context for name, model in _OLD.models.items()}
+MAX_PROMPT_CHARS = 10_000
 
 
-def auto_model(context_count: int) -> str:
+def auto_model(context_count: int, spoken: Dialect = _OLD) -> str:
     """The model the API would pick when the request names none."""
-    return NANO if context_count else IMAGEN
+    return spoken.auto_model(context_count)
 
 
-def model_problem(model: str, *, has_style: bool, context_count: int) -> str | None:
+def _kind(spoken: Dialect) -> str:
+    return "context references" if spoken.style_field else "references"
+
+
+def model_problem(
+    model: str, *, has_style: bool, context_count: int, spoken: Dialect = _OLD
+) -> str | None:
     """Why ``model`` cannot take this request, or None when it can."""
-    if has_style and model != IMAGEN:
-        return f"{model} takes no style reference (only {IMAGEN} does)"
-    limit = MAX_CONTEXT[model]
-    if context_count > limit:
-        return f"{model} takes at most {limit} context references, this step has {context_count}"
+    facts = spoken.models[model]
+    if has_style and not facts.takes_style:
+        takers = [m.name for m in spoken.models.values() if m.takes_style]
+        only = f" (only {' and '.join(takers)} does)" if takers else ""
+        return f"{model} takes no style reference{only}"
+    if context_count > facts.max_context:
+        return (
+            f"{model} takes at most {facts.max_context} {_kind(spoken)}, "
+            f"this step has {context_count}"
+        )
     return None
 
 
+def reference_hint(model: str, spoken: Dialect = _OLD) -> str:
+    """What to do about too many references on ``model``: fewer, or a model that takes more."""
+    limit = spoken.models[model].max_context
+    more = max(spoken.models.values(), key=lambda m: m.max_context)
+    hint = f"use at most {limit} {_kind(spoken)}"
+    if more.max_context > limit:
+        hint += f", or 'model: {more.name}' for {more.max_context}"
+    return hint
+
+
 def default_fallback(
-    setting: str | None, model: str, *, has_style: bool, context_count: int
+    setting: str | None,
+    model: str,
+    *,
+    has_style: bool,
+    context_count: int,
+    spoken: Dialect = _OLD,
 ) -> tuple[str | None, str | None]:
     """``(fallback model or None, problem)`` for a step's ``fallback_model`` setting.
 
-    Unset means the other model when it can take the request. ``none`` disables the
-    switch. A fallback equal to the step's own model means no switch either, so a
-    ``defaults: {fallback_model: imagen-4}`` does not break the imagen-4 steps.
+    Unset means the model's usual fallback (2025-11: the other model) when it can take
+    the request. ``none`` disables the switch. A fallback equal to the step's own
+    model means no switch either, so a ``defaults: {fallback_model: imagen-4}`` does
+    not break the imagen-4 steps. An alias names its model.
     """
     if setting == "none":
         return None, None
     if setting is None:
-        other = NANO if model == IMAGEN else IMAGEN
-        fits = model_problem(other, has_style=has_style, context_count=context_count) is None
+        other = spoken.models[model].fallback
+        if other is None:
+            return None, None
+        fits = model_problem(
+            other, has_style=has_style, context_count=context_count, spoken=spoken
+        ) is None
         return (other if fits else None), None
-    if setting == model:
+    chosen = spoken.canonical_model(setting) or setting
+    if chosen == model:
         return None, None
-    problem = model_problem(setting, has_style=has_style, context_count=context_count)
+    problem = model_problem(
+        chosen, has_style=has_style, context_count=context_count, spoken=spoken
+    )
     if problem:
         return None, f"fallback_model {setting!r} cannot take this request: {problem}"
-    return setting, None
+    return chosen, None

@@ -1,7 +1,8 @@
 """A local stand-in for the Google Flow image API (useapi.net), for tests and benchmarks.
 
-Same paths, bodies, status codes and error texts as the API page; a hidden capacity
-C(t); deterministic JPEGs. See ``docs/simulator.md``.
+Same paths, bodies, status codes and error texts as the API page (either dialect of
+``flowpipe.dialects``); a hidden capacity C(t); deterministic images; in 2026-07 signed
+image URLs, upscales, quotas and captcha refusals on demand. See ``docs/simulator.md``.
 """
 
 from __future__ import annotations
@@ -10,10 +11,14 @@ from flowpipe.sim.app import BASE_PATH, create_app
 from flowpipe.sim.capacity import CapacityTrace, oracle_makespan
 from flowpipe.sim.config import (
     DEFAULT_ACCOUNT,
+    DEFAULT_FIFE_TTL,
     DEFAULT_TOKEN,
     CapacitySpec,
     SimConfig,
     parse_capacity,
+    parse_clock_start,
+    parse_model_quota,
+    parse_throttle,
 )
 from flowpipe.sim.render import NATIVE_SIZES
 from flowpipe.sim.server import RunningSim, SimThread, run_server, running_sim, serve
@@ -21,6 +26,7 @@ from flowpipe.sim.server import RunningSim, SimThread, run_server, running_sim, 
 __all__ = [
     "BASE_PATH",
     "DEFAULT_ACCOUNT",
+    "DEFAULT_FIFE_TTL",
     "DEFAULT_TOKEN",
     "NATIVE_SIZES",
     "CapacitySpec",
@@ -31,6 +37,9 @@ __all__ = [
     "create_app",
     "oracle_makespan",
     "parse_capacity",
+    "parse_clock_start",
+    "parse_model_quota",
+    "parse_throttle",
     "run_server",
     "running_sim",
     "serve",

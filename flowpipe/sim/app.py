@@ -6,6 +6,7 @@ API routes live under ``/v1/google-flow`` and need ``Authorization: Bearer TOKEN
 
 from __future__ import annotations
 
+import email.utils
 import hmac
 from collections.abc import Awaitable, Callable
 
@@ -14,8 +15,9 @@ from aiohttp import web
 from flowpipe.sim.assets import handle_upload
 from flowpipe.sim.bodies import SESSION_596, UNAUTHORIZED, Answer, json_response
 from flowpipe.sim.config import SimConfig
-from flowpipe.sim.images import FAULT_KEY, STATE, find_account, handle_images
+from flowpipe.sim.images import FAULT_KEY, STATE, find_account, handle_fife, handle_images
 from flowpipe.sim.state import SimState
+from flowpipe.sim.upscale import handle_upscale
 
 __all__ = ["BASE_PATH", "STATE", "create_app"]
 
@@ -44,7 +46,10 @@ async def _api_middleware(request: web.Request, handler: Handler) -> web.StreamR
             raise Answer(401, UNAUTHORIZED)
         response = await handler(request)
     except Answer as answer:
-        response = json_response(answer.status, answer.body)
+        response = json_response(answer.status, answer.body, answer.headers)
+    if state.spoken.rate_reasons and not response.prepared:
+        # The service's clock (a per-model quota ends at its midnight): API time here.
+        response.headers["Date"] = email.utils.formatdate(state.wall(), usegmt=True)
     fault = request.get(FAULT_KEY)
     if fault is not None:
         state.faults[fault] += 1
@@ -98,6 +103,9 @@ def create_app(config: SimConfig, *, state: SimState | None = None) -> web.Appli
 
     app.on_startup.append(_start)
     app.router.add_post(BASE_PATH + "/images", handle_images)
+    if app[STATE].spoken.upscale_resolutions:
+        app.router.add_post(BASE_PATH + "/images/upscale", handle_upscale)
+    app.router.add_get("/_sim/fife/{image_id}", handle_fife)
     app.router.add_post(BASE_PATH + "/assets/{email}", handle_upload)
     app.router.add_get(BASE_PATH + "/accounts", _accounts)
     app.router.add_get(BASE_PATH + "/accounts/{email}", _account)

@@ -1,7 +1,11 @@
-"""``POST /assets/{email}``: raw PNG or JPEG bytes in, a mediaGenerationId out.
+"""``POST /assets/{email}``: raw image bytes in, a mediaGenerationId out.
 
 The body is read in chunks so a file over 20 MB gets the API's 400 rather than the
 web framework's 413, and the rest of it is drained so the client reads the answer.
+2025-11 takes PNG and JPEG and answers ``{"mediaGenerationId": {...}, "width",
+"height"}``; 2026-07 takes WebP too and answers in its ``media`` shape. Uploads are
+counted per account, and so are uploads of bytes the same account generated (a client
+should reference those by id instead).
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ __all__ = ["MAX_UPLOAD_BYTES", "handle_upload"]
 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 _DRAIN_LIMIT = 512 * 1024 * 1024
-_FORMATS = {"image/png": "PNG", "image/jpeg": "JPEG"}
+_FORMATS = {"image/png": "PNG", "image/jpeg": "JPEG", "image/webp": "WEBP"}
 
 
 async def _read_limited(request: web.Request) -> bytes | None:
@@ -56,11 +60,12 @@ async def handle_upload(request: web.Request) -> web.Response:
     state = request.app[STATE]
     email = find_account(state, request.match_info["email"])
     content_type = request.content_type.lower()
-    if content_type not in _FORMATS:
+    types = state.spoken.upload_types
+    if content_type not in types:
         await _read_limited(request)
         raise Answer(
             400,
-            error(f"Unsupported Content-Type {content_type}: use image/png or image/jpeg"),
+            error(f"Unsupported Content-Type {content_type}: use {' or '.join(types)}"),
         )
     data = await _read_limited(request)
     if data is None:
@@ -68,9 +73,14 @@ async def handle_upload(request: web.Request) -> web.Response:
     if not data:
         raise Answer(400, error("File is empty"))
     width, height, thumb = await asyncio.to_thread(_inspect, data, _FORMATS[content_type])
+    sha = hashlib.sha256(data).hexdigest()
     media_id = state.registry.register(
-        MediaRecord(owner=email, sha256=hashlib.sha256(data).hexdigest(), thumb=thumb)
+        MediaRecord(owner=email, sha256=sha, thumb=thumb, width=width, height=height)
     )
-    state.uploads += 1
-    body = {"mediaGenerationId": {"mediaGenerationId": media_id}, "width": width, "height": height}
+    state.note_upload(sha, email)
+    body: dict[str, object] = {
+        "mediaGenerationId": {"mediaGenerationId": media_id}, "width": width, "height": height
+    }
+    if state.spoken.response_shape == "media":
+        body = {"media": {"name": media_id, "image": {"width": width, "height": height}}}
     return json_response(200, body)

@@ -20,9 +20,12 @@ __all__ = [
     "UNSAFE_400",
     "Answer",
     "account_not_found",
+    "captcha_refused",
     "error",
     "json_response",
     "no_credits",
+    "no_eligible_account",
+    "rejected_429",
     "unauthorized_reference",
 ]
 
@@ -96,20 +99,49 @@ def unauthorized_reference(owner: str, reference: str) -> dict[str, Any]:
     return error(f"Unauthorized access to {owner} detected in reference {reference}")
 
 
-def json_response(status: int, body: Any) -> web.Response:
+def rejected_429(reason: str | None) -> dict[str, Any]:
+    """A Google 429 body with ``reason`` in its details, or none (2026-07's plain capacity)."""
+    if reason == REJECTED_429["error"]["details"][0]["reason"]:
+        return REJECTED_429
+    body: dict[str, Any] = {
+        "error": {k: v for k, v in REJECTED_429["error"].items() if k != "details"}
+    }
+    if reason is not None:
+        detail = {"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": reason}
+        body["error"]["details"] = [detail]
+    return body
+
+
+def no_eligible_account(retry_after: int) -> dict[str, Any]:
+    """429 when every account is out: the code, and the seconds to wait."""
+    return {"error": "no_eligible_account", "retryAfter": retry_after}
+
+
+def captcha_refused(tries: int) -> dict[str, Any]:
+    """403 when the service's reCAPTCHA was refused on every try."""
+    return error(f"captcha_quality: the reCAPTCHA score was too low on all {tries} attempts")
+
+
+def json_response(
+    status: int, body: Any, headers: dict[str, str] | None = None
+) -> web.Response:
     """A JSON response with the status and body given (no extra fields)."""
     return web.Response(
-        status=status, body=json.dumps(body).encode(), content_type="application/json"
+        status=status, body=json.dumps(body).encode(), content_type="application/json",
+        headers=headers,
     )
 
 
 class Answer(Exception):
-    """Raised inside a handler to send ``status`` and ``body`` at once.
+    """Raised inside a handler to send ``status``, ``body`` (and ``headers``) at once.
 
     Never escapes the simulator: the handler wrapper turns it into a response.
     """
 
-    def __init__(self, status: int, body: dict[str, Any]) -> None:
+    def __init__(
+        self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(status)
         self.status = status
         self.body = body
+        self.headers = headers

@@ -6,23 +6,30 @@ The CLI, the runner's embedded default backend and the benchmarks all build a
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass, field
 from typing import Literal
 
+from flowpipe.dialects import DEFAULT_DIALECT, DIALECTS, dialect
 from flowpipe.errors import UsageError
 
 __all__ = [
     "DEFAULT_ACCOUNT",
+    "DEFAULT_FIFE_TTL",
     "DEFAULT_TOKEN",
     "CapacitySpec",
     "RejectStatus",
     "SimConfig",
     "parse_capacity",
+    "parse_clock_start",
+    "parse_model_quota",
+    "parse_throttle",
 ]
 
 DEFAULT_TOKEN = "sim-token"  # noqa: S105 - the simulator's public, documented test token
 DEFAULT_ACCOUNT = "sim@example.com"
+DEFAULT_FIFE_TTL = 6 * 3600.0  # API seconds a signed image URL stays readable
 
 RejectStatus = Literal["429", "503", "mixed"]
 CapacityKind = Literal["constant", "steps", "walk", "square"]
@@ -83,21 +90,67 @@ def _rate(name: str, value: float) -> None:
         raise UsageError(f"{name} must be between 0 and 1, not {value}")
 
 
+def parse_throttle(text: str) -> tuple[str, float]:
+    """Read ``--throttle EMAIL:T``: that account is throttled from API second T on."""
+    email, _, when = text.strip().rpartition(":")
+    try:
+        start = float(when)
+    except ValueError:
+        start = -1.0
+    if not email or not start >= 0:
+        raise UsageError(f"--throttle {text}: use EMAIL:SECONDS, e.g. a@example.com:60")
+    return email, start
+
+
+def parse_model_quota(text: str) -> tuple[str, int]:
+    """Read ``--model-quota MODEL:N``: N generations of MODEL per account per UTC day."""
+    model, _, count = text.strip().rpartition(":")
+    if not model or not count.isdigit():
+        raise UsageError(f"--model-quota {text}: use MODEL:N, e.g. nano-banana-pro:3")
+    return model, int(count)
+
+
+def parse_clock_start(text: str) -> float:
+    """Read ``--clock-start``: the UTC wall time at API second 0, ISO 8601."""
+    try:
+        when = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(
+            f"--clock-start {text}: use an ISO time such as 2026-07-15T23:50:00Z"
+        ) from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return when.timestamp()
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SimConfig:
     """Every knob of the simulator; defaults are those of ``flowpipe sim``.
 
-    Times (``latency_min``, ``latency_max``, capacity periods) are API seconds; the
-    server waits ``time_scale`` real seconds for each of them. Rates are fractions of
-    /images requests. ``credits`` is the number of successful generations before 402
-    (None = unlimited). ``tokens`` never appears in a repr.
+    Times (``latency_min``, ``latency_max``, capacity periods, ``fife_ttl``,
+    ``throttles``) are API seconds; the server waits ``time_scale`` real seconds for
+    each of them. Rates are fractions of /images requests. ``credits`` is the number
+    of successful generations before 402 (None = unlimited). ``tokens`` never appears
+    in a repr.
+
+    ``dialect`` is the API version served (``flowpipe.dialects``); the fields after
+    it only act in a dialect that has what they simulate (2026-07): signed image URLs
+    that expire after ``fife_ttl`` (``fife_expired_rate`` of them issued already
+    expired, a fresh draw each time a request is made again), ``encodedImage`` on
+    ``encoded_image_rate`` of the images, PNG bytes for ``png_rate`` of them,
+    throttled accounts (``throttles``: ``(email, from API second)``), per-model daily
+    quotas (``model_quotas``:
+    ``(model, generations per account per UTC day)``), an account quota
+    (``account_quota``: generations before USER_QUOTA_REACHED) and refused captchas.
+    ``clock_start`` is the UTC wall time (epoch seconds) at API second 0; None: the
+    real time when the server starts.
     """
 
     tokens: tuple[str, ...] = field(default=(DEFAULT_TOKEN,), repr=False)
     accounts: tuple[str, ...] = (DEFAULT_ACCOUNT,)
     time_scale: float = 1.0
     capacity: CapacitySpec = CapacitySpec(kind="walk")
-    capacity_per_account: bool = False  # each account its own C(t), as the real API grants
+    capacity_per_account: bool = False  # each account its own C(t), else one shared C(t)
     reject_status: RejectStatus = "mixed"
     moderation_rate: float = 0.0
     moderation_word: str = "forbidden"
@@ -108,6 +161,16 @@ class SimConfig:
     latency_min: float = 10.0
     latency_max: float = 20.0
     seed: int = 0
+    dialect: str = DEFAULT_DIALECT
+    fife_ttl: float = DEFAULT_FIFE_TTL
+    fife_expired_rate: float = 0.0
+    encoded_image_rate: float = 0.25
+    png_rate: float = 0.25
+    throttles: tuple[tuple[str, float], ...] = ()
+    model_quotas: tuple[tuple[str, int], ...] = ()
+    account_quota: int | None = None
+    captcha_fail_rate: float = 0.0
+    clock_start: float | None = None
 
     def __post_init__(self) -> None:
         if not self.tokens or any(not t for t in self.tokens):
@@ -130,6 +193,44 @@ class SimConfig:
             raise UsageError("latency must satisfy 0 <= --latency-min <= --latency-max")
         if not self.moderation_word.strip():
             raise UsageError("--moderation-word must not be empty")
+        self._check_dialect_knobs()
+
+    def _check_dialect_knobs(self) -> None:
+        if self.dialect not in DIALECTS:
+            raise UsageError(
+                f"--dialect must be one of {', '.join(DIALECTS)}, not {self.dialect}"
+            )
+        spoken = dialect(self.dialect)
+        if not self.fife_ttl > 0:
+            raise UsageError(f"--fife-ttl must be more than 0, not {self.fife_ttl}")
+        _rate("--fife-expired-rate", self.fife_expired_rate)
+        _rate("--encoded-image-rate", self.encoded_image_rate)
+        _rate("--png-rate", self.png_rate)
+        _rate("--captcha-fail-rate", self.captcha_fail_rate)
+        known = {a.lower() for a in self.all_accounts}
+        for email, start in self.throttles:
+            if email.lower() not in known:
+                raise UsageError(f"--throttle {email}: not one of the simulator's accounts")
+            if not start >= 0:
+                raise UsageError(f"--throttle {email}: the time must be 0 or more")
+        for model, count in self.model_quotas:
+            if spoken.canonical_model(model) is None:
+                raise UsageError(
+                    f"--model-quota {model}: api {spoken.name} has no such model "
+                    f"({', '.join(spoken.model_names)})"
+                )
+            if count < 0:
+                raise UsageError(f"--model-quota {model}: N must be 0 or more")
+        if self.account_quota is not None and self.account_quota < 0:
+            raise UsageError(f"--account-quota must be 0 or more, not {self.account_quota}")
+        uses_2026 = bool(self.throttles or self.model_quotas or self.account_quota is not None
+                         or self.captcha_fail_rate or self.fife_expired_rate)
+        if uses_2026 and not spoken.rate_reasons:
+            raise UsageError(
+                "--throttle, --model-quota, --account-quota, --captcha-fail-rate and "
+                f"--fife-expired-rate need --dialect 2026-07 (api {spoken.name} has no "
+                "quota reasons, captcha or signed image URLs)"
+            )
 
     @property
     def all_accounts(self) -> tuple[str, ...]:

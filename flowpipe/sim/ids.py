@@ -61,6 +61,9 @@ class MediaRecord:
     owner: str
     sha256: str
     thumb: bytes
+    width: int = 0  # pixels, when known (the shape `auto` and upscales follow)
+    height: int = 0
+    model: str | None = None  # the model that made it; None for an upload
 
 
 class MediaRegistry:

@@ -22,25 +22,36 @@ from functools import lru_cache
 
 from PIL import Image, ImageDraw, ImageFont
 
+from flowpipe.dialects import DIALECTS
+
 __all__ = [
+    "ALL_SIZES",
     "NATIVE_SIZES",
     "RefImage",
     "RenderSpec",
     "Rendered",
     "Renderer",
+    "as_png",
     "encode_variant",
     "make_thumb",
+    "native_size",
     "render_base",
     "render_image",
+    "render_upscale",
 ]
 
+#: (model, aspect ratio) -> pixels of the 2025-11 page's models (Imagen 4, Nano Banana).
 NATIVE_SIZES: dict[tuple[str, str], tuple[int, int]] = {
-    ("imagen-4", "landscape"): (1408, 768),
-    ("imagen-4", "portrait"): (768, 1408),
-    ("imagen-4", "square"): (1024, 1024),
-    ("nano-banana", "landscape"): (1344, 768),
-    ("nano-banana", "portrait"): (768, 1344),
-    ("nano-banana", "square"): (1024, 1024),
+    (name, ratio): size
+    for name, model in DIALECTS["2025-11"].models.items()
+    for ratio, size in model.sizes.items()
+}
+#: The same for every model of every dialect (from the table); what the renderer draws.
+ALL_SIZES: dict[tuple[str, str], tuple[int, int]] = {
+    (name, ratio): size
+    for spoken in DIALECTS.values()
+    for name, model in spoken.models.items()
+    for ratio, size in model.sizes.items()
 }
 
 JPEG_QUALITY = 75
@@ -157,9 +168,54 @@ def _draw_text(image: Image.Image, draw: ImageDraw.ImageDraw, spec: RenderSpec) 
         x -= 16
 
 
+def native_size(spec: RenderSpec) -> tuple[int, int]:
+    """The model's size for the ratio; for ``auto``, the one nearest the first reference's shape."""
+    size = ALL_SIZES.get((spec.model, spec.aspect_ratio))
+    if size is not None:
+        return size
+    sizes = [s for (model, _), s in ALL_SIZES.items() if model == spec.model]
+    shape = 16 / 9
+    if spec.references:
+        with Image.open(io.BytesIO(spec.references[0].thumb)) as thumb:
+            shape = thumb.width / thumb.height
+    return min(sizes, key=lambda s: abs(s[0] / s[1] - shape))
+
+
+def as_png(jpeg: bytes) -> bytes:
+    """The same picture as PNG bytes (2026-07 sends some images so)."""
+    with Image.open(io.BytesIO(jpeg)) as image:
+        buffer = io.BytesIO()
+        image.convert("RGB").save(buffer, "PNG", compress_level=1)
+    return buffer.getvalue()
+
+
+def render_upscale(
+    source: RefImage, long_side: int, label: str, shape: tuple[int, int] = (0, 0)
+) -> bytes:
+    """An enlarged stand-in of ``source`` (its thumbnail, scaled up and labelled), as JPEG.
+
+    The long side is ``long_side``; the other follows ``shape`` (the source's pixels)
+    when known, else the thumbnail's.
+    """
+    with Image.open(io.BytesIO(source.thumb)) as thumb:
+        small = thumb.convert("RGB")
+    width, height = shape if min(shape) > 0 else small.size
+    factor = long_side / max(width, height)
+    size = (round(width * factor), round(height * factor))
+    image = small.resize(size, Image.Resampling.BILINEAR)
+    draw = ImageDraw.Draw(image)
+    text = f"upscaled {label} · {source.sha256[:8]}"
+    font = _font(max(16, size[0] // 40))
+    draw.rectangle((0, size[1] - size[1] // 12, size[0], size[1]), fill=(16, 16, 20))
+    draw.text((24, size[1] - size[1] // 12 + 8), text, font=font, fill=(250, 250, 250))
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=JPEG_QUALITY)
+    return buffer.getvalue()
+
+
 def render_base(spec: RenderSpec) -> Image.Image:
     """Shapes, prompt text and reference insets: everything the images of one request share."""
-    size = NATIVE_SIZES[(spec.model, spec.aspect_ratio)]
+    size = native_size(spec)
     image = Image.new("RGB", size)
     draw = ImageDraw.Draw(image)
     _draw_shapes(draw, size, spec)

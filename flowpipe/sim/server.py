@@ -179,8 +179,8 @@ def run_server(config: SimConfig, host: str = "127.0.0.1", port: int = 0) -> Non
     def ready(base_url: str) -> None:
         print(base_url, flush=True)
         print(
-            f"flowpipe sim: {len(config.all_accounts)} account(s), capacity {config.capacity}, "
-            f"time scale {config.time_scale:g}; stop with Ctrl-C",
+            f"flowpipe sim: api {config.dialect}, {len(config.all_accounts)} account(s), "
+            f"capacity {config.capacity}, time scale {config.time_scale:g}; stop with Ctrl-C",
             file=sys.stderr,
             flush=True,
         )

@@ -16,12 +16,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from flowpipe.dialects import Dialect, dialect
 from flowpipe.sim.capacity import CapacityTrace, oracle_makespan
 from flowpipe.sim.config import SimConfig
+from flowpipe.sim.fife import FifeStore
 from flowpipe.sim.ids import MediaRegistry
+from flowpipe.sim.quotas import Quotas
 from flowpipe.sim.render import Renderer
 
-__all__ = ["Decision", "Fault", "SimState"]
+__all__ = ["Decision", "Fault", "SimState", "unit"]
 
 Fault = Literal["reset", "truncated"]
 Outcome = Literal["ok", "unsafe", "moderated"]
@@ -37,7 +40,7 @@ class Decision:
     fault_at: float  # fraction of the latency after which a reset happens
 
 
-def _unit(seed: int, *parts: object) -> float:
+def unit(seed: int, *parts: object) -> float:
     """A stable number in [0, 1) from the seed and some labels."""
     raw = hashlib.blake2b(":".join([str(seed), *map(str, parts)]).encode(), digest_size=8)
     return int.from_bytes(raw.digest(), "big") / 2**64
@@ -74,18 +77,39 @@ class SimState:
     credits_used: int = 0
     started_at: float | None = None
     work: _Work = field(default_factory=_Work)
+    spoken: Dialect = field(init=False)
+    quotas: Quotas = field(init=False)
+    fife: FifeStore = field(default_factory=FifeStore)
+    uploads_by_account: Counter[str] = field(default_factory=Counter)
+    generated_reuploads: Counter[str] = field(default_factory=Counter)
+    made_by: dict[str, set[str]] = field(default_factory=dict)  # image sha256 -> accounts
+    fife_reads: Counter[str] = field(default_factory=Counter)  # ok, expired, tampered, unknown
+    rate_limited: Counter[str] = field(default_factory=Counter)  # 429s by reason
+    upscales: int = 0
+    captcha_refusals: int = 0
+    wall_start: float = 0.0
     _attempts: Counter[str] = field(default_factory=Counter)
+    _captcha_attempts: Counter[str] = field(default_factory=Counter)
+    _made: Counter[tuple[object, ...]] = field(default_factory=Counter)
     _rng: random.Random = field(init=False)
 
     def __post_init__(self) -> None:
         self.capacity = CapacityTrace(self.config.capacity, self.config.seed)
         self.registry = MediaRegistry(self.config.seed)
         self._rng = random.Random(self.config.seed)
+        self.spoken = dialect(self.config.dialect)
+        self.quotas = Quotas(self.config, self.spoken)
 
     # -- time ---------------------------------------------------------------
     def start(self) -> None:
         """Start API time at 0 (called when the server starts listening)."""
         self.started_at = self.clock()
+        start = self.config.clock_start
+        self.wall_start = time.time() if start is None else start
+
+    def wall(self) -> float:
+        """The simulator's UTC wall clock (epoch seconds): ``clock_start`` + API time."""
+        return self.wall_start + self.now()
 
     def now(self) -> float:
         """API seconds since the start: real elapsed seconds / time scale."""
@@ -103,23 +127,23 @@ class SimState:
     def try_admit(self, account: str = "") -> bool:
         """Take a capacity slot if in-flight < C(now); note the first valid arrival.
 
-        With ``capacity_per_account`` the count is the account's own.
+        With ``capacity_per_account`` the in-flight count is ``account``'s own.
         """
         now = self.now()
         if self.work.start is None:
             self.work.start = now
         per_account = self.config.capacity_per_account
-        busy = self.account_in_flight[account] if per_account else self.in_flight
-        if busy >= self.capacity.level_at(now):
+        held = self.account_in_flight[account] if per_account else self.in_flight
+        if held >= self.capacity.level_at(now):
             return False
-        self.account_in_flight[account] += 1
         self.in_flight += 1
+        self.account_in_flight[account] += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         if self.config.credits is not None:
             self.credits_used += 1
         return True
 
-    def release(self, account: str = "", *, refund: bool) -> None:
+    def release(self, *, refund: bool, account: str = "") -> None:
         """Give the slot back; ``refund`` returns the credit of a failed generation."""
         self.in_flight -= 1
         self.account_in_flight[account] -= 1
@@ -148,22 +172,57 @@ class SimState:
         attempt = self._attempts[key]
         self._attempts[key] += 1
         span = cfg.latency_max - cfg.latency_min
-        latency = cfg.latency_min + span * _unit(cfg.seed, "latency", key)
+        latency = cfg.latency_min + span * unit(cfg.seed, "latency", key)
         outcome: Outcome = "ok"
         bad: Outcome = "unsafe" if content["model"] == "imagen-4" else "moderated"
-        if marker or _unit(cfg.seed, "moderation", key, attempt) < cfg.moderation_rate:
+        if marker or unit(cfg.seed, "moderation", key, attempt) < cfg.moderation_rate:
             outcome = bad
-        elif nano_plain and _unit(cfg.seed, "nano500", key, attempt) < cfg.nano_500_rate:
+        elif nano_plain and unit(cfg.seed, "nano500", key, attempt) < cfg.nano_500_rate:
             outcome = "moderated"
         fault: Fault | None = None
-        if _unit(cfg.seed, "fault", key, attempt) < cfg.fault_rate:
-            fault = "reset" if _unit(cfg.seed, "fault-kind", key, attempt) < 0.5 else "truncated"
+        if unit(cfg.seed, "fault", key, attempt) < cfg.fault_rate:
+            fault = "reset" if unit(cfg.seed, "fault-kind", key, attempt) < 0.5 else "truncated"
         return Decision(
             latency=latency,
             outcome=outcome,
             fault=fault,
-            fault_at=_unit(cfg.seed, "fault-at", key, attempt),
+            fault_at=unit(cfg.seed, "fault-at", key, attempt),
         )
+
+    def captcha_refused(self, key: str, tries: int | None) -> bool:
+        """Whether every one of the service's ``tries`` captcha attempts fails this time.
+
+        Each try fails with ``--captcha-fail-rate``, drawn from the seed, the request's
+        content and how many times it was sent, so a retry can pass.
+        """
+        rate = self.config.captcha_fail_rate
+        if not rate:
+            return False
+        attempt = self._captcha_attempts[key]
+        self._captcha_attempts[key] += 1
+        tries = tries or self.spoken.captcha_default
+        refused = all(
+            unit(self.config.seed, "captcha", key, attempt, i) < rate for i in range(tries)
+        )
+        self.captcha_refusals += refused
+        return refused
+
+    def made_again(self, content: tuple[object, ...]) -> int:
+        """How many times a generation with this content was answered before (then one more)."""
+        count = self._made[content]
+        self._made[content] += 1
+        return count
+
+    def note_made(self, sha256: str, account: str) -> None:
+        """Remember that ``account`` generated these bytes (to spot needless re-uploads)."""
+        self.made_by.setdefault(sha256, set()).add(account)
+
+    def note_upload(self, sha256: str, account: str) -> None:
+        """Count an upload, and whether the account itself had generated those bytes."""
+        self.uploads += 1
+        self.uploads_by_account[account] += 1
+        if account in self.made_by.get(sha256, ()):
+            self.generated_reuploads[account] += 1
 
     def record_status(self, status: int, *, images_endpoint: bool) -> None:
         """Count an API answer by status (``images_endpoint`` also counts it for /images)."""
@@ -193,12 +252,12 @@ class SimState:
             "makespan_seconds": 0.0,
         }
         if self.work.start is not None and self.work.jobs:
-            # N accounts of C(t) each hold N times the work of one in the same time
-            accounts = len(self.config.all_accounts) if self.config.capacity_per_account else 1
+            # n accounts of C(t) each finish W when the integral of C covers W / n.
+            share = len(self.config.accounts) if self.config.capacity_per_account else 1
             bound = oracle_makespan(
                 self.capacity,
                 start=self.work.start,
-                work=self.work.total / accounts,
+                work=self.work.total / share,
                 longest=self.work.longest,
             )
             oracle["makespan_api_seconds"] = bound
@@ -208,7 +267,6 @@ class SimState:
             "time_scale": scale,
             "capacity": str(self.config.capacity),
             "capacity_now": self.capacity.level_at(now),
-            "capacity_per_account": self.config.capacity_per_account,
             "capacity_trace": [[t, c] for t, c in self.capacity.changes_until(now)],
             "statuses": dict(sorted(self.statuses.items())),
             "images_statuses": dict(sorted(self.image_statuses.items())),
@@ -222,4 +280,14 @@ class SimState:
             "credits_left": self.credits_left(),
             "media_ids": len(self.registry),
             "oracle": oracle,
+            "dialect": self.spoken.name,
+            "wall_clock": self.wall_start + now,
+            "uploads_by_account": dict(sorted(self.uploads_by_account.items())),
+            "generated_reuploads": dict(sorted(self.generated_reuploads.items())),
+            "fife": {k: self.fife_reads[k] for k in ("ok", "expired", "tampered", "unknown")},
+            "upscales": self.upscales,
+            "rate_limited": dict(sorted(self.rate_limited.items())),
+            "paused_hits": dict(sorted(self.quotas.paused_hits.items())),
+            "pauses": list(self.quotas.log),
+            "captcha_refusals": self.captcha_refusals,
         }

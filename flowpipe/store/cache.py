@@ -1,12 +1,15 @@
 """Key-value stores for responses and image bytes: bytes in, bytes out, never pickle.
 
 The runner sees only the ``CacheStore`` contract, so a test can swap the disk for a
-dict and a contract test suite runs against every implementation.
+dict and a contract test suite runs against every implementation. ``get`` returns None
+for a key that is absent and raises ``CacheEntryError`` for one that is there but
+cannot be read as bytes (a pickle, a folder where its value file should be), so the
+caller can say so. A damaged SQLite index is a ``CacheIndexError`` that names the file
+and the fix (flowpipe.store.repair rebuilds or clears it).
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sqlite3
 import sys
@@ -16,9 +19,12 @@ from typing import Any, Protocol, runtime_checkable
 
 import diskcache
 
-from flowpipe.errors import CacheError
+from flowpipe.errors import CacheEntryError, CacheError, CacheIndexError
 
-__all__ = ["CacheStore", "DiskCache", "MemoryCache", "default_cache_dir"]
+__all__ = ["INDEX_NAME", "CacheStore", "DiskCache", "MemoryCache", "default_cache_dir"]
+
+INDEX_NAME = "cache.db"  # diskcache's SQLite file in the cache folder
+_DAMAGE_CODES = ("SQLITE_NOTADB", "SQLITE_CORRUPT")
 
 
 @runtime_checkable
@@ -77,8 +83,17 @@ class _RawDisk(diskcache.Disk):  # type: ignore[misc]
 
     def fetch(self, mode: int, filename: str | None, value: Any, read: bool) -> Any:
         if mode == diskcache.core.MODE_PICKLE:
-            raise CacheError("cache entry is a pickle; flowpipe never writes those")
-        return super().fetch(mode, filename, value, read)
+            raise CacheEntryError("it holds a pickle; flowpipe never writes those")
+        if mode == diskcache.core.MODE_TEXT:
+            raise CacheEntryError("it holds text; flowpipe writes bytes only")
+        try:
+            return super().fetch(mode, filename, value, read)
+        except FileNotFoundError:
+            raise  # deleted since the row was read: diskcache treats it as a miss
+        except OSError as exc:
+            raise CacheEntryError(
+                f"its value file {filename} cannot be read: {exc.strerror or exc}"
+            ) from None
 
 
 def default_cache_dir() -> Path:
@@ -114,30 +129,54 @@ class DiskCache:
                 size_limit=2**62,
                 statistics=False,
             )
-        except (OSError, sqlite3.Error) as exc:
-            raise CacheError(
-                f"cannot open cache folder {self.folder}: {exc}",
-                hint="set FLOWPIPE_CACHE_DIR to a writable folder",
-            ) from exc
+        except sqlite3.DatabaseError as exc:
+            if _damaged(exc):
+                raise self._index_error(exc) from exc
+            raise self._open_error(exc) from exc
+        except OSError as exc:
+            raise self._open_error(exc) from exc
 
     def __repr__(self) -> str:
         return f"DiskCache({str(self.folder)!r})"
+
+    @property
+    def index(self) -> Path:
+        """The SQLite file that maps keys to values."""
+        return self.folder / INDEX_NAME
+
+    def _open_error(self, exc: BaseException) -> CacheError:
+        return CacheError(
+            f"cannot open cache folder {self.folder}: {exc}",
+            hint="set FLOWPIPE_CACHE_DIR to a writable folder",
+        )
+
+    def _index_error(self, exc: BaseException) -> CacheIndexError:
+        return CacheIndexError(
+            f"the cache index {self.index} is damaged ({exc})",
+            hint="repair the cache to rebuild the index from the stored values, or clear it "
+            "to start empty",
+        )
+
+    def _error(self, exc: BaseException, what: str, hint: str | None = None) -> CacheError:
+        if isinstance(exc, sqlite3.DatabaseError) and _damaged(exc):
+            return self._index_error(exc)
+        return CacheError(f"{what}: {exc}", hint=hint)
 
     def get(self, key: str) -> bytes | None:
         try:
             value = self._cache.get(key, default=None, retry=True)
         except (OSError, sqlite3.Error) as exc:
-            raise CacheError(f"cannot read cache entry {key[:24]}: {exc}") from exc
-        except CacheError:
-            return None
-        return value if isinstance(value, bytes) else None
+            raise self._error(exc, f"cannot read cache entry {key[:24]}") from exc
+        if value is None or isinstance(value, bytes):
+            return value
+        raise CacheEntryError(f"it holds a {type(value).__name__}, not bytes")
 
     def put(self, key: str, value: bytes) -> None:
         try:
             self._cache.set(key, bytes(value), retry=True)
         except (OSError, sqlite3.Error) as exc:
-            raise CacheError(
-                f"cannot write cache entry {key[:24]}: {exc}",
+            raise self._error(
+                exc, f"cannot write cache entry {key[:24]}",
                 hint="check free disk space and permissions of the cache folder",
             ) from exc
 
@@ -145,21 +184,51 @@ class DiskCache:
         try:
             return key in self._cache
         except (OSError, sqlite3.Error) as exc:
-            raise CacheError(f"cannot read cache: {exc}") from exc
+            raise self._error(exc, "cannot read cache") from exc
 
     def delete(self, key: str) -> None:
-        with contextlib.suppress(KeyError):
+        try:
             self._cache.delete(key, retry=True)
+        except KeyError:
+            pass
+        except (OSError, sqlite3.Error) as exc:
+            raise self._error(exc, f"cannot delete cache entry {key[:24]}") from exc
 
     def keys(self) -> Iterator[str]:
-        return (k for k in self._cache.iterkeys() if isinstance(k, str))
+        try:
+            for key in self._cache.iterkeys():
+                if isinstance(key, str):
+                    yield key
+        except (OSError, sqlite3.Error) as exc:
+            raise self._error(exc, "cannot list the cache") from exc
+
+    def check_index(self) -> None:
+        """Raise CacheIndexError unless SQLite's ``quick_check`` finds the index whole."""
+        try:
+            con = sqlite3.connect(self.index)
+            try:
+                rows = con.execute("PRAGMA quick_check").fetchall()
+            finally:
+                con.close()
+        except sqlite3.DatabaseError as exc:
+            raise self._error(exc, f"cannot check {self.index}") from exc
+        if rows != [("ok",)]:
+            first = " ".join(str(rows[0][0] if rows else "no answer").split())[:160]
+            raise self._index_error(sqlite3.DatabaseError(f"SQLite's quick_check: {first}"))
 
     def clear(self) -> int:
         """Delete every entry; return how many there were."""
         try:
             return int(self._cache.clear(retry=True))
         except (OSError, sqlite3.Error) as exc:
-            raise CacheError(f"cannot clear cache folder {self.folder}: {exc}") from exc
+            raise self._error(exc, f"cannot clear cache folder {self.folder}") from exc
 
     def close(self) -> None:
         self._cache.close()
+
+
+def _damaged(exc: sqlite3.DatabaseError) -> bool:
+    """True when SQLite says the file is not a database or is malformed."""
+    name = str(getattr(exc, "sqlite_errorname", ""))
+    text = str(exc)
+    return name.startswith(_DAMAGE_CODES) or "malformed" in text or "not a database" in text

@@ -16,8 +16,9 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from flowpipe.errors import OutputError
+from flowpipe.names import folder_name
 
-__all__ = ["OutputWriter", "atomic_write", "dump_json"]
+__all__ = ["OutputWriter", "atomic_write", "default_out_dir", "dump_json"]
 
 
 def _file_mode() -> int:
@@ -29,6 +30,16 @@ def _file_mode() -> int:
 
 _FILE_MODE = _file_mode()
 _TEMP_NAME = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")  # what mkstemp below names a temp file
+
+
+def default_out_dir(recipe_name: str) -> Path:
+    """``out/<slug of the name>``: a recipe's ``name`` never chooses a folder outside ``out/``.
+
+    ``name: /tmp/x`` gives ``out/tmp-x``, ``name: ../../x`` gives ``out/x``, a name with
+    nothing portable in it gives ``out/recipe``, ``name: CON`` ``out/CON_``
+    (flowpipe.names.folder_name has the rules).
+    """
+    return Path("out") / folder_name(recipe_name, empty="recipe")
 
 
 def dump_json(data: Any) -> bytes:

@@ -21,13 +21,14 @@ import hashlib
 import json
 import logging
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from flowpipe.store.cache import CacheStore, DiskCache
+from flowpipe.errors import CacheEntryError
+from flowpipe.store.cache import CacheStore
 
 if TYPE_CHECKING:
     from flowpipe.store.remote import RemoteCache
+    from flowpipe.store.repair import IndexRepair
 
 __all__ = [
     "CacheReport",
@@ -37,7 +38,6 @@ __all__ = [
     "looks_like_jpeg",
     "sha256_hex",
     "verify_cache",
-    "verify_folder",
 ]
 
 log = logging.getLogger("flowpipe.cache")
@@ -118,6 +118,14 @@ class ResponseCache:
         self._reported: set[str] = set()
         self.corrupt_entries = 0
 
+    def read_entry(self, key: str) -> bytes | None:
+        """``store.get``, with an unreadable entry reported and treated as a miss."""
+        try:
+            return self.store.get(key)
+        except CacheEntryError as exc:
+            self._corrupt(key, exc.message)
+            return None
+
     def _corrupt(self, key: str, why: str) -> None:
         if key not in self._reported:
             self._reported.add(key)
@@ -132,9 +140,9 @@ class ResponseCache:
         A local miss asks the remote (unless ``remote`` is False), which stores what it
         finds here after checking it.
         """
-        raw = self.store.get(f"gen:{key}")
+        raw = self.read_entry(f"gen:{key}")
         if raw is None and remote and self.remote is not None and self.remote.fetch(key, self):
-            raw = self.store.get(f"gen:{key}")
+            raw = self.read_entry(f"gen:{key}")
         if raw is None:
             return None
         try:
@@ -169,7 +177,7 @@ class ResponseCache:
 
     def get_image(self, sha: str, *, remote: bool = True) -> bytes | None:
         """The bytes named ``sha``; a local miss or damaged entry asks the remote."""
-        data = self.store.get(f"img:{sha}")
+        data = self.read_entry(f"img:{sha}")
         if data is not None and (sha256_hex(data) != sha or not looks_like_jpeg(data)):
             self._corrupt(f"img:{sha}", "bytes do not match their hash or are not a JPEG")
             data = None
@@ -184,7 +192,7 @@ class ResponseCache:
         return sha
 
     def get_upload(self, account: str, sha: str) -> str | None:
-        raw = self.store.get(f"up:{account}:{sha}")
+        raw = self.read_entry(f"up:{account}:{sha}")
         return raw.decode("utf-8", "replace") if raw else None
 
     def put_upload(self, account: str, sha: str, media_generation_id: str) -> None:
@@ -202,6 +210,7 @@ class CacheReport:
     images: int
     uploads: int
     corrupt: tuple[str, ...]
+    rebuilt: IndexRepair | None = None  # set when a damaged index was rebuilt first
 
 
 def verify_cache(cache: ResponseCache, *, repair: bool = False) -> CacheReport:
@@ -219,19 +228,10 @@ def verify_cache(cache: ResponseCache, *, repair: bool = False) -> CacheReport:
         elif kind == "img":
             ok = cache.get_image(rest) is not None
         else:
-            ok = bool(cache.store.get(key))
+            ok = bool(cache.read_entry(key))
         if not ok:
             corrupt.append(key)
     if repair:
         for key in corrupt:
             cache.store.delete(key)
     return CacheReport(counts["gen"], counts["img"], counts["up"], tuple(corrupt))
-
-
-def verify_folder(folder: Path, *, repair: bool = False) -> CacheReport:
-    """``verify_cache`` on the disk cache in ``folder`` (what ``flowpipe cache`` runs)."""
-    store = DiskCache(folder)
-    try:
-        return verify_cache(ResponseCache(store), repair=repair)
-    finally:
-        store.close()

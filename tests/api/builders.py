@@ -75,3 +75,31 @@ def google_error(code: int, message: str, status: str, reason: str | None = None
 
 #: The ``make_client`` fixture: ``make_client(handler, **client_kwargs)``.
 MakeClient = Callable[..., tuple[FlowClient, MockTransport]]
+
+
+def media_item(
+    *,
+    data: bytes | None = None,
+    fife_url: str | None = None,
+    seed: int = 42,
+    index: int = 0,
+    nested_id: bool = False,
+) -> dict[str, Any]:
+    """One 2026-07 ``media[]`` entry: bytes inline, behind a signed URL, or both."""
+    media_id: Any = f"user:9-email:6a6f-image:NEW{index}"
+    generated: dict[str, Any] = {
+        "seed": seed,
+        "mediaGenerationId": {"mediaGenerationId": media_id} if nested_id else media_id,
+        "prompt": "a lighthouse",
+        "modelNameType": "GEM_PIX_2",
+        "aspectRatio": "IMAGE_ASPECT_RATIO_16_9",
+    }
+    if data is not None:
+        generated["encodedImage"] = base64.b64encode(data).decode("ascii")
+    if fife_url is not None:
+        generated["fifeUrl"] = fife_url
+    return {"name": f"media-{index}", "workflowId": "wf", "image": {"generatedImage": generated}}
+
+
+def media_doc(*items: dict[str, Any]) -> dict[str, Any]:
+    return {"jobId": "job-1", "media": list(items)}

@@ -437,6 +437,8 @@ def test_public_names_are_sorted_and_complete() -> None:
     import flowpipe.api as api
 
     public = {name for name in vars(api) if not name.startswith("_")}
-    modules = {"client", "errors", "models", "responses", "transport", "annotations"}
+    modules = {
+        "client", "errors", "fetch", "models", "responses", "secrets", "transport", "annotations"
+    }
     assert set(api.__all__) == public - modules
     assert list(api.__all__) == sorted(api.__all__, key=lambda n: (not n.isupper(), n))

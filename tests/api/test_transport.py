@@ -28,7 +28,7 @@ from flowpipe.api import (
 )
 from flowpipe.errors import TransportError, UnexpectedStatusError
 
-from .builders import TOKEN, images_doc
+from .builders import TOKEN, images_doc, make_png, media_doc, media_item
 
 
 async def test_mock_transport_takes_sync_and_async_handlers() -> None:
@@ -208,3 +208,31 @@ async def test_refused_connection_is_a_transport_error() -> None:
             with pytest.raises(TransportError) as caught:
                 await client.accounts()
     assert caught.value.reason == "connect failed"
+
+
+async def test_the_image_url_gets_no_token_and_no_cookie_from_the_session() -> None:
+    """2026-07: the signed URL is read on the same session, with no credential at all."""
+    seen: dict[str, dict[str, str]] = {}
+    png = make_png()
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        seen[request.path] = dict(request.headers)
+        if request.path.endswith("/images"):
+            url = f"http://localhost:{request.url.port}/img/1?Signature=abc"
+            doc = media_doc(media_item(fife_url=url))
+            response = web.json_response(doc)
+            response.set_cookie("sid", "session-secret")  # a cookie the API would set
+            return response
+        return web.Response(body=png, content_type="image/png")
+
+    runner, base = await _serve(handler)
+    try:
+        base = base.replace("127.0.0.1", "localhost")  # a host name: cookies are kept for it
+        async with FlowClient(base_url=base, token=TOKEN, dialect="2026-07") as client:
+            result = await client.generate(ImageRequest("x", dialect="2026-07"))
+        assert result.images[0].data == png
+        image_headers = {k.lower(): v for k, v in seen["/img/1"].items()}
+        assert "authorization" not in image_headers and "cookie" not in image_headers
+        assert TOKEN not in json.dumps(image_headers)
+    finally:
+        await runner.cleanup()

@@ -34,6 +34,7 @@ CFG = LimiterConfig(
     rejection_budget=0.15,
     budget_cap=20.0,
     initial_budget=20.0,
+    fast_start=False,  # the start phase has tests of its own below
 )
 
 
@@ -323,6 +324,83 @@ def test_time_scale_shrinks_every_timer() -> None:
     assert lim.window == 8
 
 
+# -- the start ----------------------------------------------------------------------
+
+
+def start(**changes: object) -> tuple[AdaptiveLimiter, list[LimiterEvent]]:
+    """A limiter in its start phase: one slot more every 0.25 s while pressed."""
+    return make(fast_start=True, probe_pace=0.25, **changes)
+
+
+def climb(lim: AdaptiveLimiter, until: float) -> list[Permit]:
+    """Keep the limiter pressed (poll with work waiting, fill) every 0.05 s until ``until``."""
+    sent: list[Permit] = []
+    for tick in range(round(until * 20) + 1):
+        lim.poll(tick / 20, waiting=1)
+        sent += fill(lim, tick / 20)
+    return sent
+
+
+def test_start_climbs_one_slot_per_pace_without_waiting_for_the_interval() -> None:
+    lim, events = start()
+    sent = climb(lim, 1.0)
+    assert lim.window == 7  # 3, then one more at 0.25, 0.5, 0.75 and 1.0
+    assert [p.sent_at for p in sent[3:]] == pytest.approx([0.25, 0.5, 0.75, 1.0])
+    assert {e.reason for e in events if e.kind == "raise"} == {"start: no rejection yet"}
+    steady, _ = make(probe_pace=0.25)  # the same limiter out of its start phase
+    climb(steady, 1.0)
+    assert steady.window == 4  # probe_interval 1.0: one raise in the same second
+
+
+def test_start_needs_pressure_too() -> None:
+    lim, _ = start()
+    fill(lim, 0.0)
+    assert lim.poll(5.0, waiting=0) is None
+    assert lim.window == 3
+
+
+def test_start_ends_at_the_first_rejection_with_credit_for_what_was_accepted() -> None:
+    lim, events = start()
+    sent = climb(lim, 2.0)  # levels 1-11 out; say capacity is 9
+    assert len(sent) == 11
+    lim.release(sent[9], Outcome.REJECTED, now=2.1)
+    # back to level 7, sent at 1.0 and out probe_interval (1.0) without a rejection
+    assert lim.window == 7 and events[-1].kind == "fallback"
+    lim.release(sent[10], Outcome.REJECTED, now=2.3)  # sent before the fallback: stale
+    assert "stale" in events[-1].reason
+    lim.poll(3.1, waiting=1)  # confirm_after later: the 9 still out were accepted
+    assert lim.window == 9
+    lim.release(sent[0], Outcome.OK, now=3.1)
+    fill(lim, 3.1)
+    lim.poll(10.0, waiting=1)  # from here on, steady probing: step 1 after the hold
+    assert lim.window == 10 and lim.step == 2
+
+
+def test_start_ends_when_max_window_is_proven_and_a_drop_then_cuts() -> None:
+    lim, events = start(max_window=6)
+    sent = climb(lim, 2.0)  # 6 reached at 0.75, proven at 1.75
+    assert lim.window == 6 and len(sent) == 6
+    assert lim.try_acquire(2.0) is None
+    lim.release(sent[0], Outcome.OK, now=2.0)
+    refill = lim.try_acquire(2.0)  # at the proven top: not paced, not a probe
+    assert refill is not None
+    lim.release(refill, Outcome.REJECTED, now=2.2)  # capacity dropped
+    assert events[-1].kind == "cut"
+    assert lim.window == 4  # floor(0.7 * 6); 5 accepted in flight
+
+
+def test_start_rejections_do_not_spend_the_budget() -> None:
+    lim, _ = start(initial_budget=1.0, rejection_budget=0.0)
+    sent = climb(lim, 0.5)  # levels 1-5
+    for p in sent[3:]:
+        lim.release(p, Outcome.REJECTED, now=0.6)  # the start's overshoot and its stale one
+    assert lim.window == 3
+    lim.release(sent[0], Outcome.OK, now=1.0)
+    fill(lim, 1.0)
+    lim.poll(20.0, waiting=1)
+    assert lim.window == 4  # the budget of 1 is still there for the first probe
+
+
 # -- properties -----------------------------------------------------------------------
 
 operations = st.lists(
@@ -336,9 +414,11 @@ operations = st.lists(
 
 
 @settings(max_examples=150, deadline=None)
-@given(ops=operations, lo=st.integers(1, 6), span=st.integers(0, 15))
-def test_window_stays_within_bounds(ops: list[tuple[str, float, int]], lo: int, span: int) -> None:
-    lim, events = make(min_window=lo, initial_window=lo, max_window=lo + span)
+@given(ops=operations, lo=st.integers(1, 6), span=st.integers(0, 15), fast=st.booleans())
+def test_window_stays_within_bounds(
+    ops: list[tuple[str, float, int]], lo: int, span: int, fast: bool
+) -> None:
+    lim, events = make(min_window=lo, initial_window=lo, max_window=lo + span, fast_start=fast)
     held: list[Permit] = []
     now = 0.0
     for op, dt, pick in ops:
@@ -448,3 +528,15 @@ async def test_cancelled_acquire_leaks_no_slot() -> None:
     lim.release(permits[0], Outcome.OK)
     await asyncio.wait_for(second, 1)  # the slot went to the next waiter
     assert lim.in_flight == 3 and lim.waiting == 0
+
+
+async def test_start_climbs_while_callers_wait() -> None:
+    clock = FakeClock()
+    lim = async_limiter(clock, fast_start=True, probe_pace=0.25)
+    for _ in range(3):
+        await lim.acquire()
+    waiters = [asyncio.create_task(lim.acquire()) for _ in range(4)]
+    done, _ = await asyncio.wait(waiters, timeout=1)
+    assert len(done) == 4  # one slot more every 0.25 s, nothing released
+    assert lim.window == 7
+    assert clock.now == pytest.approx(1.0)

@@ -1,15 +1,21 @@
 from __future__ import annotations
 
 import hashlib
-from pathlib import PurePosixPath
+import importlib
+from pathlib import Path, PurePosixPath
+from typing import Any
 
 import pytest
 
-from flowpipe.errors import RecipeError
+from flowpipe.errors import PlanError, RecipeError, SchemaError
 from flowpipe.planner import build_plan
 from flowpipe.recipe.expand import derive_seed
+from flowpipe.recipe.rules import MAX_PROMPT_CHARS
 
 from .conftest import WriteRecipe
+
+expand_module = importlib.import_module("flowpipe.recipe.expand")  # the package re-exports a
+# function of the same name, so ``from flowpipe.recipe import expand`` is not the module
 
 
 def test_matrix_is_a_cartesian_product_in_written_order(write_recipe: WriteRecipe) -> None:
@@ -170,3 +176,94 @@ def test_references_render_with_the_nodes_own_values(write_recipe: WriteRecipe) 
         ("a[k=y]", 1, "a[k=y].1"), ("a[k=x]", 0, "a[k=x].0"),
     ]
     assert plan.nodes["b[k=y]"].deps == ("a[k=y]", "a[k=x]")
+
+
+def test_node_count_is_checked_before_any_step_is_expanded(
+    write_recipe: WriteRecipe, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Over the cap: refused at the step that crosses it, and no step is expanded first."""
+    monkeypatch.setattr(expand_module, "MAX_NODES", 1_000)
+    steps = "".join(
+        f"  s{i}:\n    matrix: {{a: [{', '.join(map(str, range(10)))}], b: [0, 1, 2, 3, 4, 5, 6, 7,"
+        f" 8, 9]}}\n    prompt: \"{{{{ a }}}} {{{{ b }}}}\"\n"
+        for i in range(20)
+    )  # 20 steps of 100 nodes: s10 takes the total past 1,000
+    path = write_recipe("version: 1\nname: big\nsteps:\n" + steps)
+    expanded: list[str] = []
+    real = expand_module._StepExpander.expand
+
+    def spy(self: Any, matrix: Any) -> Any:
+        expanded.append(self.step_id)
+        return real(self, matrix)
+
+    monkeypatch.setattr(expand_module._StepExpander, "expand", spy)
+    with pytest.raises(PlanError) as caught:
+        build_plan(path)
+    assert expanded == []
+    assert str(caught.value).startswith(
+        f"{path}:35:13: step 's10': the recipe expands to more than 1,000 nodes"
+    ), caught.value
+
+
+def test_the_node_cap_is_documented() -> None:
+    text = (Path(__file__).parents[2] / "docs" / "recipes.md").read_text(encoding="utf-8")
+    assert f"at most {expand_module.MAX_NODES:,} nodes" in text
+
+
+def test_a_prompt_over_the_length_cap_is_refused_where_it_is_written(
+    write_recipe: WriteRecipe,
+) -> None:
+    path = write_recipe(f"""
+        version: 1
+        name: long
+        vars: {{big: "{'y' * MAX_PROMPT_CHARS}"}}
+        steps:
+          ok: {{prompt: "{{{{ big }}}}"}}
+          long:
+            prompt: "{{{{ big }}}}!"
+    """)
+    with pytest.raises(PlanError) as caught:
+        build_plan(path)
+    text = str(caught.value)
+    assert text.startswith(f"{path}:7:13: step 'long': the prompt is {MAX_PROMPT_CHARS + 1:,} "
+                           f"characters; the limit is {MAX_PROMPT_CHARS:,}"), text
+
+
+def test_a_prompt_template_over_the_length_cap_is_a_schema_error(
+    write_recipe: WriteRecipe,
+) -> None:
+    path = write_recipe(f"""
+        version: 1
+        name: long
+        steps:
+          long: {{prompt: "{'y' * (MAX_PROMPT_CHARS + 1)}"}}
+    """)
+    with pytest.raises(SchemaError) as caught:
+        build_plan(path)
+    assert str(caught.value).startswith(f"{path}:4:18: step 'long': prompt: must be"), caught.value
+    assert f"{MAX_PROMPT_CHARS:,}" in str(caught.value)
+
+
+def test_schema_and_code_agree_on_the_prompt_cap() -> None:
+    from flowpipe.recipe.schema import recipe_schema
+
+    prompt = recipe_schema()["$defs"]["step"]["properties"]["prompt"]
+    assert prompt["maxLength"] == MAX_PROMPT_CHARS
+
+
+def test_matrix_folders_stay_short_enough_for_every_file_system(
+    write_recipe: WriteRecipe,
+) -> None:
+    """Five long keys and values would make a 600-character folder: cut, with a hash."""
+    keys = [f"{k * 60}" for k in "abcde"]
+    matrix = ", ".join(f"{k}: ['{'v' * 60}', w]" for k in keys)
+    plan = build_plan(write_recipe(f"""
+        version: 1
+        name: long
+        steps:
+          s: {{matrix: {{{matrix}}}, prompt: x}}
+    """))
+    folders = [n.out_dir.name for n in plan.nodes.values()]
+    assert len(folders) == 32 and len(set(folders)) == 32
+    assert all(len(f) <= 120 for f in folders), max(map(len, folders))
+    assert all(not f.endswith((".", " ")) for f in folders)

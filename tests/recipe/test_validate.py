@@ -64,3 +64,18 @@ def test_describe_path(path: tuple[str | int, ...], text: str) -> None:
 def test_single_problem_raises_schema_error_itself() -> None:
     with pytest.raises(SchemaError):
         validate_document(load_text(GOOD.replace("version: 1", "version: 3")))
+
+
+@pytest.mark.parametrize(
+    "step_id", ["CON", "con", "Nul", "aux", "PRN", "COM1", "com9", "LPT1", "lpt9", "COM0", "LPT0"]
+)
+def test_windows_device_names_are_refused_as_step_ids(step_id: str) -> None:
+    """A step id is an output folder; Windows cannot create one named after a device."""
+    found = errors_of(f"version: 1\nname: x\nsteps:\n  {step_id}:\n    prompt: a\n")
+    assert len(found) == 1 and found[0].startswith(f"r.yaml:4:3: steps: '{step_id}': "), found
+    assert "Windows device names" in found[0]
+
+
+@pytest.mark.parametrize("step_id", ["CONSOLE", "con_", "com10", "LPT", "nul-1", "auxiliary"])
+def test_names_near_the_devices_are_fine(step_id: str) -> None:
+    assert errors_of(f"version: 1\nname: x\nsteps:\n  {step_id}:\n    prompt: a\n") == []

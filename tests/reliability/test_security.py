@@ -18,7 +18,7 @@ from click.testing import CliRunner
 
 from flowpipe.cli import cli
 from flowpipe.engine import run_recipe_async
-from flowpipe.sim import CapacitySpec, running_sim
+from flowpipe.sim import CapacitySpec, SimThread, running_sim
 
 from .conftest import TOKEN, assert_outputs_whole, run_options, sim_config
 from .test_sim_restart import ResetAfter
@@ -210,3 +210,62 @@ async def test_cache_folder_is_private_after_a_run_even_if_it_was_open(
     assert result.exit_code == 0, result.message
     assert stat.S_IMODE(cache.stat().st_mode) == 0o700  # nothing inside is reachable by others
     assert any(p.is_file() for p in cache.rglob("*"))
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["../../escape", "/ABSOLUTE/target", "..", "CON", "n" * 200],
+    ids=["dotdot", "absolute", "only-dots", "windows-device", "long"],
+)
+def test_the_recipe_name_never_chooses_a_folder_outside_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    """Without -o, the output goes to ./out/<slug of the name>, whatever the name says."""
+    work = tmp_path / "deep" / "work"
+    recipes = work / "recipes"
+    recipes.mkdir(parents=True)
+    target = name.replace("/ABSOLUTE", str(tmp_path))  # an absolute path we may inspect
+    (recipes / "r.yaml").write_text(
+        f"version: 1\nname: '{target}'\ndefaults: {{count: 1}}\nsteps:\n  a: {{prompt: hi}}\n"
+    )
+    monkeypatch.chdir(work)
+    before = set(tmp_path.rglob("*"))
+    result = CliRunner().invoke(cli, [
+        "run", "recipes/r.yaml", "--plain", "--backend", "sim", "--time-scale", "0.001",
+        "--cache-dir", str(tmp_path / "cache"),
+    ], env={"USEAPI_TOKEN": ""})
+    assert result.exit_code == 0, result.output
+    made = {p for p in set(tmp_path.rglob("*")) - before if p.is_file()}
+    out = work / "out"
+    strays = [p for p in made if not p.is_relative_to(out) and not p.is_relative_to(
+        tmp_path / "cache") and p != recipes / "r.lock.json"]
+    assert strays == []
+    (folder,) = [p for p in out.iterdir()]
+    assert (folder / "manifest.json").exists() and (folder / "report.html").exists()
+    assert folder.name not in ("..", ".", "CON") and len(folder.name) <= 60
+
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://alice:{token}@{host}/v1/google-flow", "http://{token}@{host}/v1/google-flow",
+     "http://{host}/{token}/v1/google-flow"],
+    ids=["user-password", "user", "path"],
+)
+def test_credentials_in_the_api_url_are_refused_and_never_written(
+    write_recipe: Callable[..., Path], tmp_path: Path, url: str
+) -> None:
+    recipe = write_recipe(FAULTY)
+    with SimThread(sim_config()) as sim:
+        host = sim.base_url.split("/")[2]
+        result = CliRunner().invoke(cli, [
+            "run", str(recipe), "-o", str(tmp_path / "out"), "--plain",
+            "--cache-dir", str(tmp_path / "cache"),
+        ], env={"USEAPI_TOKEN": TOKEN, "FLOWPIPE_API_URL": url.format(token=TOKEN, host=host)})
+        sent = sim.stats()["generations"]
+    assert result.exit_code == 2, result.output
+    assert isinstance(result.exception, SystemExit) and "Traceback" not in result.output
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("flowpipe: FLOWPIPE_API_URL")
+    assert TOKEN not in result.output and "alice" not in result.output
+    assert sent == 0 and not (tmp_path / "out").exists()

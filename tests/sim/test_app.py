@@ -72,6 +72,22 @@ async def test_oracle_bound_for_constant_capacity(make_sim: MakeSim) -> None:
     assert oracle["makespan_seconds"] == pytest.approx(25.0 * 0.001)
 
 
+async def test_oracle_bound_counts_every_accounts_capacity(make_sim: MakeSim) -> None:
+    client = await make_sim(
+        accounts=("a@example.com", "b@example.com"),
+        capacity=CapacitySpec(kind="constant", level=1),
+        capacity_per_account=True,
+        latency_min=10.0,
+        latency_max=10.0,
+    )
+    for seed in range(4):
+        await generate(
+            client, seed=seed, count=1, email=("a@example.com", "b@example.com")[seed % 2]
+        )
+    oracle = stats(client)["oracle"]
+    assert oracle["makespan_api_seconds"] == pytest.approx(20.0)  # 40 slot-seconds over 2 slots
+
+
 async def test_oracle_bound_is_at_least_the_longest_job(make_sim: MakeSim) -> None:
     client = await make_sim()
     await generate(client, seed=1, count=1)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from flowpipe.errors import CacheError
+from flowpipe.errors import CacheEntryError, CacheError
 from flowpipe.store import CacheStore, DiskCache, default_cache_dir
 
 
@@ -49,7 +49,7 @@ def test_disk_cache_refuses_non_bytes(tmp_path: Path) -> None:
 
 
 def test_disk_cache_never_unpickles(tmp_path: Path) -> None:
-    """A pickle planted in the database is not executed, just treated as absent."""
+    """A pickle planted in the database is not executed: reading it says it is damaged."""
     folder = tmp_path / "c"
     cache = DiskCache(folder)
     cache.put("k", b"x")
@@ -62,7 +62,20 @@ def test_disk_cache_never_unpickles(tmp_path: Path) -> None:
     db.commit()
     db.close()
     cache = DiskCache(folder)
-    assert cache.get("k") is None
+    with pytest.raises(CacheEntryError, match="pickle"):
+        cache.get("k")
+    cache.close()
+
+
+def test_a_folder_where_a_value_file_should_be_is_a_damaged_entry(tmp_path: Path) -> None:
+    folder = tmp_path / "c"
+    cache = DiskCache(folder)
+    cache.put("k", os.urandom(100_000))  # stored as a file
+    (value,) = folder.glob("*/*/*.val")
+    value.unlink()
+    value.mkdir()
+    with pytest.raises(CacheEntryError, match="value file"):
+        cache.get("k")
     cache.close()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -20,17 +21,8 @@ steps:
 
 
 @pytest.fixture
-def filled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    cache = tmp_path / "cache"
-    monkeypatch.setenv("FLOWPIPE_CACHE_DIR", str(cache))
-    monkeypatch.delenv("USEAPI_TOKEN", raising=False)
-    recipe = tmp_path / "tiny.yaml"
-    recipe.write_text(RECIPE)
-    result = CliRunner().invoke(
-        cli, ["run", str(recipe), "-o", str(tmp_path / "out"), "--plain", "--no-report"]
-    )
-    assert result.exit_code == 0, result.output
-    return cache
+def filled(run_into_cache: Callable[[str], Path]) -> Path:
+    return run_into_cache(RECIPE)
 
 
 def test_info_counts_entries(filled: Path) -> None:
