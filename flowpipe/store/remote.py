@@ -3,15 +3,15 @@
 Layout under the remote's prefix (format 1; another layout would get another folder):
 
     v1/gen/<request key>   {"key": KEY, "generation": {the CachedGeneration record}}
-    v1/img/<sha256>        the JPEG bytes
+    v1/img/<sha256>        the image bytes (JPEG or PNG)
     v1/claims/<key>        a lease while a process sends that request (leases.py), then
                            {"done": true} once the record is there
 
 Images are written with ``If-None-Match: *`` and never overwritten, except one this
 process refused (replaced with ``If-Match`` on the refused version); a record is
 written by whoever made its key last (a ``--refresh`` replaces it). Nothing read is
-used unverified: an image must hash to its name and be a JPEG; a record must name its
-own key and, when a lock file lists that key, exactly the lock's image hashes. A
+used unverified: an image must hash to its name and be a whole JPEG or PNG; a record
+must name its own key and, when a lock file lists that key, exactly the lock's image hashes. A
 refused object is reported in one warning line and the node is a miss.
 
 The engine's cache seams are synchronous (``prime`` decides from the cache alone,
@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from flowpipe.errors import FlowpipeError, RemoteError, UsageError
 from flowpipe.store.lock import read_lock
-from flowpipe.store.responses import CachedGeneration, looks_like_jpeg, sha256_hex
+from flowpipe.store.responses import CachedGeneration, looks_like_image, sha256_hex
 from flowpipe.store.s3 import Bucket, RemoteSpec, parse_remote
 
 if TYPE_CHECKING:
@@ -239,8 +239,8 @@ class RemoteCache:
         actual = sha256_hex(data)
         if actual != sha:
             return f"its bytes hash to {actual[:16]}…, not to the SHA-256 in its name"
-        if not looks_like_jpeg(data):
-            return "it is not a JPEG"
+        if not looks_like_image(data):
+            return "it is not a whole JPEG or PNG"
         return None
 
     # -- reads ---------------------------------------------------------------------------

@@ -35,6 +35,7 @@ __all__ = [
     "CachedGeneration",
     "CachedImage",
     "ResponseCache",
+    "looks_like_image",
     "looks_like_jpeg",
     "sha256_hex",
     "verify_cache",
@@ -51,6 +52,13 @@ def sha256_hex(data: bytes) -> str:
 def looks_like_jpeg(data: bytes) -> bool:
     """Cheap integrity check: a JPEG starts with SOI and ends with EOI."""
     return len(data) > 4 and data[:2] == b"\xff\xd8" and data.rstrip(b"\x00")[-2:] == b"\xff\xd9"
+
+
+def looks_like_image(data: bytes) -> bool:
+    """A whole JPEG, or a whole PNG (signature first, IEND chunk last): what the API sends."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return data[-12:-8] == b"\x00\x00\x00\x00" and data[-8:-4] == b"IEND"
+    return looks_like_jpeg(data)
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,8 +186,8 @@ class ResponseCache:
     def get_image(self, sha: str, *, remote: bool = True) -> bytes | None:
         """The bytes named ``sha``; a local miss or damaged entry asks the remote."""
         data = self.read_entry(f"img:{sha}")
-        if data is not None and (sha256_hex(data) != sha or not looks_like_jpeg(data)):
-            self._corrupt(f"img:{sha}", "bytes do not match their hash or are not a JPEG")
+        if data is not None and (sha256_hex(data) != sha or not looks_like_image(data)):
+            self._corrupt(f"img:{sha}", "bytes do not match their hash or are not a whole image")
             data = None
         if data is None and remote and self.remote is not None:
             return self.remote.fetch_image(sha, self)
