@@ -17,6 +17,7 @@ import contextlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from flowpipe import __version__
 from flowpipe.engine.state import NodeState
 from flowpipe.errors import OutputError
 from flowpipe.planner import Node, Plan, node_request
@@ -30,13 +31,16 @@ from flowpipe.store.manifest import (
     write_manifest,
 )
 from flowpipe.store.outputs import OutputWriter
-from flowpipe.store.responses import ResponseCache, sha256_hex
+from flowpipe.store.provenance import Provenance, api_sha256, embed
+from flowpipe.store.responses import CachedGeneration, ResponseCache, sha256_hex
 
 __all__ = ["OutputLedger", "manifest_node"]
 
 
-def manifest_node(node: Node, state: NodeState) -> ManifestNode:
-    """The manifest's entry for ``node`` as ``state`` has it."""
+def manifest_node(
+    node: Node, state: NodeState, files: Sequence[str | None] = ()
+) -> ManifestNode:
+    """The manifest's entry for ``node`` as ``state`` has it (``files``: file hashes)."""
     complete = len(state.ref_hashes) == len(node.refs)
     gen = state.generation
     images = () if gen is None else gen.images
@@ -55,7 +59,8 @@ def manifest_node(node: Node, state: NodeState) -> ManifestNode:
         generation_seconds=gen.generation_seconds if gen else None,
         images=tuple(
             ManifestImage(i, f"{node.out_dir}/{i}.jpg", img.sha256, img.width, img.height,
-                          img.seed, img.media_generation_id)
+                          img.seed, img.media_generation_id,
+                          files[i] if i < len(files) else None)
             for i, img in enumerate(images)
         ),
         error=state.error,
@@ -72,6 +77,7 @@ class OutputLedger:
         self.states = states
         self._previous = _listed_nodes(self.out)
         self._retracted = False
+        self._files: dict[str, tuple[str, ...]] = {}  # node id -> SHA-256 of each file
 
     def start(self) -> None:
         """Clear what a killed run left half-written."""
@@ -87,15 +93,33 @@ class OutputLedger:
             write_manifest(self.out, self.manifest())
             self._retracted = True
 
-    def write_images(self, node: Node, blobs: Sequence[bytes]) -> None:
-        """Write ``node``'s images (safe off the event loop)."""
+    def write_images(self, node: Node, gen: CachedGeneration, blobs: Sequence[bytes]) -> None:
+        """Write ``node``'s images, each with its provenance packet (safe off the loop).
+
+        The files are the API's bytes plus an XMP packet that depends on nothing but the
+        request and its answer, so a cached re-run writes the same bytes.
+        """
+        files = []
         for index, data in enumerate(blobs):
-            self.writer.write_bytes(node.out_dir / f"{index}.jpg", data)
+            stamped = embed(data, self.provenance(node, gen, index))
+            self.writer.write_bytes(node.out_dir / f"{index}.jpg", stamped)
+            files.append(sha256_hex(stamped))
+        self._files[node.id] = tuple(files)
+
+    def provenance(self, node: Node, gen: CachedGeneration, index: int) -> Provenance:
+        """What the packet of image ``index`` of ``node`` says."""
+        image = gen.images[index]
+        return Provenance(
+            recipe=self.plan.name, node=node.id, image=index, prompt=node.prompt,
+            model=gen.model_used, seed=image.seed, aspect_ratio=node.aspect_ratio,
+            request_key=self.states[node.id].key or node.provisional_key,
+            image_sha256=image.sha256, flowpipe_version=__version__, backend=self.plan.backend,
+        )
 
     def manifest(self, entries: Mapping[str, ManifestNode] | None = None) -> Manifest:
         """The manifest of the plan's nodes as they stand (or as ``entries`` has them)."""
         nodes = tuple(
-            (entries or {}).get(nid) or manifest_node(node, self.states[nid])
+            (entries or {}).get(nid) or self._entry(node)
             for nid, node in self.plan.nodes.items()
         )
         return Manifest(
@@ -106,9 +130,12 @@ class OutputLedger:
             nodes=nodes,
         )
 
+    def _entry(self, node: Node) -> ManifestNode:
+        return manifest_node(node, self.states[node.id], self._files.get(node.id, ()))
+
     def finish(self, cache: ResponseCache) -> Manifest:
         """The final manifest, written, with what no entry lists any more dealt with."""
-        entries = {nid: manifest_node(n, self.states[nid]) for nid, n in self.plan.nodes.items()}
+        entries = {nid: self._entry(n) for nid, n in self.plan.nodes.items()}
         listed = {img.path for entry in entries.values() for img in entry.images}
         for old in self._previous.values():
             stale = [img for img in old.images if img.path not in listed and self._intact(img)]
@@ -132,7 +159,7 @@ class OutputLedger:
 
     def _intact(self, image: ManifestImage) -> bool:
         try:
-            return sha256_hex(self.writer.path_for(image.path).read_bytes()) == image.sha256
+            return api_sha256(self.writer.path_for(image.path).read_bytes()) == image.sha256
         except (OSError, OutputError):
             return False
 

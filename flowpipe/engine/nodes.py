@@ -100,7 +100,7 @@ class NodeBook:
             return False
         gen, blobs = hit
         self.ledger.before_writing(node, [img.sha256 for img in gen.images])
-        self.ledger.write_images(node, blobs)
+        self.ledger.write_images(node, gen, blobs)
         state.cache_hit = True
         state.generation = gen
         state.account = gen.account

@@ -317,7 +317,7 @@ class Scheduler:
 
     def _persist(self, nid: str, key: str, gen: CachedGeneration, blobs: list[bytes]) -> None:
         self.cache.put_generation(key, gen, blobs)
-        self.ledger.write_images(self.plan.nodes[nid], blobs)
+        self.ledger.write_images(self.plan.nodes[nid], gen, blobs)
 
     # -- errors ------------------------------------------------------------------------
 

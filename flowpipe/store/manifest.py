@@ -46,7 +46,12 @@ _WHERE = "manifest.json"
 
 @dataclass(frozen=True, slots=True)
 class ManifestImage:
-    """One image file a node made."""
+    """One image file a node made.
+
+    ``sha256`` is the hash of the image as the API made it (what the cache, the lock,
+    keys and picks use); ``file_sha256`` that of the file, which adds flowpipe's
+    provenance packet (what ``sha256sum`` prints; None when not recorded).
+    """
 
     index: int
     path: str  # relative to the output folder, POSIX separators
@@ -55,6 +60,7 @@ class ManifestImage:
     height: int | None
     seed: int | None
     media_generation_id: str | None
+    file_sha256: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +192,7 @@ def _node_json(node: ManifestNode) -> dict[str, Any]:
                 "index": i.index,
                 "path": i.path,
                 "sha256": i.sha256,
+                "file_sha256": i.file_sha256,
                 "width": i.width,
                 "height": i.height,
                 "seed": i.seed,
@@ -214,6 +221,7 @@ def _read_image(raw: object, where: str, position: int) -> ManifestImage:
         height=opt_int(obj, "height"),
         seed=opt_int(obj, "seed"),
         media_generation_id=opt_str(obj, "media_generation_id"),
+        file_sha256=opt_str(obj, "file_sha256"),
     )
 
 
