@@ -392,6 +392,32 @@ def report_command(out: Path) -> None:
     click.echo(str(write_report(out)))
 
 
+@cli.command("inspect")
+@click.argument("image", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the facts as JSON.")
+@_errors_to_exit
+def inspect_command(image: Path, as_json: bool) -> None:
+    """Print the provenance flowpipe wrote into IMAGE (a JPEG or PNG it made).
+
+    Shows the recipe, node, model, seed, aspect ratio, request key, prompt and
+    flowpipe version from the image's XMP packet, the SHA-256 of the image as the API
+    made it (what picks and the lock record) and of the file (what sha256sum prints).
+    Says plainly when flowpipe did not make the image.
+
+    \b
+    Example:
+        flowpipe inspect out/campaign/hero/default/0.jpg
+        flowpipe inspect out/campaign/hero/default/0.jpg --json
+    """
+    from flowpipe.store.provenance import inspect_file
+
+    found = inspect_file(image)
+    if as_json:
+        click.echo(json.dumps(found.to_json(), indent=2, ensure_ascii=False))
+    else:
+        click.echo("\n".join(found.lines()))
+
+
 @cli.command("validate")
 @click.argument("recipes", nargs=-1, required=True, type=click.Path(path_type=Path))
 @var_option

@@ -22,17 +22,21 @@ import struct
 import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, fields
+from pathlib import Path
 from xml.etree import ElementTree
 from xml.sax.saxutils import escape, quoteattr
 
+from flowpipe.errors import OutputError
 from flowpipe.store.responses import sha256_hex
 
 __all__ = [
     "NAMESPACE",
     "TRAINED_ALGORITHMIC_MEDIA",
+    "Inspection",
     "Provenance",
     "api_sha256",
     "embed",
+    "inspect_file",
     "packet",
     "read_provenance",
     "strip",
@@ -104,9 +108,10 @@ def packet(p: Provenance) -> bytes:
     )
     if truncated:
         attrs += '\n    flowpipe:promptTruncated="true"'
+    tool = _xml_text(f"flowpipe {p.flowpipe_version}")
     text = (
         '<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>\n'
-        f'<x:xmpmeta xmlns:x="adobe:ns:meta/" x:xmptk={quoteattr("flowpipe " + p.flowpipe_version)}>\n'
+        f'<x:xmpmeta xmlns:x="adobe:ns:meta/" x:xmptk={quoteattr(tool)}>\n'
         f' <rdf:RDF xmlns:rdf="{_RDF}">\n'
         '  <rdf:Description rdf:about=""\n'
         f'    xmlns:Iptc4xmpExt="{_IPTC_EXT}"\n'
@@ -162,7 +167,7 @@ def read_provenance(data: bytes) -> Provenance | None:
     if xmp is None or b"<!DOCTYPE" in xmp or b"<!ENTITY" in xmp:  # no entities, no bombs
         return None
     try:
-        root = ElementTree.fromstring(xmp)
+        root = ElementTree.fromstring(xmp)  # noqa: S314 - no DTD, so no entity expansion
     except ElementTree.ParseError:
         return None
     desc = root.find(f".//{{{_RDF}}}Description")
@@ -203,7 +208,7 @@ def _jpeg_segments(data: bytes) -> Iterator[tuple[int, int, int]]:
         if marker == 0xFF:  # fill byte
             pos += 1
             continue
-        if marker == 0xDA or marker == 0xD9:  # start of scan, end of image
+        if marker in (0xDA, 0xD9):  # start of scan, end of image
             return
         (length,) = struct.unpack(">H", data[pos + 2: pos + 4])
         end = pos + 2 + length
@@ -254,9 +259,9 @@ def _our_span(data: bytes) -> tuple[int, int] | None:
     """Where flowpipe's packet sits (the whole segment or chunk), if anywhere."""
     marker = f'xmlns:flowpipe="{NAMESPACE}"'.encode()
     if data.startswith(b"\xff\xd8"):
-        for kind, start, end in _jpeg_segments(data):
+        for marker_byte, start, end in _jpeg_segments(data):
             body = data[start + 4: end]
-            if kind == 0xE1 and body.startswith(_XMP_HEADER) and marker in body:
+            if marker_byte == 0xE1 and body.startswith(_XMP_HEADER) and marker in body:
                 return start, end
     elif data.startswith(_PNG_SIGNATURE):
         for kind, start, end in _png_chunks(data):
@@ -276,3 +281,67 @@ def _packet_of(data: bytes, span: tuple[int, int]) -> bytes | None:
     language_end = rest.find(b"\x00", 2)
     translated_end = rest.find(b"\x00", language_end + 1) if language_end >= 0 else -1
     return None if translated_end < 0 else rest[translated_end + 1:]
+
+
+@dataclass(frozen=True, slots=True)
+class Inspection:
+    """What ``flowpipe inspect`` says about one file."""
+
+    path: str
+    format: str  # "jpeg", "png" or "other"
+    file_sha256: str
+    image_sha256: str  # the file less flowpipe's packet: the API's bytes
+    provenance: Provenance | None
+
+    @property
+    def intact(self) -> bool | None:
+        """Whether the image is still the one the packet names (None: no packet)."""
+        if self.provenance is None:
+            return None
+        return self.provenance.image_sha256 == self.image_sha256
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "path": self.path,
+            "made_by_flowpipe": self.provenance is not None,
+            "format": self.format,
+            "file_sha256": self.file_sha256,
+            "image_sha256": self.image_sha256,
+            "intact": self.intact,
+            "provenance": None if self.provenance is None else self.provenance.as_dict(),
+        }
+
+    def lines(self) -> list[str]:
+        """The text report, one fact a line."""
+        if self.provenance is None:
+            return [f"{self.path}: not made by flowpipe (no flowpipe provenance packet)",
+                    f"file sha256:  {self.file_sha256}"]
+        p = self.provenance
+        intact = "yes" if self.intact else "NO: the image was changed after flowpipe wrote it"
+        return [
+            f"{self.path}: made by flowpipe {p.flowpipe_version}",
+            f"source type:  {p.digital_source_type}",
+            f"recipe:       {p.recipe}",
+            f"node:         {p.node}  (image {p.image})",
+            f"model:        {p.model}",
+            f"seed:         {'—' if p.seed is None else p.seed}",
+            f"aspect ratio: {p.aspect_ratio}",
+            f"backend:      {p.backend or '—'}",
+            f"request key:  {p.request_key}",
+            f"image sha256: {self.image_sha256}  (as the API made it; picks and locks use it)",
+            f"file sha256:  {self.file_sha256}  (what sha256sum prints)",
+            f"unchanged:    {intact}",
+            "prompt" + (" (truncated):" if p.prompt_truncated else ":"),
+            *(f"  {line}" for line in p.prompt.splitlines() or [""]),
+        ]
+
+
+def inspect_file(path: Path) -> Inspection:
+    """Read ``path`` and say what its provenance packet holds (OutputError if unreadable)."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise OutputError(f"cannot read {path}: {exc.strerror or exc}") from None
+    kind = ("jpeg" if data.startswith(b"\xff\xd8")
+            else "png" if data.startswith(_PNG_SIGNATURE) else "other")
+    return Inspection(str(path), kind, sha256_hex(data), api_sha256(data), read_provenance(data))

@@ -16,8 +16,8 @@ import sys
 from pathlib import Path
 
 from flowpipe.engine.clock import VirtualClock
-from flowpipe.store.provenance import api_sha256
 from flowpipe.sim import CapacitySpec, SimConfig, SimThread
+from flowpipe.store.provenance import api_sha256
 
 from .conftest import TOKEN, virtual_run
 from .fakeapi import FakeAPI
