@@ -242,6 +242,7 @@ def run_command(recipe: Path, out: Path | None, variables: tuple[str, ...],
     With no USEAPI_TOKEN the run uses an embedded simulator (placeholder images, no
     cost). Exit codes: 0 all done, 1 some nodes failed, 2 bad recipe or usage,
     3 stopped by the API (token, credits, session), 4 --frozen cache miss,
+    5 waiting for review (a STEP.pick has no pick yet: run `flowpipe review OUT`),
     130 interrupted.
 
     \b
@@ -273,6 +274,8 @@ def run_command(recipe: Path, out: Path | None, variables: tuple[str, ...],
         click.echo(json.dumps(result.run_info, indent=2))
     click.echo(f"flowpipe: {result.outcome}: {result.summary['done']}/{result.summary['nodes']}"
                f" nodes done, output in {result.out}", err=True)
+    for nid in result.waiting:
+        click.echo(f"flowpipe: waiting for review: {nid}: {result.nodes[nid].reason}", err=True)
     if result.exit_code != 0:
         if result.message:
             click.echo(f"flowpipe: {result.message}", err=True)

@@ -39,6 +39,7 @@ from flowpipe.events import (
 )
 from flowpipe.planner import Plan
 from flowpipe.store.claims import KeyClaims
+from flowpipe.store.picks import Picks
 from flowpipe.store.responses import CachedGeneration, ResponseCache
 
 __all__ = ["Scheduler", "SchedulerOptions"]
@@ -70,6 +71,7 @@ class Scheduler:
         claims: KeyClaims | None = None,
         sinks: Sequence[EventSink] = (),
         options: SchedulerOptions | None = None,
+        picks: Picks | None = None,
     ) -> None:
         self.plan = plan
         self.cache = cache
@@ -87,6 +89,7 @@ class Scheduler:
             retry=self.options.retry,
             seed=self.options.seed,
             on_upload=self._uploaded,
+            picks=picks,
         )
         self.states, self.queue = self.book.states, self.book.queue
         self.ledger, self.resolver = self.book.ledger, self.book.resolver

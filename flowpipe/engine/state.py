@@ -21,7 +21,7 @@ from flowpipe.store.responses import CachedGeneration, CachedImage, sha256_hex
 
 __all__ = ["NodeState", "Status", "describe", "summarize"]
 
-Status = Literal["pending", "ready", "running", "done", "failed", "skipped"]
+Status = Literal["pending", "ready", "running", "done", "failed", "skipped", "waiting"]
 
 
 @dataclass(slots=True)
@@ -40,7 +40,7 @@ class NodeState:
 
     @property
     def finished(self) -> bool:
-        return self.status in ("done", "failed", "skipped")
+        return self.status in ("done", "failed", "skipped", "waiting")
 
 
 def describe(
@@ -71,7 +71,8 @@ def describe(
 
 def summarize(states: Mapping[str, NodeState]) -> dict[str, int]:
     """Counts by outcome, as the JSON summary and run.json show them."""
-    counts = {"nodes": len(states), "done": 0, "cached": 0, "failed": 0, "skipped": 0}
+    counts = {"nodes": len(states), "done": 0, "cached": 0, "failed": 0, "skipped": 0,
+              "waiting": 0}
     images = 0
     for state in states.values():
         if state.status in counts:

@@ -68,6 +68,7 @@ class RunLog:
     rejections: tuple[tuple[float, str, int | None], ...]
     recipe_name: str = ""
     recipe_path: str = ""
+    recipe_file: str | None = None  # the recipe, relative to the output folder (POSIX)
     message: str | None = None
     format: int = field(default=FORMAT)
 
@@ -75,7 +76,8 @@ class RunLog:
         """The file's JSON, keys in the documented order."""
         return {
             "format": self.format,
-            "recipe": {"name": self.recipe_name, "path": self.recipe_path},
+            "recipe": {"name": self.recipe_name, "path": self.recipe_path,
+                       "file": self.recipe_file},
             "backend": {"kind": self.backend_kind, "base_url": self.base_url},
             "started_at": self.started_at,
             "finished_at": self.finished_at,
@@ -164,6 +166,7 @@ def _log(data: Mapping[str, Any]) -> RunLog:
         rejections=_timeline(timeline.get("rejections")),
         recipe_name=opt_str(recipe, "name") or "",
         recipe_path=opt_str(recipe, "path") or "",
+        recipe_file=opt_str(recipe, "file"),
         message=opt_str(data, "message"),
         format=opt_int(data, "format") or FORMAT,
     )
