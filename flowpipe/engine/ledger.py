@@ -34,13 +34,25 @@ from flowpipe.store.outputs import OutputWriter
 from flowpipe.store.provenance import Provenance, api_sha256, embed
 from flowpipe.store.responses import CachedGeneration, ResponseCache, sha256_hex
 
-__all__ = ["OutputLedger", "manifest_node"]
+__all__ = ["OutputLedger", "asset_files", "manifest_node"]
+
+
+def asset_files(plan: Plan) -> dict[str, str]:
+    """Each asset's file relative to the recipe's folder (POSIX), for the manifest."""
+    folder = plan.recipe_path.parent.resolve()
+    files = {}
+    for name, asset in plan.assets.items():
+        with contextlib.suppress(ValueError):
+            files[name] = asset.path.resolve().relative_to(folder).as_posix()
+    return files
 
 
 def manifest_node(
-    node: Node, state: NodeState, files: Sequence[str | None] = ()
+    node: Node, state: NodeState, files: Sequence[str | None] = (),
+    assets: Mapping[str, str] | None = None,
 ) -> ManifestNode:
-    """The manifest's entry for ``node`` as ``state`` has it (``files``: file hashes)."""
+    """The manifest's entry for ``node`` as ``state`` has it (``files``: file hashes,
+    ``assets``: asset files by name, from ``asset_files``)."""
     complete = len(state.ref_hashes) == len(node.refs)
     gen = state.generation
     images = () if gen is None else gen.images
@@ -53,7 +65,11 @@ def manifest_node(
         deps=tuple(dict.fromkeys(node.deps)),
         prompt=node.prompt,
         request=node_request(node, state.ref_hashes) if complete else None,
-        references=tuple(ManifestRef(r.role, r.text, state.ref_hashes.get(r)) for r in node.refs),
+        references=tuple(
+            ManifestRef(r.role, r.text, state.ref_hashes.get(r),
+                        (assets or {}).get(r.asset) if r.asset is not None else None)
+            for r in node.refs
+        ),
         model_used=gen.model_used if gen else None,
         attempts=gen.attempts if gen else state.attempt.sent,
         generation_seconds=gen.generation_seconds if gen else None,
@@ -78,6 +94,7 @@ class OutputLedger:
         self._previous = _listed_nodes(self.out)
         self._retracted = False
         self._files: dict[str, tuple[str, ...]] = {}  # node id -> SHA-256 of each file
+        self._assets = asset_files(plan)
 
     def start(self) -> None:
         """Clear what a killed run left half-written."""
@@ -131,7 +148,8 @@ class OutputLedger:
         )
 
     def _entry(self, node: Node) -> ManifestNode:
-        return manifest_node(node, self.states[node.id], self._files.get(node.id, ()))
+        return manifest_node(node, self.states[node.id], self._files.get(node.id, ()),
+                             self._assets)
 
     def finish(self, cache: ResponseCache) -> Manifest:
         """The final manifest, written, with what no entry lists any more dealt with."""

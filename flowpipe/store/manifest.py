@@ -70,6 +70,7 @@ class ManifestRef:
     role: str
     text: str
     sha256: str | None  # None while the referenced image does not exist
+    path: str | None = None  # an asset's file, relative to the recipe's folder (POSIX)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -181,9 +182,7 @@ def _node_json(node: ManifestNode) -> dict[str, Any]:
         "deps": list(node.deps),
         "prompt": node.prompt,
         "request": None if node.request is None else dict(node.request),
-        "references": [
-            {"role": r.role, "text": r.text, "sha256": r.sha256} for r in node.references
-        ],
+        "references": [_ref_json(r) for r in node.references],
         "model_used": node.model_used,
         "attempts": node.attempts,
         "generation_seconds": node.generation_seconds,
@@ -202,6 +201,13 @@ def _node_json(node: ManifestNode) -> dict[str, Any]:
         ],
         "error": node.error.as_dict() if node.error else None,
     }
+
+
+def _ref_json(ref: ManifestRef) -> dict[str, Any]:
+    data: dict[str, Any] = {"role": ref.role, "text": ref.text, "sha256": ref.sha256}
+    if ref.path is not None:
+        data["path"] = ref.path
+    return data
 
 
 # -- reading -----------------------------------------------------------------------------
@@ -244,7 +250,7 @@ def _read_refs(raw: object, where: str) -> tuple[ManifestRef, ...]:
     for i, ref in enumerate(want_list(raw, where, _WHERE)):
         obj = want_object(ref, f"{where}[{i}]", _WHERE)
         refs.append(ManifestRef(opt_str(obj, "role") or "", opt_str(obj, "text") or "",
-                                opt_str(obj, "sha256")))
+                                opt_str(obj, "sha256"), opt_str(obj, "path")))
     return tuple(refs)
 
 
