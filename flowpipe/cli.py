@@ -28,6 +28,8 @@ FLAGS = {
     "backend": "--backend",
     "frozen": "--frozen",
     "max_concurrency": "--max-concurrency",
+    "port": "--port",
+    "recipe": "--recipe",
     "refresh_steps": "--refresh",
     "time_scale": "--time-scale",
 }
@@ -393,6 +395,44 @@ def report_command(out: Path) -> None:
     from flowpipe.report import write_report
 
     click.echo(str(write_report(out)))
+
+
+@cli.command("review")
+@click.argument("out", type=click.Path(path_type=Path))
+@click.option("--recipe", type=click.Path(path_type=Path), default=None,
+              help="The recipe the picks belong to (RECIPE.picks.yaml goes beside it).  "
+              "[default: the one OUT/run.json names]")
+@click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True,
+              help="Port on 127.0.0.1; 0 picks a free one.")
+@click.option("--no-browser", is_flag=True, help="Only print the URL; do not open a browser.")
+@_errors_to_exit
+def review_command(out: Path, recipe: Path | None, port: int, no_browser: bool) -> None:
+    """Pick and reject the images of OUT in a browser; picks go to RECIPE.picks.yaml.
+
+    Serves the contact sheet on 127.0.0.1 at a URL with a random token (printed) until
+    Ctrl-C. Click Pick / Reject on an image, or use the keys: arrows move, P picks,
+    X rejects, N writes a note, Enter opens the image. A later step's `STEP.pick`
+    reference uses the pick; `flowpipe run` waits (exit 5) until there is one.
+    See docs/review.md.
+
+    \b
+    Example:
+        flowpipe review out/campaign
+        flowpipe review out/campaign --recipe examples/campaign.yaml --no-browser
+    """
+    import webbrowser
+
+    from flowpipe.review import ReviewConfig, serve_review
+
+    config = ReviewConfig.for_output(out, recipe)
+
+    def ready(url: str) -> None:
+        click.echo(f"flowpipe review: {url}")
+        click.echo(f"flowpipe review: picks go to {config.picks}; stop with Ctrl-C", err=True)
+        if not no_browser:
+            webbrowser.open(url)
+
+    serve_review(config, port=port, ready=ready)
 
 
 @cli.command("inspect")

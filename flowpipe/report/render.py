@@ -167,7 +167,7 @@ def _dag(steps: tuple[StepView, ...]) -> DagLayout:
         counts = dict(s.counts)
         total = sum(counts.values())
         detail = f"{total} node{'s' if total != 1 else ''}"
-        for state in ("failed", "skipped"):
+        for state in ("failed", "skipped", "waiting"):
             if counts.get(state):
                 detail += f" · {counts[state]} {state}"
         if counts.get("cached") == total and total:

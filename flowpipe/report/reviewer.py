@@ -10,6 +10,7 @@ escaping is the template's and ``safe_json``'s job.
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,7 +66,7 @@ def recipe_of(out: Path, run: RunLog | None) -> Path | None:
     if run is None or not run.recipe_file:
         return None
     path = Path(run.recipe_file)
-    path = path if path.is_absolute() else out / path
+    path = Path(os.path.normpath(path if path.is_absolute() else out / path))
     return path if path.is_file() else None
 
 
