@@ -435,6 +435,45 @@ def review_command(out: Path, recipe: Path | None, port: int, no_browser: bool) 
     serve_review(config, port=port, ready=ready)
 
 
+@cli.command("diff")
+@click.argument("old", type=click.Path(path_type=Path))
+@click.argument("new", type=click.Path(path_type=Path))
+@click.option("-o", "--out", "target", type=click.Path(path_type=Path),
+              default=Path("compare.html"), show_default=True, help="The page to write.")
+@var_option
+@click.option("--backend", type=click.Choice(["sim", "useapi"]), default=None,
+              help="Backend kind of a recipe's keys.  [default: the lock's, else sim]")
+@click.option("--cache-dir", type=click.Path(path_type=Path), default=None,
+              envvar="FLOWPIPE_CACHE_DIR", help="Cache folder (old images come from it by key)."
+              "  [default: the user cache folder, or FLOWPIPE_CACHE_DIR]")
+@_errors_to_exit
+def diff_command(old: Path, new: Path, target: Path, variables: tuple[str, ...],
+                 backend: str | None, cache_dir: Path | None) -> None:
+    """Compare two runs node by node and write an HTML page of what changed.
+
+    OLD and NEW are output folders, a RECIPE.lock.json (old images come from the cache
+    by its keys) or a recipe as it is now (its keys resolved through the cache). Per
+    changed node: the prompt's words that changed, seed, model, references, and the old
+    and new images side by side with a slider and blink overlay; unchanged nodes are
+    folded away. Prints how many nodes changed.
+
+    \b
+    Example:
+        flowpipe diff out/before out/after -o compare.html
+        flowpipe diff examples/campaign.lock.json examples/campaign.yaml
+    """
+    from flowpipe.compare import compare, write_compare
+
+    comparison = compare(old, new, cache_dir=cache_dir, variables=parse_vars(variables),
+                         backend=backend)
+    path = write_compare(comparison, target)
+    changed = comparison.changed()
+    click.echo(f"{len(changed)} changed, {len(comparison.same())} unchanged: {path}")
+    for node in changed:
+        what = ", ".join(c.label for c in node.changes) or node.state
+        click.echo(f"  {node.state} {node.id}: {what}")
+
+
 @cli.command("inspect")
 @click.argument("image", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the facts as JSON.")

@@ -37,7 +37,7 @@ from flowpipe.events import (
     Uploaded,
     broadcast,
 )
-from flowpipe.planner import Plan
+from flowpipe.planner import Plan, node_request
 from flowpipe.store.claims import KeyClaims
 from flowpipe.store.picks import Picks
 from flowpipe.store.responses import CachedGeneration, ResponseCache
@@ -302,7 +302,8 @@ class Scheduler:
         try:
             gen = describe(result, account=account, model=state.attempt.model,
                            attempts=state.attempt.sent,
-                           api_seconds=self.clock.to_api(state.seconds))
+                           api_seconds=self.clock.to_api(state.seconds),
+                           request=node_request(node, state.ref_hashes))
             blobs = [img.data for img in result.images]
             self.ledger.before_writing(node, [img.sha256 for img in gen.images])
             # Hashing, caching and fsync-ed writes off the event loop: at scale they

@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from PIL import Image
 
@@ -44,7 +44,8 @@ class NodeState:
 
 
 def describe(
-    result: ImageResult, *, account: str, model: str, attempts: int, api_seconds: float
+    result: ImageResult, *, account: str, model: str, attempts: int, api_seconds: float,
+    request: Mapping[str, Any] | None = None,
 ) -> CachedGeneration:
     """What the cache keeps about a response: image hashes, ids, sizes and timings."""
     images = []
@@ -66,6 +67,7 @@ def describe(
         model_used=model,
         attempts=attempts,
         generation_seconds=round(api_seconds, 3),
+        request=request,
     )
 
 

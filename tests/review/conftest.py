@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import textwrap
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -66,32 +63,3 @@ def made(made_template: Made, tmp_path: Path) -> Made:
     shutil.copytree(made_template.recipe.parent, root, ignore=shutil.ignore_patterns("cache"))
     return Made(root / "demo.yaml", root / "out", made_template.manifest)
 
-
-CHROMIUM = Path("/usr/bin/chromium")  # Debian's package, as in tests/report/test_browser.py
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    """Headless Chromium; skipped without it, except under CI=true where that fails."""
-    if not CHROMIUM.exists():
-        message = f"{CHROMIUM} is missing: apt-get install chromium (scripts/test does)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        launched = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
-
-
-@pytest.fixture
-def artifacts_dir() -> Path:
-    """test-artifacts/ at the repository root (gitignored)."""
-    folder = Path(__file__).resolve().parents[2] / "test-artifacts"
-    folder.mkdir(exist_ok=True)
-    return folder
