@@ -170,13 +170,17 @@
     send({ action: action, node: item.node, image: item.index, sha256: item.sha });
   }
 
-  document.getElementById("note-save").addEventListener("click", function () {
-    noteEditor.hidden = true;
-    if (noteFor !== null) { send({ action: "note", node: noteFor, note: noteText.value }); }
-  });
-  document.getElementById("note-cancel").addEventListener("click", function () {
-    noteEditor.hidden = true;
-  });
+  function editing() { return noteEditor !== null && !noteEditor.hidden; }
+
+  if (noteEditor) {  // only the review page has one; the static report is read-only
+    document.getElementById("note-save").addEventListener("click", function () {
+      noteEditor.hidden = true;
+      if (noteFor !== null) { send({ action: "note", node: noteFor, note: noteText.value }); }
+    });
+    document.getElementById("note-cancel").addEventListener("click", function () {
+      noteEditor.hidden = true;
+    });
+  }
 
   document.addEventListener("click", function (e) {
     var btn = e.target.closest("[data-act]");
@@ -226,8 +230,8 @@
   document.addEventListener("keydown", function (e) {
     if (e.metaKey || e.ctrlKey || e.altKey) { return; }
     var tag = (e.target && e.target.tagName) || "";
-    if (tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT" || !noteEditor.hidden) {
-      if (e.key === "Escape" && !noteEditor.hidden) { noteEditor.hidden = true; }
+    if (tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT" || editing()) {
+      if (e.key === "Escape" && editing()) { noteEditor.hidden = true; }
       return;
     }
     var open = !box.hidden;
