@@ -38,7 +38,7 @@ from flowpipe.events import (
     broadcast,
 )
 from flowpipe.planner import Plan, node_request
-from flowpipe.store.claims import KeyClaims
+from flowpipe.store.claims import Claims
 from flowpipe.store.picks import Picks
 from flowpipe.store.responses import CachedGeneration, ResponseCache
 
@@ -68,7 +68,7 @@ class Scheduler:
         cache: ResponseCache,
         out: Path,
         clock: RunClock,
-        claims: KeyClaims | None = None,
+        claims: Claims | None = None,
         sinks: Sequence[EventSink] = (),
         options: SchedulerOptions | None = None,
         picks: Picks | None = None,
@@ -246,7 +246,8 @@ class Scheduler:
             self._release(account, permit, Outcome.ERROR)
             self._complete(nid, "done")
             return
-        if self.claims is not None and not self.claims.try_claim(key):
+        # awaited: a remote claim is a round trip to the object store (a file claim is not)
+        if self.claims is not None and not await self.claims.try_claim_async(key):
             # Another process is sending this very request: wait for its result.
             self._release(account, permit, Outcome.ERROR)
             self.claim_waits += 1

@@ -70,6 +70,7 @@ class RunLog:
     recipe_path: str = ""
     recipe_file: str | None = None  # the recipe, relative to the output folder (POSIX)
     message: str | None = None
+    remote: Mapping[str, Any] | None = None  # the remote cache's url and counts, if any
     format: int = field(default=FORMAT)
 
     def to_json(self) -> dict[str, Any]:
@@ -86,6 +87,7 @@ class RunLog:
             "exit_code": self.exit_code,
             "message": self.message,
             "summary": dict(self.summary),
+            "remote": dict(self.remote) if self.remote is not None else None,
             "nodes": {nid: info.to_json() for nid, info in self.nodes.items()},
             "timeline": {
                 "window": [list(p) for p in self.window],
@@ -168,5 +170,6 @@ def _log(data: Mapping[str, Any]) -> RunLog:
         recipe_path=opt_str(recipe, "path") or "",
         recipe_file=opt_str(recipe, "file"),
         message=opt_str(data, "message"),
+        remote=dict(_object(data, "remote")) or None,
         format=opt_int(data, "format") or FORMAT,
     )
