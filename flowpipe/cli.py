@@ -31,6 +31,8 @@ FLAGS = {
     "locks": "--lock",
     "max_concurrency": "--max-concurrency",
     "max_wait": "--max-wait",
+    "port": "--port",
+    "recipe": "--recipe",
     "refresh_steps": "--refresh",
     "remote": "--remote",
     "time_scale": "--time-scale",
@@ -261,7 +263,8 @@ def run_command(recipe: Path, out: Path | None, variables: tuple[str, ...],
     With no USEAPI_TOKEN the run uses an embedded simulator (placeholder images, no
     cost). Exit codes: 0 all done, 1 some nodes failed, 2 bad recipe or usage,
     3 stopped by the API (token, credits, session, every account paused beyond
-    --max-wait), 4 --frozen cache miss, 130 interrupted.
+    --max-wait), 4 --frozen cache miss, 5 waiting for review (a STEP.pick has no pick
+    yet: run `flowpipe review OUT`), 130 interrupted.
 
     \b
     Example:
@@ -301,6 +304,8 @@ def run_command(recipe: Path, out: Path | None, variables: tuple[str, ...],
                    f"{shared['pushed']} pushed, {shared['refused']} refused{state}", err=True)
     click.echo(f"flowpipe: {result.outcome}: {result.summary['done']}/{result.summary['nodes']}"
                f" nodes done, output in {result.out}", err=True)
+    for nid in result.waiting:
+        click.echo(f"flowpipe: waiting for review: {nid}: {result.nodes[nid].reason}", err=True)
     if result.exit_code != 0:
         if result.message:
             click.echo(f"flowpipe: {result.message}", err=True)
@@ -473,6 +478,109 @@ def report_command(out: Path) -> None:
     from flowpipe.report import write_report
 
     click.echo(str(write_report(out)))
+
+
+@cli.command("review")
+@click.argument("out", type=click.Path(path_type=Path))
+@click.option("--recipe", type=click.Path(path_type=Path), default=None,
+              help="The recipe the picks belong to (RECIPE.picks.yaml goes beside it).  "
+              "[default: the one OUT/run.json names]")
+@click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True,
+              help="Port on 127.0.0.1; 0 picks a free one.")
+@click.option("--no-browser", is_flag=True, help="Only print the URL; do not open a browser.")
+@_errors_to_exit
+def review_command(out: Path, recipe: Path | None, port: int, no_browser: bool) -> None:
+    """Pick and reject the images of OUT in a browser; picks go to RECIPE.picks.yaml.
+
+    Serves the contact sheet on 127.0.0.1 at a URL with a random token (printed) until
+    Ctrl-C. Click Pick / Reject on an image, or use the keys: arrows move, P picks,
+    X rejects, N writes a note, Enter opens the image. A later step's `STEP.pick`
+    reference uses the pick; `flowpipe run` waits (exit 5) until there is one.
+    See docs/review.md.
+
+    \b
+    Example:
+        flowpipe review out/campaign
+        flowpipe review out/campaign --recipe examples/campaign.yaml --no-browser
+    """
+    import webbrowser
+
+    from flowpipe.review import ReviewConfig, serve_review
+
+    config = ReviewConfig.for_output(out, recipe)
+
+    def ready(url: str) -> None:
+        click.echo(f"flowpipe review: {url}")
+        click.echo(f"flowpipe review: picks go to {config.picks}; stop with Ctrl-C", err=True)
+        if not no_browser:
+            webbrowser.open(url)
+
+    serve_review(config, port=port, ready=ready)
+
+
+@cli.command("diff")
+@click.argument("old", type=click.Path(path_type=Path))
+@click.argument("new", type=click.Path(path_type=Path))
+@click.option("-o", "--out", "target", type=click.Path(path_type=Path),
+              default=Path("compare.html"), show_default=True, help="The page to write.")
+@var_option
+@click.option("--backend", type=click.Choice(["sim", "useapi"]), default=None,
+              help="Backend kind of a recipe's keys.  [default: the lock's, else sim]")
+@click.option("--cache-dir", type=click.Path(path_type=Path), default=None,
+              envvar="FLOWPIPE_CACHE_DIR", help="Cache folder (old images come from it by key)."
+              "  [default: the user cache folder, or FLOWPIPE_CACHE_DIR]")
+@_errors_to_exit
+def diff_command(old: Path, new: Path, target: Path, variables: tuple[str, ...],
+                 backend: str | None, cache_dir: Path | None) -> None:
+    """Compare two runs node by node and write an HTML page of what changed.
+
+    OLD and NEW are output folders, a RECIPE.lock.json (old images come from the cache
+    by its keys) or a recipe as it is now (its keys resolved through the cache). Per
+    changed node: the prompt's words that changed, seed, model, references, and the old
+    and new images side by side with a slider and blink overlay; unchanged nodes are
+    folded away. Prints how many nodes changed.
+
+    \b
+    Example:
+        flowpipe diff out/before out/after -o compare.html
+        flowpipe diff examples/campaign.lock.json examples/campaign.yaml
+    """
+    from flowpipe.compare import compare, write_compare
+
+    comparison = compare(old, new, cache_dir=cache_dir, variables=parse_vars(variables),
+                         backend=backend)
+    path = write_compare(comparison, target)
+    changed = comparison.changed()
+    click.echo(f"{len(changed)} changed, {len(comparison.same())} unchanged: {path}")
+    for node in changed:
+        what = ", ".join(c.label for c in node.changes) or node.state
+        click.echo(f"  {node.state} {node.id}: {what}")
+
+
+@cli.command("inspect")
+@click.argument("image", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the facts as JSON.")
+@_errors_to_exit
+def inspect_command(image: Path, as_json: bool) -> None:
+    """Print the provenance flowpipe wrote into IMAGE (a JPEG or PNG it made).
+
+    Shows the recipe, node, model, seed, aspect ratio, request key, prompt and
+    flowpipe version from the image's XMP packet, the SHA-256 of the image as the API
+    made it (what picks and the lock record) and of the file (what sha256sum prints).
+    Says plainly when flowpipe did not make the image.
+
+    \b
+    Example:
+        flowpipe inspect out/campaign/hero/default/0.jpg
+        flowpipe inspect out/campaign/hero/default/0.jpg --json
+    """
+    from flowpipe.store.provenance import inspect_file
+
+    found = inspect_file(image)
+    if as_json:
+        click.echo(json.dumps(found.to_json(), indent=2, ensure_ascii=False))
+    else:
+        click.echo("\n".join(found.lines()))
 
 
 @cli.command("validate")

@@ -14,7 +14,8 @@ one run option names it in ``option`` and the CLI adds which flag that is.
     │   ├── TemplateError                      Jinja: undefined names, sandbox escapes
     │   ├── ReferenceError_                    STEP.N / assets.NAME that do not resolve
     │   ├── AssetError                         missing, unsafe or unsupported asset files
-    │   └── PlanError                          cycles and per-model rules
+    │   ├── PlanError                          cycles and per-model rules
+    │   └── PicksError                         RECIPE.picks.yaml that cannot be read
     ├── RecipeErrors                   exit 2  several RecipeErrors reported at once
     ├── APIError                       exit 1  an answer from the API (or none at all)
     │   ├── InvalidRequestError        400 with a plain ``error`` string
@@ -75,6 +76,7 @@ __all__ = [
     "NoEligibleAccountError",
     "OutputError",
     "PaymentRequiredError",
+    "PicksError",
     "PlanError",
     "QuotaError",
     "QuotaStopError",
@@ -164,6 +166,10 @@ class AssetError(RecipeError):
 
 class PlanError(RecipeError):
     """The steps cannot be ordered or break a per-model rule of the API."""
+
+
+class PicksError(RecipeError):
+    """A picks file (``RECIPE.picks.yaml``) that is not valid: file:line:col and why."""
 
 
 class RecipeErrors(FlowpipeError):

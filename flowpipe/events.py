@@ -28,6 +28,7 @@ __all__ = [
     "NodeRetried",
     "NodeSkipped",
     "NodeStarted",
+    "NodeWaiting",
     "Rejected",
     "RunStarted",
     "RunStopping",
@@ -116,6 +117,17 @@ class NodeSkipped:
 
 
 @dataclass(frozen=True, slots=True)
+class NodeWaiting:
+    """``node`` waits for review: a ``STEP.pick`` it uses has no pick yet, or a stale one
+    (``stale``: the picked node was re-made), or an upstream node waits (``because``)."""
+
+    t: float
+    node: str
+    because: str
+    stale: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Uploaded:
     """Reference bytes (``sha256``) were uploaded to ``account``."""
 
@@ -192,6 +204,7 @@ Event = (
     | NodeDone
     | NodeFailed
     | NodeSkipped
+    | NodeWaiting
     | Uploaded
     | WindowChanged
     | InflightChanged

@@ -22,6 +22,7 @@ __all__ = [
     "OK",
     "STOPPED",
     "USAGE",
+    "WAITING",
     "for_error",
     "for_outcome",
 ]
@@ -31,10 +32,11 @@ FAILED = 1
 USAGE = 2
 STOPPED = 3
 FROZEN = 4
+WAITING = 5  # nothing failed, but some nodes wait for a reviewer's pick (flowpipe review)
 INTERRUPTED = 130
 
 _OUTCOMES = {"done": OK, "failed": FAILED, "stopped": STOPPED, "frozen": FROZEN,
-             "interrupted": INTERRUPTED}
+             "waiting": WAITING, "interrupted": INTERRUPTED}
 
 
 def for_error(error: FlowpipeError) -> int:

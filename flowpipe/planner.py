@@ -65,7 +65,9 @@ NodeKind = Literal["generate", "upscale"]
 class Ref:
     """A resolved reference: image ``index`` of ``node``, or asset ``asset``.
 
-    ``role`` ``source`` is the image an upscale node enlarges.
+    ``role`` ``source`` is the image an upscale node enlarges. ``pick`` (``STEP.pick``):
+    the image of ``node`` a reviewer picked in ``RECIPE.picks.yaml``; ``index`` is None
+    and the run looks the pick up when ``node`` is made.
     """
 
     role: Literal["style", "context", "source"]
@@ -75,6 +77,7 @@ class Ref:
     asset: str | None
     text: str
     location: Location
+    pick: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -306,7 +309,7 @@ def _provisional_ref(ref: Ref, nodes: Mapping[str, Node], assets: Mapping[str, A
         assert ref.asset is not None
         return f"sha256:{assets[ref.asset].sha256}"
     assert ref.node is not None
-    return f"node:{nodes[ref.node].provisional_key}#{ref.index}"
+    return f"node:{nodes[ref.node].provisional_key}#{'pick' if ref.pick else ref.index}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -468,7 +471,8 @@ class _Resolver:
             "source" if ref.role == "upscale" else "style" if ref.role == "style" else "context"
         )
         kind: Literal["node", "asset"] = "asset" if target.asset is not None else "node"
-        return Ref(role, kind, target.node, target.index, target.asset, ref.text, ref.location)
+        return Ref(role, kind, target.node, target.index, target.asset, ref.text, ref.location,
+                   target.pick)
 
     def _fail(self, raw: RawNode, error: PlanError | ReferenceError_) -> None:
         """Say each problem of a matrix step once, not once per variant."""

@@ -28,6 +28,7 @@ from flowpipe.events import (
     NodeRetried,
     NodeSkipped,
     NodeStarted,
+    NodeWaiting,
     RunStarted,
     RunStopping,
     Uploaded,
@@ -52,6 +53,7 @@ class Tally:
         self.cached = 0
         self.failed = 0
         self.skipped = 0
+        self.for_review = 0  # nodes waiting for a reviewer's pick
         self.retries = 0
         self.running: set[str] = set()
         self.windows: dict[str, int] = {}
@@ -83,12 +85,14 @@ class Tally:
             self.failed += 1
         elif isinstance(event, NodeSkipped):
             self.skipped += 1
+        elif isinstance(event, NodeWaiting):
+            self.for_review += 1
         elif isinstance(event, WindowChanged):
             self.windows[event.account] = event.window
 
     @property
     def finished(self) -> int:
-        return self.done + self.failed + self.skipped
+        return self.done + self.failed + self.skipped + self.for_review
 
     @property
     def waiting(self) -> int:
@@ -159,6 +163,9 @@ class PlainProgress:
             self._line(f"failed {event.node}: {event.error.type}: {event.error.message}{hint}")
         elif isinstance(event, NodeSkipped):
             self._line(f"skipped {event.node}: {event.because}")
+        elif isinstance(event, NodeWaiting):
+            self._line(f"{'stale pick' if event.stale else 'waiting'} {event.node}: "
+                       f"{event.because}")
         elif isinstance(event, Uploaded):
             self._line(f"uploaded {event.sha256[:12]} to {event.account}")
         elif isinstance(event, RunStopping):
@@ -210,6 +217,8 @@ class LiveProgress:
                 self.console.print(escape(warning), style="yellow")
         elif isinstance(event, NodeFailed):
             self.console.print(f"[red]failed[/] {event.node}: {event.error.message}")
+        elif isinstance(event, NodeWaiting) and event.stale:
+            self.console.print(f"[magenta]stale pick[/] {event.node}: {event.because}")
         elif isinstance(event, RunStopping):
             self._stopping = event.reason
         self._live.update(self._render())

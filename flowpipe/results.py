@@ -15,8 +15,8 @@ from flowpipe.errors import ErrorInfo
 
 __all__ = ["FinalState", "NodeResult", "Outcome", "RunResult"]
 
-FinalState = Literal["done", "failed", "skipped"]
-Outcome = Literal["done", "failed", "stopped", "interrupted"]
+FinalState = Literal["done", "failed", "skipped", "waiting"]
+Outcome = Literal["done", "failed", "stopped", "interrupted", "waiting"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -24,7 +24,9 @@ class NodeResult:
     """One node of the plan after the run.
 
     ``state`` is ``done`` (made now or answered by the cache: ``cache_hit``),
-    ``failed`` or ``skipped`` (an upstream node did not finish, or the run stopped);
+    ``failed``, ``skipped`` (an upstream node did not finish, or the run stopped) or
+    ``waiting`` (it uses ``STEP.pick`` and the pick is missing or stale, or an upstream
+    node waits: pick with ``flowpipe review OUT``, then run again);
     ``reason`` says why when it is not done, ``error`` has the details. ``key`` is
     the request's cache key once known (None when its references never existed).
     ``images`` are the files written for it, in index order.
@@ -47,7 +49,9 @@ class RunResult:
     """How a run ended and where its outputs are.
 
     ``ok`` is True when every node is done. ``exit_code`` is what ``flowpipe run``
-    exits with (0 done, 1 some nodes failed, 3 stopped by the API, 130 interrupted).
+    exits with (0 done, 1 some nodes failed, 3 stopped by the API, 5 waiting for
+    review, 130 interrupted); ``outcome`` is ``waiting`` when nothing failed but some
+    nodes wait for a pick, and ``waiting`` lists them.
     ``nodes`` maps node id to ``NodeResult`` in plan order; ``images`` lists every image
     written, in plan order. ``summary`` has the counts and ``run_info`` the whole
     run.json of the run.
@@ -62,3 +66,8 @@ class RunResult:
     out: Path
     summary: Mapping[str, int]
     run_info: Mapping[str, Any] = field(repr=False)
+
+    @property
+    def waiting(self) -> tuple[str, ...]:
+        """The nodes waiting for review, in plan order."""
+        return tuple(nid for nid, node in self.nodes.items() if node.state == "waiting")

@@ -109,6 +109,7 @@ def _ref_json(ref: Ref) -> dict[str, Any]:
         "node": ref.node,
         "index": ref.index,
         "asset": ref.asset,
+        "pick": ref.pick,
     }
 
 

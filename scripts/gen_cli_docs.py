@@ -30,7 +30,8 @@ HEADER = """\
 Every command of `flowpipe`, with its `--help` text exactly as the installed version
 prints it. Exit codes, shared by every command: 0 done, 1 some nodes failed,
 2 bad recipe or usage, 3 stopped by the API (token, credits, session), 4 `--frozen`
-cache miss, 130 interrupted. See [ci.md](ci.md) for using them in a pipeline and
+cache miss, 5 waiting for review (a `STEP.pick` without a pick: see
+[review.md](review.md)), 130 interrupted. See [ci.md](ci.md) for using them in a pipeline and
 [troubleshooting.md](troubleshooting.md) for what to do about each.
 
 """

@@ -47,6 +47,36 @@ def full_disk(monkeypatch: pytest.MonkeyPatch) -> Callable[[Path], None]:
     return lambda folder: folders.append(Path(folder).absolute())
 
 
+CHROMIUM = Path("/usr/bin/chromium")  # Debian's package, as tests/report/test_browser.py uses
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Headless Chromium; skipped without it, except under CI=true where that fails."""
+    if not CHROMIUM.exists():
+        message = f"{CHROMIUM} is missing: apt-get install chromium (scripts/test does)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        launched = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def artifacts_dir() -> Path:
+    """test-artifacts/ at the repository root (gitignored)."""
+    folder = Path(__file__).resolve().parents[1] / "test-artifacts"
+    folder.mkdir(exist_ok=True)
+    return folder
+
+
 S3_SECRET = "moto-secret-7f3a9c1e-never-printed"  # distinctive: scanned for in outputs
 
 

@@ -18,7 +18,7 @@ from click.testing import CliRunner, Result
 from flowpipe.cli import cli
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-RECIPES = sorted(EXAMPLES.glob("*.yaml"))
+RECIPES = sorted(p for p in EXAMPLES.glob("*.yaml") if not p.name.endswith(".picks.yaml"))
 CI_EXAMPLE = EXAMPLES / "ci-smoke.yaml"
 LOOKBOOK = EXAMPLES / "lookbook-2026.yaml"
 
@@ -33,13 +33,13 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def copy_example(recipe: Path, into: Path) -> Path:
-    """Copy one recipe, its committed lock (if any) and the shared assets into ``into``."""
+    """Copy one recipe, its committed lock and picks (if any) and the shared assets."""
     folder = into / "examples"
     folder.mkdir()
     shutil.copy2(recipe, folder / recipe.name)
-    lock = recipe.with_suffix(".lock.json")
-    if lock.exists():
-        shutil.copy2(lock, folder / lock.name)
+    for kept in (recipe.with_suffix(".lock.json"), recipe.with_suffix(".picks.yaml")):
+        if kept.exists():
+            shutil.copy2(kept, folder / kept.name)
     shutil.copytree(EXAMPLES / "assets", folder / "assets")
     return folder / recipe.name
 
@@ -101,6 +101,26 @@ def test_the_2026_example_validates_and_plans_with_what_it_promises() -> None:
     assert {n["aspectRatio"] for n in nodes} == {"16:9"}
     assert max(len(n["references"]) for n in nodes) == 6
     assert [n["resolution"] for n in nodes if n["kind"] == "upscale"] == ["4k"]
+
+
+def test_the_review_example_waits_without_its_picks_and_uses_them_with(isolated: Path) -> None:
+    copy = copy_example(EXAMPLES / "review-loop.yaml", isolated)
+    picks = copy.with_suffix(".picks.yaml")
+    committed = picks.read_text()
+    picks.unlink()
+    out = isolated / "out"
+    waiting = run(copy, out)
+    assert waiting.exit_code == 5, waiting.output
+    assert "waiting for review: poster" in waiting.stderr
+    assert f"flowpipe review {out}" in waiting.stderr
+    picks.write_text(committed)  # the committed pick still names hero's image 2 exactly
+    done = run(copy, out, "--json")
+    assert done.exit_code == 0, done.output
+    summary = json.loads(done.stdout)["summary"]
+    assert summary["cached"] == 1 and summary["done"] == 3  # hero from the cache
+    poster = next(n for n in manifest_nodes(out) if n["id"] == "poster")
+    hero = next(n for n in manifest_nodes(out) if n["id"] == "hero")
+    assert poster["references"][0]["sha256"] == hero["images"][2]["sha256"]
 
 
 def test_brand_kit_uploads_the_logo_once(isolated: Path) -> None:

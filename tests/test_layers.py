@@ -114,7 +114,7 @@ def test_the_graph_is_read() -> None:
 
 ABOVE_RECIPE = ("flowpipe.planner", "flowpipe.engine", "flowpipe.store", "flowpipe.report",
                 "flowpipe.api", "flowpipe.sim", "flowpipe.cli", "flowpipe.summary",
-                "flowpipe._front", "flowpipe.progress")
+                "flowpipe._front", "flowpipe.progress", "flowpipe.review", "flowpipe.compare")
 
 
 @pytest.mark.parametrize(
@@ -128,10 +128,17 @@ ABOVE_RECIPE = ("flowpipe.planner", "flowpipe.engine", "flowpipe.store", "flowpi
                                       "flowpipe.sim", "flowpipe.cli"), id="api-is-a-leaf"),
         pytest.param("flowpipe.planner", ("flowpipe.engine", "flowpipe.store", "flowpipe.api",
                                           "flowpipe.cli"), id="plan-before-run"),
-        pytest.param("flowpipe.report", ("flowpipe.engine", "flowpipe.cli", "flowpipe.sim"),
+        pytest.param("flowpipe.report", ("flowpipe.engine", "flowpipe.cli", "flowpipe.sim",
+                                         "flowpipe.review", "flowpipe.compare"),
                      id="report-reads-files-only"),
         pytest.param("flowpipe.engine", ("flowpipe.cli", "flowpipe.progress", "flowpipe._front"),
                      id="engine-below-the-faces"),
+        pytest.param("flowpipe.review", ("flowpipe.engine", "flowpipe.planner", "flowpipe.cli",
+                                         "flowpipe.sim", "flowpipe._front", "flowpipe.api"),
+                     id="review-serves-files-only"),
+        pytest.param("flowpipe.compare", ("flowpipe.engine", "flowpipe.cli", "flowpipe.sim",
+                                          "flowpipe._front", "flowpipe.api"),
+                     id="compare-reads-plans-and-files"),
     ],
 )
 def test_layers_point_one_way(importers: str, forbidden: tuple[str, ...]) -> None:

@@ -18,6 +18,7 @@ import contextlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from flowpipe import __version__
 from flowpipe.engine.state import NodeState
 from flowpipe.errors import OutputError
 from flowpipe.planner import Node, Plan, node_request
@@ -31,9 +32,10 @@ from flowpipe.store.manifest import (
     write_manifest,
 )
 from flowpipe.store.outputs import OutputWriter
-from flowpipe.store.responses import CachedImage, ResponseCache, sha256_hex
+from flowpipe.store.provenance import Provenance, api_sha256, embed
+from flowpipe.store.responses import CachedGeneration, CachedImage, ResponseCache, sha256_hex
 
-__all__ = ["OutputLedger", "image_path", "manifest_node"]
+__all__ = ["OutputLedger", "asset_files", "image_path", "manifest_node"]
 
 
 def image_path(node: Node, index: int, image: CachedImage) -> str:
@@ -41,8 +43,22 @@ def image_path(node: Node, index: int, image: CachedImage) -> str:
     return f"{node.out_dir}/{index}.{image.extension}"
 
 
-def manifest_node(node: Node, state: NodeState) -> ManifestNode:
-    """The manifest's entry for ``node`` as ``state`` has it."""
+def asset_files(plan: Plan) -> dict[str, str]:
+    """Each asset's file relative to the recipe's folder (POSIX), for the manifest."""
+    folder = plan.recipe_path.parent.resolve()
+    files = {}
+    for name, asset in plan.assets.items():
+        with contextlib.suppress(ValueError):
+            files[name] = asset.path.resolve().relative_to(folder).as_posix()
+    return files
+
+
+def manifest_node(
+    node: Node, state: NodeState, files: Sequence[str | None] = (),
+    assets: Mapping[str, str] | None = None,
+) -> ManifestNode:
+    """The manifest's entry for ``node`` as ``state`` has it (``files``: file hashes,
+    ``assets``: asset files by name, from ``asset_files``)."""
     complete = len(state.ref_hashes) == len(node.refs)
     gen = state.generation
     images = () if gen is None else gen.images
@@ -55,13 +71,18 @@ def manifest_node(node: Node, state: NodeState) -> ManifestNode:
         deps=tuple(dict.fromkeys(node.deps)),
         prompt=node.prompt,
         request=node_request(node, state.ref_hashes) if complete else None,
-        references=tuple(ManifestRef(r.role, r.text, state.ref_hashes.get(r)) for r in node.refs),
+        references=tuple(
+            ManifestRef(r.role, r.text, state.ref_hashes.get(r),
+                        (assets or {}).get(r.asset) if r.asset is not None else None)
+            for r in node.refs
+        ),
         model_used=gen.model_used if gen else None,
         attempts=gen.attempts if gen else state.attempt.sent,
         generation_seconds=gen.generation_seconds if gen else None,
         images=tuple(
             ManifestImage(i, image_path(node, i, img), img.sha256, img.width, img.height,
-                          img.seed, img.media_generation_id or None)
+                          img.seed, img.media_generation_id or None,
+                          files[i] if i < len(files) else None)
             for i, img in enumerate(images)
         ),
         error=state.error,
@@ -78,6 +99,8 @@ class OutputLedger:
         self.states = states
         self._previous = _listed_nodes(self.out)
         self._retracted = False
+        self._files: dict[str, tuple[str, ...]] = {}  # node id -> SHA-256 of each file
+        self._assets = asset_files(plan)
 
     def start(self) -> None:
         """Clear what a killed run left half-written."""
@@ -93,17 +116,33 @@ class OutputLedger:
             write_manifest(self.out, self.manifest())
             self._retracted = True
 
-    def write_images(
-        self, node: Node, images: Sequence[CachedImage], blobs: Sequence[bytes]
-    ) -> None:
-        """Write ``node``'s images (safe off the event loop)."""
-        for index, (image, data) in enumerate(zip(images, blobs, strict=True)):
-            self.writer.write_bytes(image_path(node, index, image), data)
+    def write_images(self, node: Node, gen: CachedGeneration, blobs: Sequence[bytes]) -> None:
+        """Write ``node``'s images, each with its provenance packet (safe off the loop).
+
+        The files are the API's bytes plus an XMP packet that depends on nothing but the
+        request and its answer, so a cached re-run writes the same bytes.
+        """
+        files = []
+        for index, (image, data) in enumerate(zip(gen.images, blobs, strict=True)):
+            stamped = embed(data, self.provenance(node, gen, index))
+            self.writer.write_bytes(image_path(node, index, image), stamped)
+            files.append(sha256_hex(stamped))
+        self._files[node.id] = tuple(files)
+
+    def provenance(self, node: Node, gen: CachedGeneration, index: int) -> Provenance:
+        """What the packet of image ``index`` of ``node`` says."""
+        image = gen.images[index]
+        return Provenance(
+            recipe=self.plan.name, node=node.id, image=index, prompt=node.prompt,
+            model=gen.model_used, seed=image.seed, aspect_ratio=node.aspect_ratio,
+            request_key=self.states[node.id].key or node.provisional_key,
+            image_sha256=image.sha256, flowpipe_version=__version__, backend=self.plan.backend,
+        )
 
     def manifest(self, entries: Mapping[str, ManifestNode] | None = None) -> Manifest:
         """The manifest of the plan's nodes as they stand (or as ``entries`` has them)."""
         nodes = tuple(
-            (entries or {}).get(nid) or manifest_node(node, self.states[nid])
+            (entries or {}).get(nid) or self._entry(node)
             for nid, node in self.plan.nodes.items()
         )
         return Manifest(
@@ -114,9 +153,13 @@ class OutputLedger:
             nodes=nodes,
         )
 
+    def _entry(self, node: Node) -> ManifestNode:
+        return manifest_node(node, self.states[node.id], self._files.get(node.id, ()),
+                             self._assets)
+
     def finish(self, cache: ResponseCache) -> Manifest:
         """The final manifest, written, with what no entry lists any more dealt with."""
-        entries = {nid: manifest_node(n, self.states[nid]) for nid, n in self.plan.nodes.items()}
+        entries = {nid: self._entry(n) for nid, n in self.plan.nodes.items()}
         listed = {img.path for entry in entries.values() for img in entry.images}
         for old in self._previous.values():
             stale = [img for img in old.images if img.path not in listed and self._intact(img)]
@@ -140,7 +183,7 @@ class OutputLedger:
 
     def _intact(self, image: ManifestImage) -> bool:
         try:
-            return sha256_hex(self.writer.path_for(image.path).read_bytes()) == image.sha256
+            return api_sha256(self.writer.path_for(image.path).read_bytes()) == image.sha256
         except (OSError, OutputError):
             return False
 

@@ -3,7 +3,8 @@
 A node becomes ready when every image it references exists; only then is its real
 cache key known (DESIGN section 3). The book then answers it from the cache when it
 can (the images are written at once) and queues it otherwise. Finishing a node
-releases what waits on it, or skips it when the node did not end done.
+releases what waits on it, or skips it when the node did not end done. A node whose
+``STEP.pick`` has no valid pick waits for review, and so does everything below it.
 """
 
 from __future__ import annotations
@@ -16,17 +17,23 @@ from flowpipe.engine.attempt import NodeAttempt
 from flowpipe.engine.clock import RunClock
 from flowpipe.engine.ledger import OutputLedger
 from flowpipe.engine.ready import ReadyQueue
-from flowpipe.engine.resolver import Resolver
+from flowpipe.engine.resolver import NeedsReview, Resolver
 from flowpipe.engine.retry import RetryPolicy
 from flowpipe.engine.state import NodeState, Status
 from flowpipe.errors import ErrorInfo
-from flowpipe.events import Event, NodeCached, NodeFailed, NodeSkipped
+from flowpipe.events import Event, NodeCached, NodeFailed, NodeSkipped, NodeWaiting
 from flowpipe.planner import Plan, request_key
+from flowpipe.store.picks import Picks
 from flowpipe.store.responses import ResponseCache
 
-__all__ = ["IN_FLIGHT", "NodeBook"]
+__all__ = ["IN_FLIGHT", "NodeBook", "review_hint"]
 
 IN_FLIGHT = "run stopped while this request was in flight (it may still be billed)"
+
+
+def review_hint(out: Path) -> str:
+    """What to do about nodes that wait for review of the images in ``out``."""
+    return f"pick images with `flowpipe review {out}`, then run again"
 
 
 class NodeBook:
@@ -44,6 +51,7 @@ class NodeBook:
         retry: RetryPolicy,
         seed: int | None,
         on_upload: Callable[[str, str], None],
+        picks: Picks | None = None,
     ) -> None:
         self.plan = plan
         self.cache = cache
@@ -56,7 +64,7 @@ class NodeBook:
         }
         self.queue = ReadyQueue(plan)
         self.ledger = OutputLedger(out, plan, self.states)
-        self.resolver = Resolver(plan, cache, self.states, on_upload=on_upload)
+        self.resolver = Resolver(plan, cache, self.states, on_upload=on_upload, picks=picks)
         self.open = len(plan.nodes)  # nodes not finished yet
 
     def start(self) -> None:
@@ -78,6 +86,9 @@ class NodeBook:
         state = self.states[nid]
         try:
             state.ref_hashes = self.resolver.hashes(node)
+        except NeedsReview as exc:
+            self._wait(nid, exc.message, stale=exc.stale)
+            return "waiting"
         except LookupError as exc:
             state.error = ErrorInfo(type="ReferenceError", message=str(exc))
             self._emit(NodeFailed(self._clock.now(), nid, state.error))
@@ -100,7 +111,7 @@ class NodeBook:
             return False
         gen, blobs = hit
         self.ledger.before_writing(node, gen.images)
-        self.ledger.write_images(node, gen.images, blobs)
+        self.ledger.write_images(node, gen, blobs)
         state.cache_hit = True
         state.generation = gen
         state.account = gen.account
@@ -117,7 +128,10 @@ class NodeBook:
             for child in self.queue.children(cur):
                 if self.states[child].status != "pending":
                     continue
-                if st != "done":
+                if st == "waiting":
+                    self._wait(child, f"upstream node '{cur}' waits for review", stale=False)
+                    stack.append((child, "waiting"))
+                elif st != "done":
                     because = f"upstream node '{cur}' {st}"
                     self.states[child].error = ErrorInfo(type="Skipped", message=because)
                     self._emit(NodeSkipped(self._clock.now(), child, because))
@@ -126,6 +140,12 @@ class NodeBook:
                     child_status = self.prepare(child)
                     if child_status is not None:
                         stack.append((child, child_status))
+
+    def _wait(self, nid: str, because: str, *, stale: bool) -> None:
+        kind = "StalePick" if stale else "WaitingForReview"
+        hint = review_hint(self.ledger.out)
+        self.states[nid].error = ErrorInfo(type=kind, message=because, hint=hint)
+        self._emit(NodeWaiting(self._clock.now(), nid, because, stale))
 
     def fail(self, nid: str, info: ErrorInfo) -> None:
         self.states[nid].error = info
@@ -143,7 +163,7 @@ class NodeBook:
             if state.key is None:
                 try:
                     state.ref_hashes = self.resolver.hashes(node)
-                except LookupError:
+                except (LookupError, NeedsReview):
                     continue
                 state.key = request_key(node, state.ref_hashes, self.plan.backend)
             if self.from_cache(nid, refresh=False):

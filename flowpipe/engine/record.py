@@ -15,6 +15,7 @@ from flowpipe.events import (
     NodeFailed,
     NodeRetried,
     NodeStarted,
+    NodeWaiting,
     Rejected,
     WindowChanged,
 )
@@ -52,6 +53,9 @@ class RunRecorder:
             self.retries += 1
         elif isinstance(event, NodeCached | NodeStarted | NodeDone | NodeFailed):
             self._node_event(event)
+        elif isinstance(event, NodeWaiting):
+            entry = self._nodes.setdefault(event.node, _Node())
+            entry.error = "StalePick" if event.stale else "WaitingForReview"
 
     def _timeline(self, event: WindowChanged | InflightChanged | Rejected) -> None:
         if isinstance(event, WindowChanged):

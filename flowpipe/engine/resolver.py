@@ -3,10 +3,13 @@
 An image made on the executing account is named by its own id, never uploaded. Anything
 else (an asset, an image made on another account, an upscale's result, whose answer
 has no id) is uploaded to that account once and the id kept in the cache: concurrent
-nodes that need the same bytes on the same account share one upload. A 403 says an id
-the request sent is not usable on that account (DESIGN section 1): the ids of that
-request are marked refused there, so exactly those bytes are uploaded again, once per
-403, and every later request uses the new id.
+nodes that need the same bytes on the same account share one upload. A ``STEP.pick``
+reference means the image of that node a reviewer picked (``RECIPE.picks.yaml``):
+while there is no pick, or the pick names bytes the node no longer has (it was
+re-made: a stale pick), the node waits for review and nothing is guessed. A 403 says
+an id the request sent is not usable on that account (DESIGN section 1): the ids of
+that request are marked refused there, so exactly those bytes are uploaded again,
+once per 403, and every later request uses the new id.
 
 The request is built in the plan's dialect: 2026-07 sends every reference as
 ``reference_N`` and ``captchaRetry``; an upscale node becomes an ``Upscale`` of its
@@ -24,9 +27,10 @@ from flowpipe.dialects import dialect
 from flowpipe.engine.state import NodeState
 from flowpipe.errors import FlowpipeError, PlanError
 from flowpipe.planner import Node, Plan, Ref
+from flowpipe.store.picks import Picks
 from flowpipe.store.responses import ResponseCache, sha256_hex
 
-__all__ = ["Request", "Resolver", "Upscale"]
+__all__ = ["NeedsReview", "Request", "Resolver", "Upscale"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +45,15 @@ class Upscale:
 Request = ImageRequest | Upscale
 
 
+class NeedsReview(Exception):
+    """A ``STEP.pick`` reference cannot resolve yet: no pick, or a stale one."""
+
+    def __init__(self, message: str, *, stale: bool) -> None:
+        super().__init__(message)
+        self.message = message
+        self.stale = stale
+
+
 class Resolver:
     """Resolves references for one run; ``refuse`` takes a 403 into account."""
 
@@ -51,32 +64,38 @@ class Resolver:
         states: Mapping[str, NodeState],
         *,
         on_upload: Callable[[str, str], None],
+        picks: Picks | None = None,
     ) -> None:
         self.plan = plan
         self.cache = cache
         self.states = states
+        self.picks = picks
         self._on_upload = on_upload
         self._uploads: dict[tuple[str, str], asyncio.Future[str]] = {}
         self._refused: set[tuple[str, str]] = set()  # (account, id) a 403 answered
 
     def hashes(self, node: Node) -> dict[Ref, str]:
-        """The SHA-256 of the bytes behind each reference; LookupError if one is missing."""
+        """The SHA-256 of the bytes behind each reference.
+
+        LookupError if an image is missing; NeedsReview if a pick is missing or stale.
+        """
         hashes: dict[Ref, str] = {}
         for ref in node.refs:
             if ref.kind == "asset":
                 assert ref.asset is not None
                 hashes[ref] = self.plan.assets[ref.asset].sha256
                 continue
-            assert ref.node is not None and ref.index is not None
+            assert ref.node is not None
             gen = self.states[ref.node].generation
             if gen is None:  # pragma: no cover - readiness guarantees it
                 raise LookupError(f"{ref.text}: node '{ref.node}' has no images")
-            if ref.index >= len(gen.images):
+            index = self.index_of(ref)
+            if index >= len(gen.images):
                 raise LookupError(
                     f"{ref.text}: node '{ref.node}' returned {len(gen.images)} image(s), "
-                    f"so index {ref.index} does not exist"
+                    f"so index {index} does not exist"
                 )
-            hashes[ref] = gen.images[ref.index].sha256
+            hashes[ref] = gen.images[index].sha256
         return hashes
 
     def home(self, node: Node, usable: Collection[str]) -> str | None:
@@ -86,6 +105,24 @@ class Resolver:
             return None
         gen = self.states[node.source.node].generation
         return gen.account if gen is not None and gen.account in usable else None
+
+    def index_of(self, ref: Ref) -> int:
+        """The image a node reference means: its index, or the node's valid pick."""
+        if not ref.pick:
+            assert ref.index is not None
+            return ref.index
+        assert ref.node is not None
+        pick = self.picks.get(ref.node) if self.picks is not None else None
+        if pick is None or pick.image is None:
+            raise NeedsReview(f"{ref.text}: no image of '{ref.node}' is picked yet", stale=False)
+        gen = self.states[ref.node].generation
+        assert gen is not None
+        if pick.stale(img.sha256 for img in gen.images):
+            raise NeedsReview(
+                f"{ref.text}: the pick of '{ref.node}' is stale: image {pick.image} "
+                f"({(pick.sha256 or '')[:12]}) is not what '{ref.node}' made now", stale=True,
+            )
+        return pick.image
 
     async def request(
         self, node: Node, state: NodeState, account: str, client: FlowClient, *, email: bool,
@@ -144,10 +181,10 @@ class Resolver:
 
     async def _media_id(self, ref: Ref, sha: str, account: str, client: FlowClient) -> str:
         if ref.kind == "node":
-            assert ref.node is not None and ref.index is not None
+            assert ref.node is not None
             gen = self.states[ref.node].generation
             if gen is not None and gen.account == account:
-                own = gen.images[ref.index].media_generation_id  # "" for an upscale's
+                own = gen.images[self.index_of(ref)].media_generation_id  # "" for an upscale's
                 if own and (account, own) not in self._refused:
                     return own
         cached = self.cache.get_upload(account, sha)

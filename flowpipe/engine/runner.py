@@ -34,6 +34,7 @@ from flowpipe.engine.backend import (
 from flowpipe.engine.clock import Clock, RunClock
 from flowpipe.engine.ledger import image_path
 from flowpipe.engine.limiter import LimiterConfig
+from flowpipe.engine.nodes import review_hint
 from flowpipe.engine.record import RunRecorder
 from flowpipe.engine.retry import RetryPolicy
 from flowpipe.engine.scheduler import MAX_WAIT, Scheduler, SchedulerOptions
@@ -47,6 +48,7 @@ from flowpipe.store.claims import Claims, KeyClaims
 from flowpipe.store.leases import RemoteClaims, SharedClaims
 from flowpipe.store.lock import Lock, LockEntry, check_lock, lock_path, read_lock, write_lock
 from flowpipe.store.outputs import default_out_dir
+from flowpipe.store.picks import Picks, picks_path, read_picks
 from flowpipe.store.remote import RemoteCache, open_remote
 from flowpipe.store.responses import ResponseCache
 from flowpipe.store.runlog import RunLog, write_run_log
@@ -221,6 +223,21 @@ def _check_dialect_options(plan: Plan, options: RunOptions) -> None:
                          option="captcha_retry")
 
 
+def _picks(recipe: Path, plan: Plan) -> Picks | None:
+    """RECIPE.picks.yaml when a node uses ``STEP.pick`` (a bad file is a PicksError)."""
+    if any(ref.pick for node in plan.nodes.values() for ref in node.refs):
+        return read_picks(picks_path(recipe))
+    return None
+
+
+def _relative(path: Path, start: Path) -> str:
+    """``path`` as seen from ``start`` (POSIX), or absolute when there is no relative way."""
+    try:
+        return Path(os.path.relpath(path.resolve(), start.resolve())).as_posix()
+    except ValueError:  # another drive on Windows
+        return path.resolve().as_posix()
+
+
 def _open_cache(options: RunOptions) -> CacheStore:
     if not options.use_cache:
         return MemoryCache()
@@ -298,6 +315,7 @@ class _Job:
             clock=self.clock,
             claims=claims,
             sinks=[self.recorder, *sinks],
+            picks=_picks(recipe, plan),
             options=SchedulerOptions(
                 refresh_all=options.refresh_all,
                 refresh_steps=options.refresh_steps,
@@ -387,6 +405,7 @@ class _Job:
         return RunLog(
             recipe_name=self.plan.name,
             recipe_path=self.plan.recipe_path.name,
+            recipe_file=_relative(self.recipe, self.out),
             backend_kind=self.plan.backend,
             base_url=self.backend_url,
             started_at=_stamp(self.started_at),
@@ -418,9 +437,14 @@ def _outcome(sched: Scheduler, control: RunControl | None) -> tuple[Outcome, str
         return "failed", str(sched.stop_error)
     if sched.stop_reason is not None:
         return "failed", sched.stop_reason
-    bad = sum(1 for s in sched.states.values() if s.status != "done")
+    bad = sum(1 for s in sched.states.values() if s.status not in ("done", "waiting"))
     if bad:
         return "failed", f"{bad} node(s) did not finish"
+    waiting = [nid for nid, s in sched.states.items() if s.status == "waiting"]
+    if waiting:
+        return "waiting", (f"{len(waiting)} node(s) wait for review: {', '.join(waiting[:5])}"
+                           f"{', ...' if len(waiting) > 5 else ''}; "
+                           f"{review_hint(sched.ledger.out)}")
     return "done", None
 
 
@@ -451,8 +475,7 @@ def _result(plan: Plan, states: Mapping[str, NodeState], out: Path, *, outcome: 
             id=nid,
             step=node.step,
             variant=dict(node.variant),
-            state="done" if state.status == "done" else (
-                "failed" if state.status == "failed" else "skipped"),
+            state=state.status if state.status in ("done", "failed", "waiting") else "skipped",
             reason=state.error.message if state.error and state.status != "done" else None,
             cache_hit=state.cache_hit,
             key=state.key,

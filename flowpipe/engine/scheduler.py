@@ -52,8 +52,9 @@ from flowpipe.events import (
     Uploaded,
     broadcast,
 )
-from flowpipe.planner import Plan
+from flowpipe.planner import Plan, node_request
 from flowpipe.store.claims import Claims
+from flowpipe.store.picks import Picks
 from flowpipe.store.responses import CachedGeneration, ResponseCache
 
 __all__ = ["Scheduler", "SchedulerOptions"]
@@ -89,6 +90,7 @@ class Scheduler:
         claims: Claims | None = None,
         sinks: Sequence[EventSink] = (),
         options: SchedulerOptions | None = None,
+        picks: Picks | None = None,
     ) -> None:
         self.plan = plan
         self.cache = cache
@@ -106,6 +108,7 @@ class Scheduler:
             retry=self.options.retry,
             seed=self.options.seed,
             on_upload=self._uploaded,
+            picks=picks,
         )
         self.states, self.queue = self.book.states, self.book.queue
         self.ledger, self.resolver = self.book.ledger, self.book.resolver
@@ -346,7 +349,8 @@ class Scheduler:
         try:
             gen = describe(result, account=account, model=state.attempt.model,
                            attempts=state.attempt.sent,
-                           api_seconds=self.clock.to_api(state.seconds))
+                           api_seconds=self.clock.to_api(state.seconds),
+                           request=node_request(node, state.ref_hashes))
             blobs = image_bytes(result)
             self.ledger.before_writing(node, gen.images)
             # Hashing, caching and fsync-ed writes off the event loop: at scale they
@@ -364,7 +368,7 @@ class Scheduler:
 
     def _persist(self, nid: str, key: str, gen: CachedGeneration, blobs: list[bytes]) -> None:
         self.cache.put_generation(key, gen, blobs)
-        self.ledger.write_images(self.plan.nodes[nid], gen.images, blobs)
+        self.ledger.write_images(self.plan.nodes[nid], gen, blobs)
 
     # -- errors ------------------------------------------------------------------------
 

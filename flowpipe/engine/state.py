@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from PIL import Image
 
@@ -21,7 +21,7 @@ from flowpipe.store.responses import CachedGeneration, CachedImage, sha256_hex
 
 __all__ = ["NodeState", "Status", "describe", "image_bytes", "summarize"]
 
-Status = Literal["pending", "ready", "running", "done", "failed", "skipped"]
+Status = Literal["pending", "ready", "running", "done", "failed", "skipped", "waiting"]
 
 
 @dataclass(slots=True)
@@ -40,12 +40,12 @@ class NodeState:
 
     @property
     def finished(self) -> bool:
-        return self.status in ("done", "failed", "skipped")
+        return self.status in ("done", "failed", "skipped", "waiting")
 
 
 def describe(
     result: ImageResult | UpscaledImage, *, account: str, model: str, attempts: int,
-    api_seconds: float,
+    api_seconds: float, request: Mapping[str, Any] | None = None,
 ) -> CachedGeneration:
     """What the cache keeps about a response: image hashes, ids, formats, sizes, timings.
 
@@ -76,6 +76,7 @@ def describe(
         model_used=model,
         attempts=attempts,
         generation_seconds=round(api_seconds, 3),
+        request=request,
     )
 
 
@@ -88,7 +89,8 @@ def image_bytes(result: ImageResult | UpscaledImage) -> list[bytes]:
 
 def summarize(states: Mapping[str, NodeState]) -> dict[str, int]:
     """Counts by outcome, as the JSON summary and run.json show them."""
-    counts = {"nodes": len(states), "done": 0, "cached": 0, "failed": 0, "skipped": 0}
+    counts = {"nodes": len(states), "done": 0, "cached": 0, "failed": 0, "skipped": 0,
+              "waiting": 0}
     images = 0
     for state in states.values():
         if state.status in counts:

@@ -1,6 +1,8 @@
-"""Resolve a rendered reference (``STEP.N``, ``STEP[k=v,...].N``, ``assets.NAME``).
+"""Resolve a rendered reference (``STEP.N``, ``STEP[k=v,...].N``, ``STEP.pick``, ``assets.NAME``).
 
-A reference names one image: image N of a node, or an asset file. Anything that does
+A reference names one image: image N of a node, the image a reviewer picked of a node
+(``.pick``, from ``RECIPE.picks.yaml``; known only when the run gets there), or an
+asset file. Anything that does
 not resolve is a RefProblem whose message says what exists instead (did-you-mean for
 step ids, asset names and matrix values; the valid index range).
 """
@@ -18,7 +20,8 @@ __all__ = ["RefProblem", "Target", "resolve_reference"]
 
 _ASSET = re.compile(r"assets\.(?P<name>.*)", re.DOTALL)
 _NODE = re.compile(
-    r"(?P<step>[A-Za-z_][A-Za-z0-9_-]*)(?:\[(?P<sel>.*)\])?\.(?P<index>[+-]?\d+)", re.DOTALL
+    r"(?P<step>[A-Za-z_][A-Za-z0-9_-]*)(?:\[(?P<sel>.*)\])?\.(?P<index>[+-]?\d+|pick)",
+    re.DOTALL,
 )
 _PAIR_SPLIT = re.compile(r",\s*(?=[A-Za-z_][A-Za-z0-9_]*\s*=)")
 _SHOWN_VARIANTS = 6
@@ -26,11 +29,13 @@ _SHOWN_VARIANTS = 6
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """What a reference points at: image ``index`` of ``node``, or asset ``asset``."""
+    """What a reference points at: image ``index`` of ``node`` (or its picked image,
+    ``pick``), or asset ``asset``."""
 
     node: str | None = None
     index: int | None = None
     asset: str | None = None
+    pick: bool = False
 
 
 class RefProblem(Exception):
@@ -58,16 +63,19 @@ def resolve_reference(
     match = _NODE.fullmatch(text)
     if not match:
         raise RefProblem(
-            "a reference is STEP.N, STEP[k=v].N or assets.NAME",
-            hint="for example 'hero.0' or 'closeup[angle=side].1'",
+            "a reference is STEP.N, STEP[k=v].N, STEP.pick or assets.NAME",
+            hint="for example 'hero.0', 'closeup[angle=side].1' or 'hero.pick'",
         )
-    step_id, selector, index = match.group("step"), match.group("sel"), int(match.group("index"))
+    step_id, selector, which = match.group("step"), match.group("sel"), match.group("index")
     step = steps.get(step_id)
     if step is None:
         raise RefProblem(
             f"no step named {quote(step_id)}{did_you_mean(step_id, steps, listing=8)}"
         )
     node = _select(step, selector)
+    if which == "pick":
+        return Target(node=node, pick=True)
+    index = int(which)
     if not 0 <= index < step.count:
         raise RefProblem(
             f"step {step.id!r} makes {step.count} image{'s' if step.count > 1 else ''} "

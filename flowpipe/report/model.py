@@ -26,6 +26,7 @@ class RefEntry:
     role: str
     text: str
     sha256: str
+    path: str | None = None  # an asset's file, relative to the recipe's folder
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +70,7 @@ def _entry(node: ManifestNode) -> NodeEntry:
         deps=node.deps,
         prompt=node.prompt,
         request=tuple((str(k), scalar_text(v)) for k, v in (node.request or {}).items()),
-        references=tuple(RefEntry(r.role, r.text, r.sha256 or "") for r in node.references),
+        references=tuple(RefEntry(r.role, r.text, r.sha256 or "", r.path) for r in node.references),
         model_used=node.model_used,
         attempts=node.attempts,
         generation_seconds=node.generation_seconds,

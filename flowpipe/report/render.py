@@ -13,10 +13,12 @@ import base64
 import functools
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
+from urllib.parse import quote
 
 import jinja2
 from markupsafe import Markup
@@ -25,14 +27,26 @@ from flowpipe.dialects import DIALECTS
 from flowpipe.errors import OutputError
 from flowpipe.report.dag import DagLayout, DagStep, layout_dag
 from flowpipe.report.model import ManifestData, load_manifest, load_run
-from flowpipe.report.thumbs import ensure_thumbnails
+from flowpipe.report.reviewer import (
+    asset_sources,
+    choices,
+    image_hrefs,
+    load_picks,
+    node_facts,
+    picks_json,
+    picks_yaml,
+    recipe_of,
+    ref_thumbs,
+)
+from flowpipe.report.thumbs import Thumb, ensure_thumbnails
 from flowpipe.report.timeline import CHART_HEIGHT, CHART_WIDTH, AccountChart, timeline_charts
 from flowpipe.report.view import StepView, build_steps, image_entries
+from flowpipe.store.manifest import ManifestImage
 from flowpipe.store.outputs import atomic_write
 from flowpipe.store.runlog import RunLog
 
-__all__ = ["LAZY_THRESHOLD", "PausedAccount", "Stat", "paused_accounts", "safe_json",
-           "write_report"]
+__all__ = ["LAZY_THRESHOLD", "PausedAccount", "ReviewMode", "Stat", "paused_accounts",
+           "render_report", "safe_json", "write_report"]
 
 LAZY_THRESHOLD = 400
 """Above this many images, thumbnails load lazily as they scroll into view."""
@@ -44,6 +58,14 @@ _JSON_ESCAPES = {
     0x2028: "\\u2028",
     0x2029: "\\u2029",
 }
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewMode:
+    """The page as ``flowpipe review`` serves it: picking on, picks sent to ``api``."""
+
+    api: str  # the picks endpoint, relative to the page
+    picks_file: str  # the file the picks go to, as the page names it
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,11 +126,12 @@ def _asset(name: str) -> str:
     return resources.files("flowpipe.report").joinpath("templates", name).read_text("utf-8")
 
 
-def _csp(script: str) -> str:
+def _csp(script: str, *, review: bool = False) -> str:
     digest = base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode()
+    connect = " connect-src 'self';" if review else ""
     return (
         "default-src 'none'; img-src 'self' file: data:; style-src 'unsafe-inline'; "
-        f"script-src 'sha256-{digest}'; base-uri 'none'; form-action 'none'"
+        f"script-src 'sha256-{digest}';{connect} base-uri 'none'; form-action 'none'"
     )
 
 
@@ -170,7 +193,7 @@ def _dag(steps: tuple[StepView, ...]) -> DagLayout:
         counts = dict(s.counts)
         total = sum(counts.values())
         detail = f"{total} node{'s' if total != 1 else ''}"
-        for state in ("failed", "skipped"):
+        for state in ("failed", "skipped", "waiting"):
             if counts.get(state):
                 detail += f" · {counts[state]} {state}"
         if counts.get("cached") == total and total:
@@ -193,22 +216,50 @@ def write_report(out: Path) -> Path:
     is an ``OutputError`` with a one-line message.
     """
     out = Path(out)
+    html = render_report(out)
+    target = out / "report.html"
+    _write_atomic(target, html)
+    return target
+
+
+def render_report(out: Path, *, review: ReviewMode | None = None) -> str:
+    """The contact sheet of ``out`` as HTML.
+
+    Without ``review`` it is the static page (thumbnails made as needed); with it, the
+    page ``flowpipe review`` serves, which writes nothing: images without a thumbnail
+    show the full file.
+    """
+    out = Path(out)
     if not out.is_dir():
         raise OutputError(f"{out}: no such output folder; run `flowpipe run` first")
     manifest = load_manifest(out)
     run, run_note = load_run(out)
+    recipe = recipe_of(out, run)
     entries = image_entries(manifest, out)
-    thumbs = ensure_thumbnails(
-        out,
-        (
-            (sha, source, (e.width, e.height) if e.width and e.height else None)
-            for sha, source, e in entries
-        ),
-    )
+    sources = [
+        *((sha, source, (e.width, e.height) if e.width and e.height else None)
+          for sha, source, e in entries),
+        *((sha, source, None) for sha, source in asset_sources(manifest, recipe)),
+    ]
+    thumbs = dict(ensure_thumbnails(out, sources, write=review is None))
+    if review is not None:
+        thumbs.update(_full_images_as_thumbs(out, entries, thumbs))
     steps, lightbox = build_steps(manifest, run, out, thumbs)
+    facts = node_facts(manifest)
+    picks = load_picks(recipe)
+    hrefs = image_hrefs(manifest, out)
+    members = {s.id: [g.node for g in s.groups] for s in steps}
     charts: tuple[AccountChart, ...] = timeline_charts(run) if run else ()
-    script = _asset("report.js")
-    html = (
+    script = _asset("report.js") + "\n" + _asset("reviewer.js")
+    data = {
+        "images": lightbox,
+        "nodes": facts,
+        "picks": picks_json(picks.picks),
+        "picks_yaml": picks_yaml(picks.picks, manifest),
+        "picks_file": picks.name or "RECIPE.picks.yaml",
+        "review": None if review is None else {"api": review.api, "file": review.picks_file},
+    }
+    return (
         _environment()
         .get_template("report.html.j2")
         .render(
@@ -227,12 +278,26 @@ def write_report(out: Path) -> Path:
             steps=steps,
             image_count=len(lightbox),
             lazy=len(lightbox) > LAZY_THRESHOLD,
-            data=safe_json({"images": lightbox}),
-            css=Markup(_asset("report.css")),  # noqa: S704 - our own packaged stylesheet
+            data=safe_json(data),
+            css=Markup(_asset("report.css") + _asset("reviewer.css")),  # noqa: S704 - ours
             script=Markup(script),  # noqa: S704 - our own packaged script, hashed in the CSP
-            csp=_csp(script),
+            csp=_csp(script, review=review is not None),
+            review=review,
+            picks=picks,
+            models=choices(facts, "model"),
+            ratios=choices(facts, "ratio"),
+            ref_thumbs={sid: ref_thumbs(nodes, thumbs, hrefs) for sid, nodes in members.items()},
         )
     )
-    target = out / "report.html"
-    _write_atomic(target, html)
-    return target
+
+
+def _full_images_as_thumbs(
+    out: Path, entries: list[tuple[str, Path, ManifestImage]], thumbs: Mapping[str, Thumb | None]
+) -> dict[str, Thumb]:
+    """For the review server: the image itself where no thumbnail file exists yet."""
+    found = {}
+    for sha, source, image in entries:
+        if thumbs.get(sha) is None and source.is_file():
+            rel = source.relative_to(out).as_posix()
+            found[sha] = Thumb(quote(rel, safe="/=,"), image.width or 1, image.height or 1)
+    return found

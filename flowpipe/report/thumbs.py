@@ -98,18 +98,20 @@ def _existing_size(job: _Job, path: Path) -> tuple[int, int] | None:
 
 
 def ensure_thumbnails(
-    out: Path, images: Iterable[tuple[str, Path, tuple[int, int] | None]]
+    out: Path, images: Iterable[tuple[str, Path, tuple[int, int] | None]], *, write: bool = True
 ) -> Mapping[str, Thumb | None]:
     """Make the missing thumbnails; map each image's SHA-256 to its thumbnail.
 
     ``images`` gives (sha256, source file, (width, height) if known). A hash that is
     not 64 lowercase hex digits (see ``image_sha``) gets none. None marks an image
-    that cannot be read.
+    that cannot be read. With ``write=False`` (the review server, which writes only
+    the picks file) nothing is made or removed: images without one get None.
     """
     folder = out / THUMB_DIR
     try:
-        folder.mkdir(exist_ok=True)
-        present = {e.name for e in os.scandir(folder) if e.is_file()}
+        if write:
+            folder.mkdir(exist_ok=True)
+        present = {e.name for e in os.scandir(folder) if e.is_file()} if folder.is_dir() else set()
     except OSError as exc:
         raise OutputError(f"{folder}: cannot be used for thumbnails: {exc}") from None
     jobs: dict[str, _Job] = {}
@@ -125,6 +127,9 @@ def ensure_thumbnails(
             todo.append(job)
         else:
             result[sha] = Thumb(f"{THUMB_DIR}/{name}", *dims)
+    if not write:
+        result.update((job.sha256, None) for job in todo)
+        return result
     if todo:
         workers = max(1, min(len(todo), os.cpu_count() or 1, 8))
         with ThreadPoolExecutor(max_workers=workers) as pool:

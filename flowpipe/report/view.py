@@ -27,6 +27,7 @@ __all__ = [
 _DEFAULT_HINTS = {
     "failed": "Fix the cause above, then run again: finished nodes come from the cache.",
     "skipped": "Fix the upstream node that failed, then run again; this node follows it.",
+    "waiting": "Pick images with `flowpipe review OUT`, then run again.",
 }
 _SKIP_PARAMS = {"prompt", "email", "mediaGenerationId"}  # an upscale's source: listed apart
 
@@ -49,6 +50,7 @@ class Card:
     seconds: float | None
     media_generation_id: str | None
     size: str
+    sha256: str = ""  # of the image as the API made it: what a pick records
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +163,7 @@ def _cards(
                 seconds=node.generation_seconds,
                 media_generation_id=image.media_generation_id,
                 size=f"{width}×{height}" if width and height else "",
+                sha256=image.sha256,
             )
         )
     return cards
@@ -168,7 +171,7 @@ def _cards(
 
 def _step_status(groups: Sequence[NodeGroup]) -> str:
     statuses = {g.status for g in groups}
-    for state in ("failed", "skipped"):
+    for state in ("failed", "skipped", "waiting"):
         if state in statuses:
             return state
     if statuses == {"cached"}:
@@ -235,7 +238,7 @@ def build_steps(
             for card in cards:
                 lightbox.append(_lightbox_item(card, node))
             failure = None
-            if node.status in ("failed", "skipped") or node.error is not None:
+            if node.status in ("failed", "skipped", "waiting") or node.error is not None:
                 error = node.error or ErrorInfo("Error", "no reason recorded")
                 hint = error.hint or _DEFAULT_HINTS.get(node.status, _DEFAULT_HINTS["failed"])
                 failure = Failure(status=node.status, error=error, hint=hint)
@@ -303,6 +306,9 @@ def _lightbox_item(card: Card, node: NodeEntry) -> dict[str, object]:
         "mgid": card.media_generation_id,
         "size": card.size,
         "status": card.status,
+        "node": node.id,
+        "index": card.index,
+        "sha": card.sha256,
     }
 
 

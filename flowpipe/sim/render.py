@@ -224,13 +224,14 @@ def render_base(spec: RenderSpec) -> Image.Image:
 
 
 def _draw_badge(image: Image.Image, spec: RenderSpec, index: int) -> None:
-    """Mark variant ``index`` with its number and a colour of its own, top left."""
+    """Mark variant ``index`` with its number (0-based, as the report and references count)
+    and a colour of its own, top left."""
     draw = ImageDraw.Draw(image)
     raw = _digest("variant", *spec.cache_key(), index)
     size = max(28, image.width // 24)
     draw.rounded_rectangle((16, 16, 16 + size * 3, 16 + size + 16), 10, fill=(16, 16, 20))
     draw.ellipse((24, 24, 24 + size, 24 + size), fill=(raw[0], raw[1], raw[2]))
-    draw.text((32 + size, 20), f"#{index + 1}", font=_font(size), fill=(250, 250, 250))
+    draw.text((32 + size, 20), f"#{index}", font=_font(size), fill=(250, 250, 250))
 
 
 def encode_variant(base: Image.Image, spec: RenderSpec, index: int) -> Rendered:

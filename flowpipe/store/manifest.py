@@ -46,7 +46,12 @@ _WHERE = "manifest.json"
 
 @dataclass(frozen=True, slots=True)
 class ManifestImage:
-    """One image file a node made."""
+    """One image file a node made.
+
+    ``sha256`` is the hash of the image as the API made it (what the cache, the lock,
+    keys and picks use); ``file_sha256`` that of the file, which adds flowpipe's
+    provenance packet (what ``sha256sum`` prints; None when not recorded).
+    """
 
     index: int
     path: str  # relative to the output folder, POSIX separators
@@ -55,6 +60,7 @@ class ManifestImage:
     height: int | None
     seed: int | None
     media_generation_id: str | None
+    file_sha256: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +70,7 @@ class ManifestRef:
     role: str
     text: str
     sha256: str | None  # None while the referenced image does not exist
+    path: str | None = None  # an asset's file, relative to the recipe's folder (POSIX)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -175,9 +182,7 @@ def _node_json(node: ManifestNode) -> dict[str, Any]:
         "deps": list(node.deps),
         "prompt": node.prompt,
         "request": None if node.request is None else dict(node.request),
-        "references": [
-            {"role": r.role, "text": r.text, "sha256": r.sha256} for r in node.references
-        ],
+        "references": [_ref_json(r) for r in node.references],
         "model_used": node.model_used,
         "attempts": node.attempts,
         "generation_seconds": node.generation_seconds,
@@ -186,6 +191,7 @@ def _node_json(node: ManifestNode) -> dict[str, Any]:
                 "index": i.index,
                 "path": i.path,
                 "sha256": i.sha256,
+                "file_sha256": i.file_sha256,
                 "width": i.width,
                 "height": i.height,
                 "seed": i.seed,
@@ -195,6 +201,13 @@ def _node_json(node: ManifestNode) -> dict[str, Any]:
         ],
         "error": node.error.as_dict() if node.error else None,
     }
+
+
+def _ref_json(ref: ManifestRef) -> dict[str, Any]:
+    data: dict[str, Any] = {"role": ref.role, "text": ref.text, "sha256": ref.sha256}
+    if ref.path is not None:
+        data["path"] = ref.path
+    return data
 
 
 # -- reading -----------------------------------------------------------------------------
@@ -214,6 +227,7 @@ def _read_image(raw: object, where: str, position: int) -> ManifestImage:
         height=opt_int(obj, "height"),
         seed=opt_int(obj, "seed"),
         media_generation_id=opt_str(obj, "media_generation_id"),
+        file_sha256=opt_str(obj, "file_sha256"),
     )
 
 
@@ -236,7 +250,7 @@ def _read_refs(raw: object, where: str) -> tuple[ManifestRef, ...]:
     for i, ref in enumerate(want_list(raw, where, _WHERE)):
         obj = want_object(ref, f"{where}[{i}]", _WHERE)
         refs.append(ManifestRef(opt_str(obj, "role") or "", opt_str(obj, "text") or "",
-                                opt_str(obj, "sha256")))
+                                opt_str(obj, "sha256"), opt_str(obj, "path")))
     return tuple(refs)
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -92,16 +93,27 @@ class CachedImage:
 
 @dataclass(frozen=True, slots=True)
 class CachedGeneration:
-    """What a successful request made, and how (kept so a re-run reports the same)."""
+    """What a successful request made, and how (kept so a re-run reports the same).
+
+    ``request`` is the request the key was made of (``planner.node_request``: prompt,
+    model, seed, references as ``sha256:``), so ``flowpipe diff`` can say what changed
+    between a lock's keys and today's; None in entries written before it was kept.
+    """
 
     images: tuple[CachedImage, ...]
     account: str
     model_used: str
     attempts: int
     generation_seconds: float
+    request: Mapping[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        if self.request is None:
+            del data["request"]
+        else:
+            data["request"] = dict(self.request)
+        return data
 
     def to_json(self) -> bytes:
         return json.dumps(self.as_dict(), sort_keys=True, separators=(",", ":")).encode()
@@ -133,6 +145,7 @@ class CachedGeneration:
             model_used=str(data["model_used"]),
             attempts=int(data["attempts"]),
             generation_seconds=float(data["generation_seconds"]),
+            request=data["request"] if isinstance(data.get("request"), dict) else None,
         )
 
 

@@ -89,6 +89,7 @@ class RunLog:
     pauses: tuple[PauseRun, ...] = ()
     recipe_name: str = ""
     recipe_path: str = ""
+    recipe_file: str | None = None  # the recipe, relative to the output folder (POSIX)
     message: str | None = None
     remote: Mapping[str, Any] | None = None  # the remote cache's url and counts, if any
     format: int = field(default=FORMAT)
@@ -97,7 +98,8 @@ class RunLog:
         """The file's JSON, keys in the documented order."""
         return {
             "format": self.format,
-            "recipe": {"name": self.recipe_name, "path": self.recipe_path},
+            "recipe": {"name": self.recipe_name, "path": self.recipe_path,
+                       "file": self.recipe_file},
             "backend": {"kind": self.backend_kind, "base_url": self.base_url},
             "started_at": self.started_at,
             "finished_at": self.finished_at,
@@ -204,6 +206,7 @@ def _log(data: Mapping[str, Any]) -> RunLog:
         pauses=_pauses(data.get("pauses")),
         recipe_name=opt_str(recipe, "name") or "",
         recipe_path=opt_str(recipe, "path") or "",
+        recipe_file=opt_str(recipe, "file"),
         message=opt_str(data, "message"),
         remote=dict(_object(data, "remote")) or None,
         format=opt_int(data, "format") or FORMAT,

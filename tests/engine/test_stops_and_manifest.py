@@ -17,6 +17,7 @@ from pathlib import Path
 
 from flowpipe.engine.clock import VirtualClock
 from flowpipe.sim import CapacitySpec, SimConfig, SimThread
+from flowpipe.store.provenance import api_sha256
 
 from .conftest import TOKEN, virtual_run
 from .fakeapi import FakeAPI
@@ -41,9 +42,17 @@ def _recipe(write_recipe, colour: str) -> Path:
 
 
 def _listed(out: Path) -> dict[str, str]:
-    """Image path -> SHA-256, as OUT/manifest.json lists them."""
+    """Image path -> SHA-256 of the file, as OUT/manifest.json lists them.
+
+    The files carry a provenance packet, so the file's hash is ``file_sha256``;
+    ``sha256`` is the image as the API made it (checked apart below).
+    """
     manifest = json.loads((out / "manifest.json").read_text())
-    return {img["path"]: img["sha256"] for n in manifest["nodes"] for img in n["images"]}
+    for node in manifest["nodes"]:
+        for img in node["images"]:
+            if (out / img["path"]).is_file():  # a missing file is caught by the caller
+                assert api_sha256((out / img["path"]).read_bytes()) == img["sha256"]
+    return {img["path"]: img["file_sha256"] for n in manifest["nodes"] for img in n["images"]}
 
 
 def _on_disk(out: Path) -> dict[str, str]:

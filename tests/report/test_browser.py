@@ -163,7 +163,12 @@ def test_hostile_strings_show_as_text_and_run_nothing(opened: Opened) -> None:
     assert prompt.is_visible()
     message = page.locator(".failure-msg").first.inner_text()
     assert message == HOSTILE_ERROR.replace("\u2028", "\n") or message == HOSTILE_ERROR
-    assert page.evaluate("document.querySelectorAll('main img:not(.thumb img)').length") == 0
+    # the only other images are the reference thumbnails the page draws (issue 14), each
+    # from .thumbs/: an injected <img> would be neither
+    assert page.evaluate(
+        "document.querySelectorAll('main img:not(.thumb img):not(.ref-img)').length") == 0
+    sources = page.evaluate("Array.from(document.querySelectorAll('img.ref-img'), i => i.src)")
+    assert all("/.thumbs/" in src for src in sources)
 
 
 def test_lightbox_caption_shows_the_prompt_as_text(opened: Opened) -> None:

@@ -121,13 +121,17 @@
   var count = document.getElementById("f-count");
   var filter = { step: "", status: "" };
 
+  // Other parts of the page (reviewer.js) add filters here and call apply() again.
+  var extraFilters = [];
+
   function apply() {
     var shown = 0;
     document.querySelectorAll("section.step").forEach(function (section) {
       var stepOk = !filter.step || section.getAttribute("data-step") === filter.step;
       var any = false;
       section.querySelectorAll(".fi").forEach(function (el) {
-        var ok = stepOk && (!filter.status || el.getAttribute("data-status") === filter.status);
+        var ok = stepOk && (!filter.status || el.getAttribute("data-status") === filter.status) &&
+          extraFilters.every(function (f) { return f(el); });
         el.hidden = !ok;
         if (ok) { any = true; if (el.classList.contains("card")) { shown += 1; } }
       });
@@ -138,6 +142,14 @@
     });
     count.textContent = shown + " of " + images.length + " images";
   }
+
+  window.flowpipeReport = {
+    apply: apply,
+    filters: extraFilters,
+    open: open,
+    current: function () { return box.hidden ? -1 : current; },
+    visible: visible
+  };
 
   stepSelect.addEventListener("change", function () { filter.step = stepSelect.value; apply(); });
   statusButtons.forEach(function (btn) {

@@ -1,0 +1,76 @@
+"""flowpipe diff: output folders, or the committed lock against the recipe as it is now."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from flowpipe.cli import cli
+from flowpipe.compare import compare, render_compare, word_diff
+
+from .conftest import XSS
+
+
+def test_word_diff_marks_deleted_and_inserted_words() -> None:
+    assert word_diff("poster of the shoe", "bold poster of the red shoe") == (
+        ("ins", "bold "), ("same", "poster of the "), ("ins", "red "), ("same", "shoe"))
+
+
+def test_folders_show_only_the_changed_node_with_old_and_new_images(edited) -> None:
+    _, before, after, cache = edited
+    result = compare(before, after, cache_dir=cache)
+    assert [n.id for n in result.changed()] == ["poster"]
+    assert {n.id for n in result.same()} == {"hero", "side"}
+    poster = result.changed()[0]
+    assert [c.label for c in poster.changes] == ["prompt"]
+    assert ("ins", "bold ") in poster.prompt_ops
+    (old, new), = list(poster.pairs())
+    assert old is not None and new is not None and old.sha256 != new.sha256
+    assert old.data and new.data
+    html = render_compare(result)
+    assert html.count("<img src=\"data:image/jpeg;base64,") == 4  # side by side + overlay
+    assert "<ins>bold </ins>" in html and "hero" in html
+    assert XSS not in html  # escaped even in the folded list and labels
+
+
+def test_the_committed_lock_against_the_edited_recipe_takes_old_images_from_the_cache(
+    edited,
+) -> None:
+    recipe, before, _, cache = edited
+    shutil.rmtree(before)  # the old files are gone: the cache still has them by key
+    result = compare(recipe.with_name("committed.lock.json"), recipe, cache_dir=cache)
+    assert [n.id for n in result.changed()] == ["poster"]
+    poster = result.changed()[0]
+    assert [c.label for c in poster.changes] == ["prompt"]
+    (old, new), = list(poster.pairs())
+    assert old is not None and old.data is not None  # from the cache, by the lock's key
+    assert new is not None and new.data is not None
+
+
+def test_a_node_not_made_yet_and_a_removed_node(edited) -> None:
+    recipe, before, _, cache = edited
+    recipe.write_text(recipe.read_text().replace("unrelated still life", "a new still life")
+                      .replace("  poster:", "  poster2:").replace("context: [hero.0]",
+                                                                 "context: [hero.1]"))
+    result = compare(before, recipe, cache_dir=cache)
+    states = {n.id: n.state for n in result.nodes}
+    assert states == {"hero": "same", "poster2": "added", "side": "changed", "poster": "removed"}
+    side = next(n for n in result.nodes if n.id == "side")
+    (old, new), = list(side.pairs())
+    assert old is not None and new is None  # not made yet: shown as such
+    assert "not made yet" in render_compare(result)
+
+
+def test_the_cli_writes_the_page_and_lists_what_changed(edited, tmp_path: Path) -> None:
+    _, before, after, cache = edited
+    target = tmp_path / "compare.html"
+    result = CliRunner().invoke(cli, ["diff", str(before), str(after), "-o", str(target),
+                                      "--cache-dir", str(cache)])
+    assert result.exit_code == 0, result.output
+    assert "1 changed, 2 unchanged" in result.stdout
+    assert "changed poster: prompt" in result.stdout
+    assert target.is_file()
+    missing = CliRunner().invoke(cli, ["diff", str(tmp_path / "nope"), str(after)])
+    assert missing.exit_code == 1 and "no such output folder" in missing.stderr
