@@ -235,7 +235,7 @@ def _build(path: Path, doc: Document | None, overrides: Mapping[str, object],
     warnings = WarningList()
     spoken = check_dialect(doc, errors, warnings)
     errors.raise_if_any()
-    expansion = expand(doc, overrides, errors, spoken=spoken)
+    expansion = expand(doc, overrides, errors, spoken=spoken, warnings=warnings)
     assets = load_assets(doc, path.parent, errors)
     resolver = _Resolver(expansion, assets, errors, declared=set(doc.data.get("assets") or ()))
     resolved = [r for r in map(resolver.resolve, expansion.nodes) if r is not None]
@@ -483,7 +483,13 @@ def _model_error(
 ) -> PlanError:
     """The model cannot take the step's references: say why and which model can."""
     takers = [m.name for m in spoken.models.values() if m.takes_style]
-    if style is not None and not spoken.models[model].takes_style and takers:
+    if "model" in raw.per_node and raw.model_location is not None:
+        # a grid: this variant's model is the problem, not the step's references
+        where = raw.model_location
+        hint = (f"take {raw.model} out of the grid, or remove the style reference"
+                if style is not None and not spoken.models[model].takes_style
+                else f"take {raw.model} out of the grid, or {reference_hint(model, spoken)}")
+    elif style is not None and not spoken.models[model].takes_style and takers:
         where, hint = style.location, f"set 'model: {takers[0]}' to use a style reference"
     else:
         where = raw.model_location or (raw.context[-1].location if raw.context else raw.location)
