@@ -54,13 +54,19 @@ class NodeCached:
 
 @dataclass(frozen=True, slots=True)
 class NodeStarted:
-    """A request for ``node`` went to ``account`` (``attempt`` 1 is the first)."""
+    """A request for ``node`` went to ``account`` (``attempt`` 1 is the first).
+
+    ``state`` says why it is sent at all, ``new`` or ``changed`` (empty when not known),
+    and ``why`` what changed since the lock, in short strings (``flowpipe.why``).
+    """
 
     t: float
     node: str
     account: str
     attempt: int
     model: str
+    state: str = ""
+    why: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

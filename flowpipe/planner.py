@@ -22,7 +22,7 @@ import gc
 import hashlib
 import json
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from types import MappingProxyType
@@ -51,6 +51,7 @@ __all__ = [
     "Ref",
     "build_plan",
     "canonical_json",
+    "check_steps",
     "load_recipe",
     "node_request",
     "request_key",
@@ -144,6 +145,17 @@ class Plan:
         """The request behind ``provisional_key``: images not made yet as ``node:KEY#N``."""
         node = self.nodes[node_id]
         return _request(node, lambda ref: _provisional_ref(ref, self.nodes, self.assets))
+
+
+def check_steps(plan: Plan, steps: Iterable[str], *, option: str) -> None:
+    """UsageError (about ``option``) naming any of ``steps`` the plan has no step of."""
+    known = dict.fromkeys(node.step for node in plan.nodes.values())
+    unknown = sorted(set(steps) - set(known))
+    if unknown:
+        raise UsageError(
+            f"no step named {', '.join(unknown)} in {plan.recipe_path}",
+            hint=f"steps: {', '.join(known)}", option=option,
+        )
 
 
 def canonical_json(value: Any) -> bytes:

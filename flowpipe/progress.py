@@ -33,8 +33,16 @@ from flowpipe.events import (
 
 if TYPE_CHECKING:
     from flowpipe.engine.runner import RunOptions
+    from flowpipe.results import RunResult
 
-__all__ = ["LiveProgress", "PlainProgress", "Tally", "describe_backend", "open_display"]
+__all__ = [
+    "LiveProgress",
+    "PlainProgress",
+    "Tally",
+    "closing_lines",
+    "describe_backend",
+    "open_display",
+]
 
 
 class Tally:
@@ -48,6 +56,7 @@ class Tally:
         self.skipped = 0
         self.retries = 0
         self.running: set[str] = set()
+        self.reasons: dict[str, str] = {}  # node -> "changed: prompt: ...", once sent
         self.windows: dict[str, int] = {}
         self.started = time.monotonic()
         self._sent_done = 0
@@ -57,6 +66,8 @@ class Tally:
             self.total = event.nodes
         elif isinstance(event, NodeStarted):
             self.running.add(event.node)
+            if event.state:
+                self.reasons[event.node] = _reason(event.state, event.why)
         elif isinstance(event, NodeCached):
             self.done += 1
             self.cached += 1
@@ -93,6 +104,11 @@ class Tally:
         return (time.monotonic() - self.started) / self._sent_done * left
 
 
+def _reason(state: str, why: tuple[str, ...]) -> str:
+    """``changed: prompt: "a" → "b"; upstream image changed: context hero.0``."""
+    return f"{state}: {'; '.join(why)}" if why else state
+
+
 def _fmt_eta(seconds: float | None) -> str:
     if seconds is None:
         return "?"
@@ -118,7 +134,9 @@ class PlainProgress:
         elif isinstance(event, NodeCached):
             self._line(f"cached {event.node}")
         elif isinstance(event, NodeDone):
-            self._line(f"done {event.node} in {event.seconds:.1f}s ({event.model_used})")
+            why = self.tally.reasons.get(event.node)
+            self._line(f"done {event.node} in {event.seconds:.1f}s ({event.model_used})"
+                       + (f": {why}" if why else ""))
         elif isinstance(event, NodeRetried):
             status = event.error.status if event.error.status is not None else "-"
             self._line(
@@ -127,7 +145,9 @@ class PlainProgress:
             )
         elif isinstance(event, NodeFailed):
             hint = f" ({event.error.hint})" if event.error.hint else ""
-            self._line(f"failed {event.node}: {event.error.type}: {event.error.message}{hint}")
+            why = self.tally.reasons.get(event.node)
+            self._line(f"failed {event.node}: {event.error.type}: {event.error.message}{hint}"
+                       + (f" [{why}]" if why else ""))
         elif isinstance(event, NodeSkipped):
             self._line(f"skipped {event.node}: {event.because}")
         elif isinstance(event, Uploaded):
@@ -204,3 +224,21 @@ def open_display(*, plain: bool = False) -> Iterator[list[EventSink]]:
         return
     with LiveProgress() as live:
         yield [live]
+
+
+def closing_lines(result: RunResult, *, update_flag: str) -> list[str]:
+    """What a run says when it ends; the last line names the report when there is one."""
+    summary = result.summary
+    lines = [f"{result.outcome}: {summary.get('done', 0)}/{summary.get('nodes', 0)} nodes "
+             f"done, output in {result.out}"]
+    if result.exit_code != 0 and result.message:
+        lines.append(result.message)
+    if result.removed:
+        files = "file" if result.removed == 1 else "files"
+        lines.append(f"removed {result.removed} {files} of nodes no longer in the recipe")
+    if result.lock is not None and result.lock_note:
+        lines.append(f"lock written to {result.lock}: {result.lock_note} ({update_flag} "
+                     "writes it there)")
+    if result.report is not None:
+        lines.append(f"report: {result.report}")
+    return lines

@@ -40,6 +40,7 @@ from flowpipe.events import (
 from flowpipe.planner import Plan
 from flowpipe.store.claims import KeyClaims
 from flowpipe.store.responses import CachedGeneration, ResponseCache
+from flowpipe.why import Baseline
 
 __all__ = ["Scheduler", "SchedulerOptions"]
 
@@ -70,6 +71,7 @@ class Scheduler:
         claims: KeyClaims | None = None,
         sinks: Sequence[EventSink] = (),
         options: SchedulerOptions | None = None,
+        baseline: Baseline | None = None,
     ) -> None:
         self.plan = plan
         self.cache = cache
@@ -87,6 +89,7 @@ class Scheduler:
             retry=self.options.retry,
             seed=self.options.seed,
             on_upload=self._uploaded,
+            baseline=baseline,
         )
         self.states, self.queue = self.book.states, self.book.queue
         self.ledger, self.resolver = self.book.ledger, self.book.resolver
@@ -271,7 +274,10 @@ class Scheduler:
                                                   email=self.pool.send_email)
             self.api_calls += 1
             attempt = state.attempt.sending()
-            self.emit(NodeStarted(self.now(), nid, account, attempt, state.attempt.model))
+            verdict = state.verdict
+            self.emit(NodeStarted(self.now(), nid, account, attempt, state.attempt.model,
+                                  verdict.state if verdict else "",
+                                  verdict.why if verdict else ()))
             result = await self.client.generate(request)
         except APIError as exc:
             outcome = NodeAttempt.outcome(exc)
