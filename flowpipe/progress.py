@@ -55,6 +55,7 @@ class Tally:
         self.failed = 0
         self.skipped = 0
         self.retries = 0
+        self.reuploads = 0  # a 403 answered by uploading again: not a retry
         self.running: set[str] = set()
         self.reasons: dict[str, str] = {}  # node -> "changed: prompt: ...", once sent
         self.windows: dict[str, int] = {}
@@ -77,7 +78,10 @@ class Tally:
             self._sent_done += 1
         elif isinstance(event, NodeRetried):
             self.running.discard(event.node)
-            self.retries += 1
+            if event.action == "re-upload":
+                self.reuploads += 1
+            else:
+                self.retries += 1
         elif isinstance(event, NodeFailed):
             self.running.discard(event.node)
             self.failed += 1

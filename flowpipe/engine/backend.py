@@ -103,9 +103,14 @@ def frozen_backend(kind: Kind, recipe: Path, base_url: str | None, token: str | 
 
 @contextlib.asynccontextmanager
 async def open_backend(
-    choice: BackendChoice, *, time_scale: float, sim: SimConfig | None = None
+    choice: BackendChoice, *, time_scale: float, sim: SimConfig | None = None,
+    media_folder: Path | None = None,
 ) -> AsyncIterator[Backend]:
-    """The chosen backend, with the embedded simulator running while the block lasts."""
+    """The chosen backend, with the embedded simulator running while the block lasts.
+
+    ``media_folder`` keeps the embedded simulator's mediaGenerationIds across runs (the
+    runner gives one in its cache folder), so the ids a run cached stay good.
+    """
     if choice.base_url is not None:
         assert choice.token is not None
         yield Backend(choice.kind, choice.base_url, choice.token, False)
@@ -113,7 +118,7 @@ async def open_backend(
     from flowpipe.sim import SimConfig, running_sim  # only an embedded run needs it
 
     sim_token = secrets.token_urlsafe(16)
-    base = sim or SimConfig(time_scale=time_scale, seed=0)
+    base = sim or SimConfig(time_scale=time_scale, seed=0, media_folder=media_folder)
     config = dataclasses.replace(base, tokens=(sim_token,), time_scale=time_scale)
     async with running_sim(config) as running:
         yield Backend(choice.kind, running.base_url, sim_token, True)

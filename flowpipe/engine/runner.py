@@ -61,6 +61,8 @@ if TYPE_CHECKING:
 
 __all__ = ["RunControl", "RunOptions", "run_recipe", "run_recipe_async"]
 
+SIM_MEDIA = "sim-media"  # the embedded simulator's ids, kept in the cache folder
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RunOptions:
@@ -294,8 +296,9 @@ class _Job:
 
     async def _send_all(self) -> None:
         options = self.options
-        async with open_backend(self.choice, time_scale=self.clock.scale,
-                                sim=options.sim) as backend:
+        media = self.store.folder / SIM_MEDIA if isinstance(self.store, DiskCache) else None
+        async with open_backend(self.choice, time_scale=self.clock.scale, sim=options.sim,
+                                media_folder=media) as backend:
             self.backend_url = backend.base_url
             async with FlowClient(base_url=backend.base_url, token=backend.token,
                                   transport=options.transport) as client:
@@ -339,6 +342,7 @@ class _Job:
             api_calls=sched.api_calls,
             uploads=sched.uploads,
             retries=sched.retries,
+            reuploads=sched.reuploads,
             rejections=sched.rejections,
             waited_for_other_runs=sched.claim_waits,
             corrupt_cache_entries=self.cache.corrupt_entries,

@@ -100,6 +100,7 @@ class Scheduler:
         self.crash: BaseException | None = None
         self.stopping = False
         self.api_calls = self.uploads = self.retries = self.rejections = self.claim_waits = 0
+        self.reuploads = 0  # requests sent again after a 403 re-upload: not retries
         self._primed = False
         self._cond: asyncio.Condition | None = None
         self.inflight = InFlight(clock, self._task_done)
@@ -361,7 +362,10 @@ class Scheduler:
                     self._fail(other, info)
 
     def _retried(self, nid: str, account: str, info: ErrorInfo, decision: Decision) -> None:
-        self.retries += 1
+        if decision.action is Action.REUPLOAD:
+            self.reuploads += 1
+        else:
+            self.retries += 1
         what = "other-account" if decision.action is Action.DROP_ACCOUNT else decision.action.value
         self.emit(NodeRetried(self.now(), nid, account, info,
                               self.clock.to_clock(decision.delay), what))
