@@ -37,11 +37,14 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class RunStarted:
-    """The run began: ``nodes`` in the plan, on the ``backend`` kind (sim or useapi)."""
+    """The run began: ``nodes`` in the plan, on the ``backend`` kind (sim or useapi);
+    ``steps`` is each step's id and node count, in recipe order, ``recipe`` its name."""
 
     t: float
     nodes: int
     backend: str
+    steps: tuple[tuple[str, int], ...] = ()
+    recipe: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,4 @@
-"""What a person sees while a run goes: a live panel on a TTY, plain lines elsewhere.
+"""What a person sees while a run goes: plain lines for logs and CI, the live panel on a TTY.
 
 The terminal face of ``flowpipe run``: sinks of the run's events, and the one line
 that says which backend a run talks to.
@@ -10,11 +10,7 @@ import contextlib
 import sys
 import time
 from collections.abc import Iterator
-from typing import IO, TYPE_CHECKING, Any
-
-from rich.console import Console
-from rich.live import Live
-from rich.table import Table
+from typing import IO, TYPE_CHECKING
 
 from flowpipe.events import (
     Event,
@@ -36,11 +32,11 @@ if TYPE_CHECKING:
     from flowpipe.results import RunResult
 
 __all__ = [
-    "LiveProgress",
     "PlainProgress",
     "Tally",
     "closing_lines",
     "describe_backend",
+    "fmt_eta",
     "open_display",
 ]
 
@@ -113,7 +109,8 @@ def _reason(state: str, why: tuple[str, ...]) -> str:
     return f"{state}: {'; '.join(why)}" if why else state
 
 
-def _fmt_eta(seconds: float | None) -> str:
+def fmt_eta(seconds: float | None) -> str:
+    """``1m05s``, ``42s``; ``?`` when not known yet."""
     if seconds is None:
         return "?"
     minutes, secs = divmod(int(seconds), 60)
@@ -160,51 +157,6 @@ class PlainProgress:
             self._line(f"stopping: {event.reason}")
 
 
-class LiveProgress:
-    """A rich panel redrawn in place: counts, windows per account, retries, ETA."""
-
-    def __init__(self, console: Console | None = None) -> None:
-        self.console = console or Console(stderr=True)
-        self.tally = Tally()
-        self._stopping: str | None = None
-        self._live = Live(self._render(), console=self.console, refresh_per_second=4)
-
-    def __enter__(self) -> LiveProgress:
-        self._live.__enter__()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self._live.update(self._render())
-        self._live.__exit__(*exc)
-
-    def _render(self) -> Table:
-        t = self.tally
-        table = Table.grid(padding=(0, 2))
-        table.add_row(
-            f"[bold]{t.finished}/{t.total}[/] nodes",
-            f"[green]done {t.done}[/] (cached {t.cached})",
-            f"[cyan]running {len(t.running)}[/]",
-            f"waiting {t.waiting}",
-            f"[red]failed {t.failed}[/]",
-            f"[yellow]skipped {t.skipped}[/]",
-        )
-        windows = "  ".join(f"{a}: {w}" for a, w in sorted(t.windows.items())) or "-"
-        table.add_row(
-            f"window {windows}", f"retries {t.retries}", f"ETA {_fmt_eta(t.eta())}", "", "", ""
-        )
-        if self._stopping:
-            table.add_row(f"[bold red]stopping:[/] {self._stopping}", "", "", "", "", "")
-        return table
-
-    def handle(self, event: Event) -> None:
-        self.tally.handle(event)
-        if isinstance(event, NodeFailed):
-            self.console.print(f"[red]failed[/] {event.node}: {event.error.message}")
-        elif isinstance(event, RunStopping):
-            self._stopping = event.reason
-        self._live.update(self._render())
-
-
 def describe_backend(options: RunOptions) -> str:
     """One line for stderr, so nobody mistakes simulated images for real ones."""
     if options.frozen:
@@ -226,6 +178,8 @@ def open_display(*, plain: bool = False) -> Iterator[list[EventSink]]:
     if plain or not sys.stderr.isatty():
         yield [PlainProgress(sys.stderr)]
         return
+    from flowpipe.live import LiveProgress
+
     with LiveProgress() as live:
         yield [live]
 

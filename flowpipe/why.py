@@ -46,6 +46,7 @@ __all__ = [
     "Verdict",
     "chain",
     "explain_plan",
+    "headline",
     "load_baseline",
     "text_change",
     "verdicts",
@@ -68,10 +69,19 @@ class Verdict:
     @property
     def headline(self) -> str:
         """``changed: prompt`` in one short phrase, for a progress line."""
-        if not self.why:
-            return self.state
-        first = self.why[0].split(":", 1)[0] if ":" in self.why[0] else self.why[0]
-        return f"{self.state}: {first}"
+        return headline(self.state, self.why)
+
+
+def headline(state: str, why: Sequence[str]) -> str:
+    """A state and the first reason in a few words: ``changed: prompt`` (a field names
+    itself), ``changed: upstream image changed: context hero.0``, ``new: not in the
+    cache``; ``(+N more)`` when there are more reasons."""
+    if not why:
+        return state
+    name, colon, _ = why[0].partition(":")
+    subject = name if colon and " " not in name else why[0].split(" (", 1)[0]
+    more = f" (+{len(why) - 1} more)" if len(why) > 1 else ""
+    return f"{state}: {subject}{more}"
 
 
 @dataclass(frozen=True, slots=True)

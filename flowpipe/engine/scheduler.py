@@ -12,6 +12,7 @@ run's clock.
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -131,7 +132,9 @@ class Scheduler:
         """
         if not self._primed:
             self._primed = True
-            self.emit(RunStarted(self.now(), len(self.plan.nodes), self.plan.backend))
+            steps = Counter(node.step for node in self.plan.nodes.values())
+            self.emit(RunStarted(self.now(), len(self.plan.nodes), self.plan.backend,
+                                 tuple(steps.items()), self.plan.name))
             self.book.start()
         return self.book.queue.queued()
 
