@@ -132,6 +132,10 @@ ABOVE_RECIPE = ("flowpipe.planner", "flowpipe.engine", "flowpipe.store", "flowpi
                      id="report-reads-files-only"),
         pytest.param("flowpipe.engine", ("flowpipe.cli", "flowpipe.progress", "flowpipe._front"),
                      id="engine-below-the-faces"),
+        pytest.param("flowpipe.why", ("flowpipe.engine", "flowpipe.report", "flowpipe.sim",
+                                      "flowpipe.cli", "flowpipe.progress", "flowpipe.live",
+                                      "flowpipe.summary", "flowpipe._front"),
+                     id="why-below-the-engine"),
     ],
 )
 def test_layers_point_one_way(importers: str, forbidden: tuple[str, ...]) -> None:
