@@ -429,20 +429,15 @@ def _plan_and_verdicts(
     recipe: Path, variables: tuple[str, ...], backend: str, out: Path | None,
     cache_dir: Path | None, refresh: tuple[str, ...], lock_file: Path | None,
 ) -> tuple[Any, Any]:
-    """The plan and each node's verdict, as `run` with these options would see them."""
-    from flowpipe.engine.backend import choose_backend
-    from flowpipe.planner import build_plan
-    from flowpipe.summary import warning_lines
-    from flowpipe.why import verdicts
+    """The plan and each node's verdict, its warnings said on stderr."""
+    from flowpipe.summary import plan_with_verdicts, warning_lines
 
-    kind = choose_backend("auto", None, None).kind if backend == "auto" else backend
-    overrides = parse_vars(variables)
-    plan = build_plan(recipe, overrides=overrides, backend=kind)
+    plan, found = plan_with_verdicts(
+        recipe, overrides=parse_vars(variables), backend=backend, out=out,
+        cache_dir=cache_dir, refresh=refresh, lock_path=lock_file,
+    )
     for line in warning_lines(plan):
         _warn(line)
-    found = verdicts(plan, out=out, cache_dir=cache_dir, variables=bool(overrides),
-                     lock_path=lock_file, refresh_all="*" in refresh,
-                     refresh_steps=frozenset(r for r in refresh if r != "*"))
     return plan, found
 
 

@@ -18,6 +18,7 @@ __all__ = [
     "PLAN_JSON_FORMAT",
     "plan_json",
     "plan_lines",
+    "plan_with_verdicts",
     "validate_recipes",
     "warning_lines",
     "why_lines",
@@ -57,6 +58,29 @@ def validate_recipes(
         raise problems[0]
     if problems:
         raise RecipeErrors(problems)
+
+
+def plan_with_verdicts(
+    recipe: Path,
+    *,
+    overrides: Mapping[str, object],
+    backend: str,
+    out: Path | None,
+    cache_dir: Path | None,
+    refresh: Sequence[str],
+    lock_path: Path | None,
+) -> tuple[Plan, dict[str, Verdict]]:
+    """The plan and each node's verdict as `run` with these options would see them;
+    ``backend`` ``auto`` is the one `run` would choose, ``refresh`` ``*`` every step."""
+    from flowpipe.engine.backend import choose_backend
+    from flowpipe.why import verdicts
+
+    kind = choose_backend("auto", None, None).kind if backend == "auto" else backend
+    plan = build_plan(recipe, overrides=overrides, backend=kind)
+    found = verdicts(plan, out=out, cache_dir=cache_dir, variables=bool(overrides),
+                     lock_path=lock_path, refresh_all="*" in refresh,
+                     refresh_steps=frozenset(r for r in refresh if r != "*"))
+    return plan, found
 
 
 def warning_lines(plan: Plan) -> list[str]:

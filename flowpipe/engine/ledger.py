@@ -23,6 +23,7 @@ from pathlib import Path
 from flowpipe.engine.state import NodeState
 from flowpipe.errors import FlowpipeError, OutputError
 from flowpipe.planner import Node, Plan, node_request
+from flowpipe.store.cache import MemoryCache
 from flowpipe.store.manifest import (
     Manifest,
     ManifestImage,
@@ -144,7 +145,10 @@ class OutputLedger:
                 cache: ResponseCache) -> int:
         """Remove files no node lists (their bytes kept in the cache); how many went."""
         removed = 0
+        keeps = not isinstance(cache.store, MemoryCache)  # a run without a cache folder
         for image, data in images:
+            if not keeps and cache.get_image(image.sha256) is None:
+                continue  # the only copy, and nowhere to keep it: the file stays
             try:
                 cache.put_image(data, sha=image.sha256)
                 path = self.writer.path_for(image.path)

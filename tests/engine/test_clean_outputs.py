@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
+import flowpipe
 from flowpipe.cli import cli
 from flowpipe.store.cache import DiskCache
 from flowpipe.store.responses import ResponseCache, sha256_hex
@@ -85,3 +86,14 @@ def test_a_listed_file_edited_since_is_not_flowpipes_any_more(
     result = _run(runner, write_recipe(_without_banner(CHAIN)), out, "--no-report")
     assert edited.read_bytes() == b"retouched by hand"
     assert "removed" not in result.stderr
+
+
+def test_without_a_cache_folder_the_only_copy_stays(write_recipe, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("USEAPI_TOKEN", raising=False)
+    monkeypatch.delenv("FLOWPIPE_API_URL", raising=False)
+    out = tmp_path / "out"
+    assert flowpipe.run(write_recipe(CHAIN), out=out, use_cache=False).ok
+    again = flowpipe.run(write_recipe(_without_banner(CHAIN)), out=out, use_cache=False)
+    assert again.ok and again.removed == 0
+    assert (out / "banner" / "default" / "0.jpg").is_file()
