@@ -441,10 +441,16 @@ def _plan_and_verdicts(
     return plan, found
 
 
-plan_backend_option = click.option(
-    "--backend", type=click.Choice(["auto", "sim", "useapi"]), default="auto",
-    show_default=True, help="Backend kind that goes into every cache key; auto: the one "
-    "`run` would use (useapi when USEAPI_TOKEN is set, else sim).")
+def _plan_options(func: F) -> F:
+    """What `plan` and `why` take beside `--var`: the options of `run` that decide keys
+    and states."""
+    backend = click.option(
+        "--backend", type=click.Choice(["auto", "sim", "useapi"]), default="auto",
+        show_default=True, help="Backend kind that goes into every cache key; auto: the one "
+        "`run` would use (useapi when USEAPI_TOKEN is set, else sim).")
+    for option in (lock_option, cache_dir_option, refresh_option, out_option, backend):
+        func = option(func)
+    return func
 
 
 @cli.command("plan")
@@ -453,11 +459,7 @@ plan_backend_option = click.option(
 @click.option("--json", "as_json", is_flag=True,
               help="Print the plan as JSON: every node's request, provisional key, state "
               "and why.")
-@plan_backend_option
-@out_option
-@refresh_option
-@cache_dir_option
-@lock_option
+@_plan_options
 @_errors_to_exit
 def plan_command(recipe: Path, variables: tuple[str, ...], as_json: bool, backend: str,
                  out: Path | None, refresh: tuple[str, ...], cache_dir: Path | None,
@@ -490,11 +492,7 @@ def plan_command(recipe: Path, variables: tuple[str, ...], as_json: bool, backen
 @click.argument("recipe", type=click.Path(path_type=Path))
 @click.argument("node")
 @var_option
-@plan_backend_option
-@out_option
-@refresh_option
-@cache_dir_option
-@lock_option
+@_plan_options
 @_errors_to_exit
 def why_command(recipe: Path, node: str, variables: tuple[str, ...], backend: str,
                 out: Path | None, refresh: tuple[str, ...], cache_dir: Path | None,
