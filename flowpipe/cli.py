@@ -28,8 +28,10 @@ FLAGS = {
     "backend": "--backend",
     "frozen": "--frozen",
     "lock_path": "--lock",
+    "locks": "--lock",
     "max_concurrency": "--max-concurrency",
     "refresh_steps": "--refresh",
+    "remote": "--remote",
     "time_scale": "--time-scale",
     "update_lock": "--update-lock",
 }
@@ -80,6 +82,11 @@ def parse_vars(values: tuple[str, ...]) -> dict[str, object]:
 
     return parse_var_overrides(values)
 
+
+remote_option = click.option(
+    "--remote", metavar="s3://BUCKET/PREFIX", default=None,
+    help="Shared remote cache on S3-compatible storage.  [default: FLOWPIPE_REMOTE, else "
+    "remote: in .flowpipe.yaml]")
 
 var_option = click.option(
     "--var",
@@ -239,6 +246,8 @@ def sim_command(
               help="API seconds to real seconds for retry delays and limiter timers; "
               "use the simulator's value when pointing FLOWPIPE_API_URL at `flowpipe sim`.")
 @cache_dir_option
+@remote_option
+@click.option("--no-remote", is_flag=True, help="Use no remote cache, whatever is configured.")
 @click.option("--no-report", is_flag=True, help="Do not write report.html.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
 @click.option("--plain", is_flag=True, help="One line per event instead of a live display.")
@@ -250,8 +259,8 @@ def sim_command(
 def run_command(recipe: Path, out: Path | None, variables: tuple[str, ...],
                 refresh: tuple[str, ...], frozen: bool, accounts: tuple[str, ...],
                 backend: str, max_concurrency: int | None, time_scale: float | None,
-                cache_dir: Path | None, no_report: bool, as_json: bool, plain: bool,
-                lock_file: Path | None, update_lock: bool) -> None:
+                cache_dir: Path | None, remote: str | None, no_remote: bool, no_report: bool,
+                as_json: bool, plain: bool, lock_file: Path | None, update_lock: bool) -> None:
     """Generate every image of RECIPE, from the cache where possible.
 
     With no USEAPI_TOKEN the run uses an embedded simulator (placeholder images, no
@@ -281,6 +290,8 @@ def run_command(recipe: Path, out: Path | None, variables: tuple[str, ...],
         max_concurrency=max_concurrency,
         time_scale=time_scale,
         cache_dir=cache_dir,
+        remote=remote,
+        use_remote=not no_remote,
         report=not no_report,
         lock=True,
         lock_path=lock_file,
@@ -291,6 +302,11 @@ def run_command(recipe: Path, out: Path | None, variables: tuple[str, ...],
         result = run_recipe(recipe, options, sinks=sinks)
     if as_json:
         click.echo(json.dumps(result.run_info, indent=2))
+    shared = result.run_info.get("remote")
+    if shared:
+        state = "" if shared["available"] else " (stopped answering: see above)"
+        click.echo(f"flowpipe: remote {shared['url']}: {shared['pulled']} pulled, "
+                   f"{shared['pushed']} pushed, {shared['refused']} refused{state}", err=True)
     for line in closing_lines(result, update_flag=FLAGS["update_lock"]):
         click.echo(f"flowpipe: {line}", err=True)
     if result.exit_code != 0:
@@ -299,12 +315,13 @@ def run_command(recipe: Path, out: Path | None, variables: tuple[str, ...],
 
 @cli.group("cache")
 def cache_group() -> None:
-    """Inspect, check and clear the response cache.
+    """Inspect, check, clear and share the response cache.
 
     \b
     Example:
         flowpipe cache info
         flowpipe cache verify --repair
+        flowpipe cache pull --lock campaign.lock.json
     """
 
 
@@ -384,6 +401,60 @@ def cache_clear(cache_dir: Path | None, yes: bool) -> None:
         click.echo(f"the index was damaged: deleted it and {count} stored files from {folder}")
     else:
         click.echo(f"deleted {count} entries from {folder}")
+
+
+@cache_group.command("push")
+@cache_dir_option
+@remote_option
+@_errors_to_exit
+def cache_push(cache_dir: Path | None, remote: str | None) -> None:
+    """Copy every generation of the cache folder that the remote lacks to the remote.
+
+    Images go before the records that name them; objects already there are never
+    overwritten. The endpoint comes from AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL (or
+    .flowpipe.yaml), credentials from the AWS chain. See docs/caching.md.
+
+    \b
+    Example:
+        flowpipe cache push --remote s3://team-assets/flowpipe
+    """
+    from flowpipe.store import default_cache_dir
+    from flowpipe.store.transfer import push_folder
+
+    report = push_folder(cache_dir or default_cache_dir(), remote_url=remote)
+    click.echo(f"{report.remote}: {report.copied} generation(s) pushed, "
+               f"{report.present} already there")
+
+
+@cache_group.command("pull")
+@cache_dir_option
+@remote_option
+@click.option("--lock", "locks", multiple=True, type=click.Path(path_type=Path),
+              metavar="LOCK", help="Pull exactly the generations this lock file names "
+              "(repeatable).  [default: everything on the remote]")
+@_errors_to_exit
+def cache_pull(cache_dir: Path | None, remote: str | None, locks: tuple[Path, ...]) -> None:
+    """Copy generations from the remote into the cache folder, verified.
+
+    Every image must hash to its name and every record must match its key and the
+    lock's image hashes; a refused object is reported and not kept. Exits 1 if
+    something a lock names could not be pulled.
+
+    \b
+    Example:
+        flowpipe cache pull --lock examples/ci-smoke.lock.json
+        flowpipe run examples/ci-smoke.yaml --frozen
+    """
+    from flowpipe.store import default_cache_dir
+    from flowpipe.store.transfer import pull_folder
+
+    report = pull_folder(cache_dir or default_cache_dir(), locks=locks, remote_url=remote)
+    click.echo(f"{report.remote}: {report.copied} generation(s) pulled, "
+               f"{report.present} already here, {len(report.missing)} missing")
+    for key in report.missing[:10]:
+        click.echo(f"missing: {key}")
+    if report.missing:
+        sys.exit(1)
 
 
 @cli.command("report")

@@ -37,7 +37,8 @@ one run option names it in ``option`` and the CLI adds which flag that is.
     │       └── SessionError           596 cookies of the account need refreshing
     ├── CacheError                     exit 1  the cache folder cannot be used
     │   ├── CacheIndexError                    cache.db is damaged: repair or clear it
-    │   └── CacheEntryError                    one entry is damaged: it is re-made
+    │   ├── CacheEntryError                    one entry is damaged: it is re-made
+    │   └── RemoteError                        the remote cache cannot be reached or used
     ├── OutputError                    exit 1  outputs cannot be written (disk full, ...)
     └── FrozenCacheMissError           exit 4  a frozen run and a node is not cached
 
@@ -79,6 +80,7 @@ __all__ = [
     "RecipeErrors",
     "RecipeSyntaxError",
     "ReferenceError_",
+    "RemoteError",
     "ResponseError",
     "SchemaError",
     "SessionError",
@@ -329,6 +331,14 @@ class CacheEntryError(CacheError):
     """One cache entry cannot be read as bytes (a pickle, a folder for a value file).
 
     ``ResponseCache`` reports it as a warning and treats the entry as a miss.
+    """
+
+
+class RemoteError(CacheError):
+    """The remote cache (S3-compatible storage) is misconfigured or does not answer.
+
+    During a run this becomes one warning and the run goes on with the local cache;
+    ``flowpipe cache push`` and ``pull`` exit with it.
     """
 
 

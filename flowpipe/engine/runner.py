@@ -41,7 +41,8 @@ from flowpipe.events import EventSink
 from flowpipe.planner import Plan, Recipe, build_plan, check_steps, node_request
 from flowpipe.results import NodeResult, Outcome, RunResult
 from flowpipe.store.cache import CacheStore, DiskCache, MemoryCache, default_cache_dir
-from flowpipe.store.claims import KeyClaims
+from flowpipe.store.claims import Claims, KeyClaims
+from flowpipe.store.leases import RemoteClaims, SharedClaims
 from flowpipe.store.lock import (
     Lock,
     LockEntry,
@@ -52,6 +53,7 @@ from flowpipe.store.lock import (
     write_lock,
 )
 from flowpipe.store.outputs import default_out_dir
+from flowpipe.store.remote import RemoteCache, open_remote
 from flowpipe.store.responses import ResponseCache
 from flowpipe.store.runlog import RunLog, write_run_log
 from flowpipe.why import load_baseline
@@ -76,7 +78,9 @@ class RunOptions:
     ``lock_path`` names the lock to write (and a frozen run to check) outright.
     ``clock`` is the time source (real time by default; ``VirtualClock`` in tests) and
     ``time_scale`` how many of its seconds make one API second; ``transport`` replaces
-    the HTTP transport.
+    the HTTP transport. ``remote`` is the shared remote cache (``s3://BUCKET/PREFIX``;
+    None: the ``FLOWPIPE_REMOTE`` variable, then ``.flowpipe.yaml``);
+    ``use_remote=False`` uses none.
     """
 
     out: Path | None = None
@@ -104,6 +108,8 @@ class RunOptions:
     update_lock: bool = False
     stop_grace: float = 30.0
     seed: int | None = None
+    remote: str | None = None
+    use_remote: bool = True
 
     def __post_init__(self) -> None:
         """Accept what a Python caller naturally passes: str paths, lists of names."""
@@ -206,6 +212,17 @@ def _open_cache(options: RunOptions) -> CacheStore:
     return DiskCache(options.cache_dir or default_cache_dir())
 
 
+def _open_remote(options: RunOptions, recipe: Path, store: CacheStore) -> RemoteCache | None:
+    if not options.use_remote:
+        return None
+    folder = store.folder if isinstance(store, DiskCache) else None
+    try:
+        return open_remote(options.remote, start=recipe.parent, cache_folder=folder)
+    except BaseException:
+        store.close()
+        raise
+
+
 def _limiter_config(options: RunOptions) -> LimiterConfig:
     cap = options.max_concurrency
     if cap is not None and cap < 1:
@@ -249,8 +266,12 @@ class _Job:
         self.clock = RunClock(options.clock, scale=scale)
         self.out = options.out or default_out_dir(plan.name)
         self.store = _open_cache(options)
-        self.cache = ResponseCache(self.store)
+        self.remote = _open_remote(options, recipe, self.store)
+        self.cache = ResponseCache(self.store, remote=self.remote)
         folder = self.store.folder if isinstance(self.store, DiskCache) else None
+        claims: Claims | None = KeyClaims(folder / "claims") if folder is not None else None
+        if self.remote is not None:
+            claims = SharedClaims(claims, RemoteClaims(self.remote))
         self.recorder = RunRecorder()
         self.started_at = datetime.now(UTC)
         self.backend_url = choice.base_url or "embedded simulator"
@@ -260,7 +281,7 @@ class _Job:
             cache=self.cache,
             out=self.out,
             clock=self.clock,
-            claims=KeyClaims(folder / "claims") if folder is not None else None,
+            claims=claims,
             sinks=[self.recorder, *sinks],
             options=SchedulerOptions(
                 refresh_all=options.refresh_all,
@@ -275,10 +296,14 @@ class _Job:
 
     async def execute(self, control: RunControl | None) -> RunResult:
         try:  # decided from the cache alone, before any request could be sent
+            if self.remote is not None:  # one batch from the remote, so prime reads locally
+                await self.remote.prepare(self.cache, self.plan, self.lock.path)
             pending = self.sched.prime()
             if self.options.frozen:
                 _check_frozen(self.plan, self.lock.path, self.sched.states, pending)
         except BaseException:
+            if self.remote is not None:
+                await self.remote.aclose()
             self.store.close()
             raise
         try:
@@ -288,6 +313,8 @@ class _Job:
             self.sched.stop_error = exc
             self.sched.end(f"run stopped: {exc.message}")
         finally:
+            if self.remote is not None:  # claim releases and pushes end first: run.json counts
+                await self.remote.aclose()
             try:
                 result = self._finish(control)
             finally:
@@ -364,6 +391,7 @@ class _Job:
             window=tuple(self.recorder.window),
             inflight=tuple(self.recorder.inflight),
             rejections=tuple(self.recorder.rejections),
+            remote=self.remote.summary() if self.remote is not None else None,
         )
 
 

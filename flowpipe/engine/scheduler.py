@@ -39,7 +39,7 @@ from flowpipe.events import (
     broadcast,
 )
 from flowpipe.planner import Plan
-from flowpipe.store.claims import KeyClaims
+from flowpipe.store.claims import Claims
 from flowpipe.store.responses import CachedGeneration, ResponseCache
 from flowpipe.why import Baseline
 
@@ -69,7 +69,7 @@ class Scheduler:
         cache: ResponseCache,
         out: Path,
         clock: RunClock,
-        claims: KeyClaims | None = None,
+        claims: Claims | None = None,
         sinks: Sequence[EventSink] = (),
         options: SchedulerOptions | None = None,
         baseline: Baseline | None = None,
@@ -250,7 +250,8 @@ class Scheduler:
             self._release(account, permit, Outcome.ERROR)
             self._complete(nid, "done")
             return
-        if self.claims is not None and not self.claims.try_claim(key):
+        # awaited: a remote claim is a round trip to the object store (a file claim is not)
+        if self.claims is not None and not await self.claims.try_claim_async(key):
             # Another process is sending this very request: wait for its result.
             self._release(account, permit, Outcome.ERROR)
             self.claim_waits += 1

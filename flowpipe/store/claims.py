@@ -22,10 +22,11 @@ import socket
 import tempfile
 import time
 from pathlib import Path
+from typing import Protocol
 
 from flowpipe.errors import CacheError
 
-__all__ = ["STALE_AFTER", "UNREADABLE_GRACE", "KeyClaims"]
+__all__ = ["STALE_AFTER", "UNREADABLE_GRACE", "Claims", "KeyClaims"]
 
 STALE_AFTER = 600.0  # seconds; longer than a generation with its client timeout
 UNREADABLE_GRACE = 10.0  # seconds an empty or garbled claim is respected
@@ -135,6 +136,10 @@ class KeyClaims:
             return age > self.unreadable_grace
         return host == self._host and not _alive(int(pid))
 
+    async def try_claim_async(self, key: str) -> bool:
+        """``try_claim`` for the scheduler: a file is quick, so nothing waits."""
+        return self.try_claim(key)
+
     def release(self, key: str) -> None:
         if key in self._held:
             self._held.discard(key)
@@ -144,3 +149,15 @@ class KeyClaims:
     def release_all(self) -> None:
         for key in list(self._held):
             self.release(key)
+
+
+class Claims(Protocol):
+    """What the scheduler needs of claims: these, the remote's (leases.py), or both."""
+
+    def try_claim(self, key: str) -> bool: ...
+
+    async def try_claim_async(self, key: str) -> bool: ...
+
+    def release(self, key: str) -> None: ...
+
+    def release_all(self) -> None: ...

@@ -33,7 +33,7 @@ from flowpipe.store.cache import INDEX_NAME, DiskCache
 from flowpipe.store.responses import (
     CacheReport,
     ResponseCache,
-    looks_like_jpeg,
+    looks_like_image,
     sha256_hex,
     verify_cache,
 )
@@ -107,7 +107,7 @@ def rebuild_index(folder: Path) -> IndexRepair:
         for path in sorted(values - used):
             with contextlib.suppress(OSError):
                 data = path.read_bytes()
-                if looks_like_jpeg(data):
+                if looks_like_image(data):
                     key = f"img:{sha256_hex(data)}"
                     if not store.contains(key):
                         store.put(key, data)

@@ -9,6 +9,10 @@ Image bytes go in before the record that points at them, so a crash between the 
 leaves an orphan image, never a record without its bytes. Every read is checked
 (JSON shape, SHA-256 of the bytes, JPEG markers); a bad entry is reported once and
 treated as a miss, so it is re-made instead of poisoning a run.
+
+With a remote (``flowpipe.store.remote``), a local miss is looked up there and what
+is found is verified and kept locally; a new generation is written locally first,
+then to the remote.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from flowpipe.errors import CacheEntryError
 from flowpipe.store.cache import CacheStore
 
 if TYPE_CHECKING:
+    from flowpipe.store.remote import RemoteCache
     from flowpipe.store.repair import IndexRepair
 
 __all__ = [
@@ -30,6 +35,7 @@ __all__ = [
     "CachedGeneration",
     "CachedImage",
     "ResponseCache",
+    "looks_like_image",
     "looks_like_jpeg",
     "sha256_hex",
     "verify_cache",
@@ -46,6 +52,13 @@ def sha256_hex(data: bytes) -> str:
 def looks_like_jpeg(data: bytes) -> bool:
     """Cheap integrity check: a JPEG starts with SOI and ends with EOI."""
     return len(data) > 4 and data[:2] == b"\xff\xd8" and data.rstrip(b"\x00")[-2:] == b"\xff\xd9"
+
+
+def looks_like_image(data: bytes) -> bool:
+    """A whole JPEG, or a whole PNG (signature first, IEND chunk last): what the API sends."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return data[-12:-8] == b"\x00\x00\x00\x00" and data[-8:-4] == b"IEND"
+    return looks_like_jpeg(data)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,13 +82,20 @@ class CachedGeneration:
     attempts: int
     generation_seconds: float
 
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
     def to_json(self) -> bytes:
-        return json.dumps(asdict(self), sort_keys=True, separators=(",", ":")).encode()
+        return json.dumps(self.as_dict(), sort_keys=True, separators=(",", ":")).encode()
 
     @classmethod
     def from_json(cls, raw: bytes) -> CachedGeneration:
         """Parse a record; ValueError/TypeError/KeyError on any malformed field."""
-        data: Any = json.loads(raw)
+        return cls.from_dict(json.loads(raw))
+
+    @classmethod
+    def from_dict(cls, data: Any) -> CachedGeneration:
+        """Build a record from parsed JSON; ValueError/TypeError/KeyError if malformed."""
         images = tuple(
             CachedImage(
                 sha256=str(img["sha256"]),
@@ -100,8 +120,9 @@ class CachedGeneration:
 class ResponseCache:
     """Generations and uploads by content-addressed key, with integrity checks."""
 
-    def __init__(self, store: CacheStore) -> None:
+    def __init__(self, store: CacheStore, *, remote: RemoteCache | None = None) -> None:
         self.store = store
+        self.remote = remote
         self._reported: set[str] = set()
         self.corrupt_entries = 0
 
@@ -119,9 +140,17 @@ class ResponseCache:
             self.corrupt_entries += 1
             log.warning("cache entry %s is corrupt (%s); treating it as a miss", key[:40], why)
 
-    def get_generation(self, key: str) -> tuple[CachedGeneration, list[bytes]] | None:
-        """The record and every image's bytes, or None if absent or damaged."""
+    def get_generation(
+        self, key: str, *, remote: bool = True
+    ) -> tuple[CachedGeneration, list[bytes]] | None:
+        """The record and every image's bytes, or None if absent or damaged.
+
+        A local miss asks the remote (unless ``remote`` is False), which stores what it
+        finds here after checking it.
+        """
         raw = self.read_entry(f"gen:{key}")
+        if raw is None and remote and self.remote is not None and self.remote.fetch(key, self):
+            raw = self.read_entry(f"gen:{key}")
         if raw is None:
             return None
         try:
@@ -131,10 +160,9 @@ class ResponseCache:
             return None
         blobs: list[bytes] = []
         for img in gen.images:
-            if not self.store.contains(f"img:{img.sha256}"):
+            data = self.get_image(img.sha256, remote=remote)  # reports damaged bytes itself
+            if data is None and not self.store.contains(f"img:{img.sha256}"):
                 self._corrupt(f"gen:{key}", f"image {img.sha256[:12]} is missing")
-                return None
-            data = self.get_image(img.sha256)  # reports damaged bytes itself
             if data is None:
                 return None
             blobs.append(data)
@@ -158,22 +186,30 @@ class ResponseCache:
         return self.get_generation(key) is not None
 
     def put_generation(self, key: str, gen: CachedGeneration, blobs: list[bytes]) -> None:
+        """Store a new generation here, then on the remote (which never raises)."""
+        self.store_local(key, gen, blobs)
+        if self.remote is not None:
+            self.remote.push(key, gen, blobs)
+
+    def store_local(self, key: str, gen: CachedGeneration, blobs: list[bytes]) -> None:
+        """Images first, then the record that points at them; this cache only."""
         for img, data in zip(gen.images, blobs, strict=True):
             self.put_image(data, sha=img.sha256)
         self.store.put(f"gen:{key}", gen.to_json())
 
-    def get_image(self, sha: str) -> bytes | None:
+    def get_image(self, sha: str, *, remote: bool = True) -> bytes | None:
+        """The bytes named ``sha``; a local miss or damaged entry asks the remote."""
         data = self.read_entry(f"img:{sha}")
-        if data is None:
-            return None
-        if sha256_hex(data) != sha or not looks_like_jpeg(data):
-            self._corrupt(f"img:{sha}", "bytes do not match their hash or are not a JPEG")
-            return None
+        if data is not None and (sha256_hex(data) != sha or not looks_like_image(data)):
+            self._corrupt(f"img:{sha}", "bytes do not match their hash or are not a whole image")
+            data = None
+        if data is None and remote and self.remote is not None:
+            return self.remote.fetch_image(sha, self)
         return data
 
     def put_image(self, data: bytes, *, sha: str | None = None) -> str:
         sha = sha or sha256_hex(data)
-        if not self.store.contains(f"img:{sha}") or self.get_image(sha) is None:
+        if not self.store.contains(f"img:{sha}") or self.get_image(sha, remote=False) is None:
             self.store.put(f"img:{sha}", data)
         return sha
 

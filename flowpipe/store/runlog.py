@@ -74,6 +74,7 @@ class RunLog:
     recipe_name: str = ""
     recipe_path: str = ""
     message: str | None = None
+    remote: Mapping[str, Any] | None = None  # the remote cache's url and counts, if any
     format: int = field(default=FORMAT)
 
     def to_json(self) -> dict[str, Any]:
@@ -89,6 +90,7 @@ class RunLog:
             "exit_code": self.exit_code,
             "message": self.message,
             "summary": dict(self.summary),
+            "remote": dict(self.remote) if self.remote is not None else None,
             "nodes": {nid: info.to_json() for nid, info in self.nodes.items()},
             "timeline": {
                 "window": [list(p) for p in self.window],
@@ -173,5 +175,6 @@ def _log(data: Mapping[str, Any]) -> RunLog:
         recipe_name=opt_str(recipe, "name") or "",
         recipe_path=opt_str(recipe, "path") or "",
         message=opt_str(data, "message"),
+        remote=dict(_object(data, "remote")) or None,
         format=opt_int(data, "format") or FORMAT,
     )

@@ -95,3 +95,24 @@ def test_verify_finds_and_repairs_corruption(store: CacheStore) -> None:
     verify_cache(cache, repair=True)
     assert verify_cache(cache).corrupt == ()
     assert cache.get_generation("good") is not None
+
+
+def _png() -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8), (10, 200, 30)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_png_images_are_kept_and_a_cut_png_is_a_miss(store: CacheStore) -> None:
+    """The 2026-07 API may answer PNG: a whole one is an image, a truncated one is not."""
+    cache = ResponseCache(store)
+    whole = _png()
+    sha = cache.put_image(whole)
+    assert cache.get_image(sha) == whole
+    cut = whole[:-6]
+    store.put(f"img:{sha256_hex(cut)}", cut)
+    assert cache.get_image(sha256_hex(cut)) is None
