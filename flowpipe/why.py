@@ -222,11 +222,11 @@ class Explainer:
             ref = refs[name]
             what = upstream.get(ref.node or "")
             if what is not None and what.state == "changed":
-                changes.append(f"upstream image is made again: {ref.role} {ref.text} "
+                changes.append(f"upstream image is made again: {_named(ref)} "
                                f"({ref.node} changed)")
             else:
                 state = what.state if what is not None else "not made"
-                waits.append(f"upstream image not made yet: {ref.role} {ref.text} "
+                waits.append(f"upstream image not made yet: {_named(ref)} "
                              f"({ref.node} is {state})")
         if entry.request is not None:
             changes += self._fields(node, entry.request, request, skip=pending)
@@ -247,20 +247,20 @@ class Explainer:
             elif name in refs or _is_reference(old) or _is_reference(new):
                 changes.append(self._reference(name, refs.get(name), old, new))
             else:
-                changes.append(f"{name}: {_shown(name, old)} → {_shown(name, new)}")
+                changes.append(f"{one_line(name, 40)}: {_shown(name, old)} → {_shown(name, new)}")
         return changes
 
     def _reference(self, name: str, ref: Ref | None, old: object, new: object) -> str:
         """One reference field that differs: which image, through which reference."""
         if ref is None:
-            return f"{name} removed ({_short(old)})"
-        what = f"{ref.role} {ref.text}"
+            return f"{one_line(name, 40)} removed ({_short(old)})"
+        what = _named(ref)
         if old is None:
             return f"{what} added"
         if ref.kind == "asset":
             assert ref.asset is not None
             asset = self.plan.assets[ref.asset]
-            path = _relative(asset.path, self._folder)
+            path = one_line(_relative(asset.path, self._folder), 120)
             return f"asset file changed: {path} ({_short(old)} → {asset.sha256[:12]})"
         return f"upstream image changed: {what} ({_short(old)} → {_short(new)})"
 
@@ -411,6 +411,11 @@ def _ref_fields(node: Node) -> dict[str, Ref]:
     for i, ref in enumerate(node.context, 1):
         fields[spoken.reference_field("context", i)] = ref
     return fields
+
+
+def _named(ref: Ref) -> str:
+    """``context hero.0``: a reference's role and its text, on one line."""
+    return f"{ref.role} {one_line(ref.text, 120)}"
 
 
 def _short(value: object) -> str:
