@@ -28,6 +28,7 @@ FLAGS = {
     "backend": "--backend",
     "captcha_retry": "--captcha-retry",
     "frozen": "--frozen",
+    "lock_path": "--lock",
     "locks": "--lock",
     "max_concurrency": "--max-concurrency",
     "max_wait": "--max-wait",
@@ -36,6 +37,7 @@ FLAGS = {
     "refresh_steps": "--refresh",
     "remote": "--remote",
     "time_scale": "--time-scale",
+    "update_lock": "--update-lock",
 }
 
 
@@ -97,6 +99,20 @@ var_option = click.option(
     metavar="NAME=VALUE",
     help="Override a recipe variable; the value is read as a YAML scalar. Repeatable.",
 )
+out_option = click.option(
+    "-o", "--out", type=click.Path(path_type=Path), default=None,
+    help="Output folder.  [default: out/NAME, a folder-safe slug of the recipe's name]")
+refresh_option = click.option(
+    "--refresh", "refresh", multiple=True, metavar="[STEP]", is_flag=False, flag_value="*",
+    help="Ignore the cache for STEP (repeatable), or for every step when given without a "
+    "value.")
+cache_dir_option = click.option(
+    "--cache-dir", type=click.Path(path_type=Path), default=None, envvar="FLOWPIPE_CACHE_DIR",
+    help="Cache folder.  [default: the user cache folder, or FLOWPIPE_CACHE_DIR]")
+lock_option = click.option(
+    "--lock", "lock_file", type=click.Path(path_type=Path), default=None, metavar="PATH",
+    help="The lock file to write (and to compare with).  [default: RECIPE.lock.json beside "
+    "the recipe; OUT/RECIPE.lock.json when --var is given]")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -216,13 +232,9 @@ def sim_command(
 
 @cli.command("run")
 @click.argument("recipe", type=click.Path(path_type=Path))
-@click.option("-o", "--out", type=click.Path(path_type=Path), default=None,
-              help="Output folder.  [default: out/NAME, a folder-safe slug of the recipe's "
-              "name]")
+@out_option
 @var_option
-@click.option("--refresh", "refresh", multiple=True, metavar="[STEP]", is_flag=False,
-              flag_value="*", help="Ignore the cache for STEP (repeatable), or for every "
-              "step when given without a value.")
+@refresh_option
 @click.option("--frozen", is_flag=True,
               help="Fail with exit 4 if any node is not cached (or differs from the lock "
               "file); sends nothing.")
@@ -237,9 +249,7 @@ def sim_command(
 @click.option("--time-scale", type=click.FloatRange(min=0, min_open=True), default=None,
               help="API seconds to real seconds for retry delays and limiter timers; "
               "use the simulator's value when pointing FLOWPIPE_API_URL at `flowpipe sim`.")
-@click.option("--cache-dir", type=click.Path(path_type=Path), default=None,
-              envvar="FLOWPIPE_CACHE_DIR", help="Cache folder.  [default: the user cache "
-              "folder, or FLOWPIPE_CACHE_DIR]")
+@cache_dir_option
 @remote_option
 @click.option("--no-remote", is_flag=True, help="Use no remote cache, whatever is configured.")
 @click.option("--max-wait", type=click.FloatRange(min=0), default=600.0, show_default=True,
@@ -251,28 +261,36 @@ def sim_command(
 @click.option("--no-report", is_flag=True, help="Do not write report.html.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
 @click.option("--plain", is_flag=True, help="One line per event instead of a live display.")
+@lock_option
+@click.option("--update-lock", is_flag=True,
+              help="Write the lock beside the recipe even when --var (or another backend "
+              "than the lock's) changes what the recipe makes: accept the change on purpose.")
 @_errors_to_exit
 def run_command(recipe: Path, out: Path | None, variables: tuple[str, ...],
                 refresh: tuple[str, ...], frozen: bool, accounts: tuple[str, ...],
                 backend: str, max_concurrency: int | None, time_scale: float | None,
                 cache_dir: Path | None, remote: str | None, no_remote: bool,
                 max_wait: float, captcha_retry: int | None, no_report: bool, as_json: bool,
-                plain: bool) -> None:
+                plain: bool, lock_file: Path | None, update_lock: bool) -> None:
     """Generate every image of RECIPE, from the cache where possible.
 
     With no USEAPI_TOKEN the run uses an embedded simulator (placeholder images, no
-    cost). Exit codes: 0 all done, 1 some nodes failed, 2 bad recipe or usage,
-    3 stopped by the API (token, credits, session, every account paused beyond
-    --max-wait), 4 --frozen cache miss, 5 waiting for review (a STEP.pick has no pick
-    yet: run `flowpipe review OUT`), 130 interrupted.
+    cost). Each node it sends says why (new, or what changed since the lock). The
+    lock beside the recipe is rewritten only by a run of the recipe as committed; a
+    --var run writes OUT/RECIPE.lock.json and says so. Exit codes: 0 all done, 1 some
+    nodes failed, 2 bad recipe or usage, 3 stopped by the API (token, credits,
+    session, every account paused beyond --max-wait), 4 --frozen cache miss,
+    5 waiting for review (a STEP.pick has no pick yet: run `flowpipe review OUT`),
+    130 interrupted.
 
     \b
     Example:
         flowpipe run examples/campaign.yaml -o out/campaign
+        flowpipe run examples/campaign.yaml --var product=boot   # lock in out/...
         USEAPI_TOKEN=... flowpipe run recipe.yaml --account me@example.com --json
     """
     from flowpipe.engine import RunOptions, run_recipe
-    from flowpipe.progress import describe_backend, open_display
+    from flowpipe.progress import closing_lines, describe_backend, open_display
 
     options = RunOptions(
         out=out,
@@ -291,6 +309,8 @@ def run_command(recipe: Path, out: Path | None, variables: tuple[str, ...],
         lock=True,
         max_wait=max_wait,
         captcha_retry=captcha_retry,
+        lock_path=lock_file,
+        update_lock=update_lock,
     )
     click.echo(f"flowpipe: {describe_backend(options)}", err=True)
     with open_display(plain=plain) as sinks:
@@ -302,13 +322,9 @@ def run_command(recipe: Path, out: Path | None, variables: tuple[str, ...],
         state = "" if shared["available"] else " (stopped answering: see above)"
         click.echo(f"flowpipe: remote {shared['url']}: {shared['pulled']} pulled, "
                    f"{shared['pushed']} pushed, {shared['refused']} refused{state}", err=True)
-    click.echo(f"flowpipe: {result.outcome}: {result.summary['done']}/{result.summary['nodes']}"
-               f" nodes done, output in {result.out}", err=True)
-    for nid in result.waiting:
-        click.echo(f"flowpipe: waiting for review: {nid}: {result.nodes[nid].reason}", err=True)
+    for line in closing_lines(result, update_flag=FLAGS["update_lock"]):
+        click.echo(f"flowpipe: {line}", err=True)
     if result.exit_code != 0:
-        if result.message:
-            click.echo(f"flowpipe: {result.message}", err=True)
         sys.exit(result.exit_code)
 
 
@@ -322,11 +338,6 @@ def cache_group() -> None:
         flowpipe cache verify --repair
         flowpipe cache pull --lock campaign.lock.json
     """
-
-
-cache_dir_option = click.option(
-    "--cache-dir", type=click.Path(path_type=Path), default=None, envvar="FLOWPIPE_CACHE_DIR",
-    help="Cache folder.  [default: the user cache folder, or FLOWPIPE_CACHE_DIR]")
 
 
 @cache_group.command("info")
@@ -603,35 +614,93 @@ def validate_command(recipes: tuple[Path, ...], variables: tuple[str, ...]) -> N
     validate_recipes(recipes, overrides=parse_vars(variables), echo=click.echo, warn=_warn)
 
 
+def _plan_and_verdicts(
+    recipe: Path, variables: tuple[str, ...], backend: str, out: Path | None,
+    cache_dir: Path | None, refresh: tuple[str, ...], lock_file: Path | None,
+) -> tuple[Any, Any]:
+    """The plan and each node's verdict, its warnings said on stderr."""
+    from flowpipe.summary import plan_with_verdicts, warning_lines
+
+    plan, found = plan_with_verdicts(
+        recipe, overrides=parse_vars(variables), backend=backend, out=out,
+        cache_dir=cache_dir, refresh=refresh, lock_path=lock_file,
+    )
+    for line in warning_lines(plan):
+        _warn(line)
+    return plan, found
+
+
+def _plan_options(func: F) -> F:
+    """What `plan` and `why` take beside `--var`: the options of `run` that decide keys
+    and states."""
+    backend = click.option(
+        "--backend", type=click.Choice(["auto", "sim", "useapi"]), default="auto",
+        show_default=True, help="Backend kind that goes into every cache key; auto: the one "
+        "`run` would use (useapi when USEAPI_TOKEN is set, else sim).")
+    for option in (lock_option, cache_dir_option, refresh_option, out_option, backend):
+        func = option(func)
+    return func
+
+
 @cli.command("plan")
 @click.argument("recipe", type=click.Path(path_type=Path))
 @var_option
 @click.option("--json", "as_json", is_flag=True,
-              help="Print the plan as JSON: every node's request and provisional key.")
-@click.option("--backend", type=click.Choice(["sim", "useapi"]), default="sim",
-              show_default=True, help="Backend kind that goes into every cache key.")
+              help="Print the plan as JSON: every node's request, provisional key, state "
+              "and why.")
+@_plan_options
 @_errors_to_exit
-def plan_command(recipe: Path, variables: tuple[str, ...], as_json: bool, backend: str) -> None:
-    """Print the DAG `run` would execute, in run order; nothing is sent.
+def plan_command(recipe: Path, variables: tuple[str, ...], as_json: bool, backend: str,
+                 out: Path | None, refresh: tuple[str, ...], cache_dir: Path | None,
+                 lock_file: Path | None) -> None:
+    """Print the DAG `run` would execute, in run order, and why; nothing is sent.
 
-    Per node: model, aspect ratio, count, seed, references, provisional cache key and
-    the start of the prompt; then the edges. Keys of nodes that use images not made
+    Per node: its state (cached, new or changed, against the cache and the lock),
+    model, aspect ratio, count, seed, references, provisional cache key, the start of
+    the prompt and why (the fields that changed since the lock, with the prompt's
+    difference; an upstream image or an asset file that changed; a refresh; another
+    backend or API version); then the edges. Keys of nodes that use images not made
     yet are provisional: `run` computes the real ones from the images' bytes.
 
     \b
     Example:
         flowpipe plan examples/campaign.yaml --json --backend useapi
+        flowpipe plan examples/campaign.yaml --refresh hero
     """
-    from flowpipe.planner import build_plan
-    from flowpipe.summary import plan_json, plan_lines, warning_lines
+    from flowpipe.summary import plan_json, plan_lines
 
-    plan = build_plan(recipe, overrides=parse_vars(variables), backend=backend)
-    for line in warning_lines(plan):
-        _warn(line)
+    plan, found = _plan_and_verdicts(recipe, variables, backend, out, cache_dir, refresh,
+                                     lock_file)
     if as_json:
-        click.echo(json.dumps(plan_json(plan), indent=2, ensure_ascii=False))
+        click.echo(json.dumps(plan_json(plan, found), indent=2, ensure_ascii=False))
     else:
-        click.echo("\n".join(plan_lines(plan)))
+        click.echo("\n".join(plan_lines(plan, found)))
+
+
+@cli.command("why")
+@click.argument("recipe", type=click.Path(path_type=Path))
+@click.argument("node")
+@var_option
+@_plan_options
+@_errors_to_exit
+def why_command(recipe: Path, node: str, variables: tuple[str, ...], backend: str,
+                out: Path | None, refresh: tuple[str, ...], cache_dir: Path | None,
+                lock_file: Path | None) -> None:
+    """Say why NODE of RECIPE would be cached, new or changed, and through which
+    upstream nodes, all the way up; nothing is sent.
+
+    Takes the options of `plan`. NODE is a node id as `plan` prints it.
+
+    \b
+    Example:
+        flowpipe why examples/campaign.yaml poster
+        flowpipe why examples/campaign.yaml "closeup[angle=side]"
+    """
+    from flowpipe.summary import why_lines
+
+    plan, found = _plan_and_verdicts(recipe, variables, backend, out, cache_dir, refresh,
+                                     lock_file)
+    click.echo("\n".join(why_lines(plan, found, node)))
 
 
 @cli.command("schema")

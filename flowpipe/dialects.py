@@ -35,6 +35,7 @@ __all__ = [
     "RateReason",
     "dialect",
     "dialects_accepting",
+    "same_ratio",
     "seconds_to_utc_midnight",
 ]
 
@@ -333,6 +334,25 @@ def dialects_accepting(*, model: str | None = None, ratio: str | None = None) ->
         if (model is None or d.canonical_model(model) is not None)
         and (ratio is None or d.canonical_ratio(ratio) is not None)
     )
+
+
+def same_ratio(name: str, spoken: Dialect) -> str | None:
+    """What ``spoken`` calls the aspect ratio another dialect calls ``name``, if it has one.
+
+    ``16:9`` is ``landscape`` in 2025-11 (2026-07 keeps ``landscape`` as an alias of
+    ``16:9``), ``1:1`` is ``square`` (2026-07 renamed it); ``4:3`` has no 2025-11 name.
+    """
+    for other in DIALECTS.values():
+        if other is spoken:
+            continue
+        pairs = [(old, alias.target) for old, alias in other.ratio_aliases.items()]
+        pairs += list(other.renamed.items())
+        for old, new in pairs:
+            if new == name and old in spoken.aspect_ratios:
+                return old
+            if old == name and new in spoken.aspect_ratios:
+                return new
+    return None
 
 
 def seconds_to_utc_midnight(now: _dt.datetime) -> float:

@@ -40,7 +40,8 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class RunStarted:
-    """The run began: ``nodes`` in the plan, on the ``backend`` kind (sim or useapi).
+    """The run began: ``nodes`` in the plan, on the ``backend`` kind (sim or useapi);
+    ``steps`` is each step's id and node count, in recipe order, ``recipe`` its name.
 
     ``warnings`` are the plan's (``file:line:col: warning: ...``), shown before anything
     is sent, as ``validate`` and ``plan`` show them.
@@ -50,6 +51,8 @@ class RunStarted:
     nodes: int
     backend: str
     warnings: tuple[str, ...] = ()
+    steps: tuple[tuple[str, int], ...] = ()
+    recipe: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,13 +65,19 @@ class NodeCached:
 
 @dataclass(frozen=True, slots=True)
 class NodeStarted:
-    """A request for ``node`` went to ``account`` (``attempt`` 1 is the first)."""
+    """A request for ``node`` went to ``account`` (``attempt`` 1 is the first).
+
+    ``state`` says why it is sent at all, ``new`` or ``changed`` (empty when not known),
+    and ``why`` what changed since the lock, in short strings (``flowpipe.why``).
+    """
 
     t: float
     node: str
     account: str
     attempt: int
     model: str
+    state: str = ""
+    why: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

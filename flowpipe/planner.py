@@ -22,7 +22,7 @@ import gc
 import hashlib
 import json
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from types import MappingProxyType
@@ -51,6 +51,7 @@ __all__ = [
     "Ref",
     "build_plan",
     "canonical_json",
+    "check_steps",
     "load_recipe",
     "node_request",
     "request_key",
@@ -149,6 +150,17 @@ class Plan:
         return _request(node, lambda ref: _provisional_ref(ref, self.nodes, self.assets))
 
 
+def check_steps(plan: Plan, steps: Iterable[str], *, option: str) -> None:
+    """UsageError (about ``option``) naming any of ``steps`` the plan has no step of."""
+    known = dict.fromkeys(node.step for node in plan.nodes.values())
+    unknown = sorted(set(steps) - set(known))
+    if unknown:
+        raise UsageError(
+            f"no step named {', '.join(unknown)} in {plan.recipe_path}",
+            hint=f"steps: {', '.join(known)}", option=option,
+        )
+
+
 def canonical_json(value: Any) -> bytes:
     """The one JSON encoding keys are computed over: sorted keys, no spaces, UTF-8."""
     text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -238,7 +250,7 @@ def _build(path: Path, doc: Document | None, overrides: Mapping[str, object],
     warnings = WarningList()
     spoken = check_dialect(doc, errors, warnings)
     errors.raise_if_any()
-    expansion = expand(doc, overrides, errors, spoken=spoken)
+    expansion = expand(doc, overrides, errors, spoken=spoken, warnings=warnings)
     assets = load_assets(doc, path.parent, errors)
     resolver = _Resolver(expansion, assets, errors, declared=set(doc.data.get("assets") or ()))
     resolved = [r for r in map(resolver.resolve, expansion.nodes) if r is not None]
@@ -487,7 +499,13 @@ def _model_error(
 ) -> PlanError:
     """The model cannot take the step's references: say why and which model can."""
     takers = [m.name for m in spoken.models.values() if m.takes_style]
-    if style is not None and not spoken.models[model].takes_style and takers:
+    if "model" in raw.per_node and raw.model_location is not None:
+        # a grid: this variant's model is the problem, not the step's references
+        where = raw.model_location
+        hint = (f"take {raw.model} out of the grid, or remove the style reference"
+                if style is not None and not spoken.models[model].takes_style
+                else f"take {raw.model} out of the grid, or {reference_hint(model, spoken)}")
+    elif style is not None and not spoken.models[model].takes_style and takers:
         where, hint = style.location, f"set 'model: {takers[0]}' to use a style reference"
     else:
         where = raw.model_location or (raw.context[-1].location if raw.context else raw.location)

@@ -1,4 +1,4 @@
-"""What a person sees while a run goes: a live panel on a TTY, plain lines elsewhere.
+"""What a person sees while a run goes: plain lines for logs and CI, the live panel on a TTY.
 
 The terminal face of ``flowpipe run``: sinks of the run's events, and the one line
 that says which backend a run talks to.
@@ -10,12 +10,7 @@ import contextlib
 import sys
 import time
 from collections.abc import Iterator
-from typing import IO, TYPE_CHECKING, Any
-
-from rich.console import Console
-from rich.live import Live
-from rich.markup import escape
-from rich.table import Table
+from typing import IO, TYPE_CHECKING
 
 from flowpipe.events import (
     AccountPaused,
@@ -37,9 +32,15 @@ from flowpipe.events import (
 
 if TYPE_CHECKING:
     from flowpipe.engine.runner import RunOptions
+    from flowpipe.results import RunResult
 
 __all__ = [
-    "LiveProgress", "PlainProgress", "Tally", "describe_backend", "describe_pause",
+    "PlainProgress",
+    "Tally",
+    "closing_lines",
+    "describe_backend",
+    "describe_pause",
+    "fmt_eta",
     "open_display",
 ]
 
@@ -55,7 +56,9 @@ class Tally:
         self.skipped = 0
         self.for_review = 0  # nodes waiting for a reviewer's pick
         self.retries = 0
+        self.reuploads = 0  # a 403 answered by uploading again: not a retry
         self.running: set[str] = set()
+        self.reasons: dict[str, str] = {}  # node -> "changed: prompt: ...", once sent
         self.windows: dict[str, int] = {}
         self.paused: dict[tuple[str, str | None], AccountPaused] = {}
         self.started = time.monotonic()
@@ -70,6 +73,8 @@ class Tally:
             self.total = event.nodes
         elif isinstance(event, NodeStarted):
             self.running.add(event.node)
+            if event.state:
+                self.reasons[event.node] = _reason(event.state, event.why)
         elif isinstance(event, NodeCached):
             self.done += 1
             self.cached += 1
@@ -79,7 +84,10 @@ class Tally:
             self._sent_done += 1
         elif isinstance(event, NodeRetried):
             self.running.discard(event.node)
-            self.retries += event.action != "paused"  # a pause is no retry (run.json agrees)
+            if event.action == "re-upload":
+                self.reuploads += 1
+            elif event.action != "paused":  # a pause is no retry (run.json agrees)
+                self.retries += 1
         elif isinstance(event, NodeFailed):
             self.running.discard(event.node)
             self.failed += 1
@@ -120,7 +128,13 @@ def describe_pause(event: AccountPaused) -> str:
     return f"{what}: out until {event.until:.1f}s ({event.reason})"
 
 
-def _fmt_eta(seconds: float | None) -> str:
+def _reason(state: str, why: tuple[str, ...]) -> str:
+    """``changed: prompt: "a" → "b"; upstream image changed: context hero.0``."""
+    return f"{state}: {'; '.join(why)}" if why else state
+
+
+def fmt_eta(seconds: float | None) -> str:
+    """``1m05s``, ``42s``; ``?`` when not known yet."""
     if seconds is None:
         return "?"
     minutes, secs = divmod(int(seconds), 60)
@@ -152,7 +166,9 @@ class PlainProgress:
         elif isinstance(event, NodeCached):
             self._line(f"cached {event.node}")
         elif isinstance(event, NodeDone):
-            self._line(f"done {event.node} in {event.seconds:.1f}s ({event.model_used})")
+            why = self.tally.reasons.get(event.node)
+            self._line(f"done {event.node} in {event.seconds:.1f}s ({event.model_used})"
+                       + (f": {why}" if why else ""))
         elif isinstance(event, NodeRetried):
             status = event.error.status if event.error.status is not None else "-"
             again = ("waits for an account that can take it" if event.action == "paused"
@@ -160,7 +176,9 @@ class PlainProgress:
             self._line(f"{event.action} {event.node}: HTTP {status} {event.error.type} ({again})")
         elif isinstance(event, NodeFailed):
             hint = f" ({event.error.hint})" if event.error.hint else ""
-            self._line(f"failed {event.node}: {event.error.type}: {event.error.message}{hint}")
+            why = self.tally.reasons.get(event.node)
+            self._line(f"failed {event.node}: {event.error.type}: {event.error.message}{hint}"
+                       + (f" [{why}]" if why else ""))
         elif isinstance(event, NodeSkipped):
             self._line(f"skipped {event.node}: {event.because}")
         elif isinstance(event, NodeWaiting):
@@ -170,58 +188,6 @@ class PlainProgress:
             self._line(f"uploaded {event.sha256[:12]} to {event.account}")
         elif isinstance(event, RunStopping):
             self._line(f"stopping: {event.reason}")
-
-
-class LiveProgress:
-    """A rich panel redrawn in place: counts, windows per account, retries, ETA."""
-
-    def __init__(self, console: Console | None = None) -> None:
-        self.console = console or Console(stderr=True)
-        self.tally = Tally()
-        self._stopping: str | None = None
-        self._live = Live(self._render(), console=self.console, refresh_per_second=4)
-
-    def __enter__(self) -> LiveProgress:
-        self._live.__enter__()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self._live.update(self._render())
-        self._live.__exit__(*exc)
-
-    def _render(self) -> Table:
-        t = self.tally
-        table = Table.grid(padding=(0, 2))
-        table.add_row(
-            f"[bold]{t.finished}/{t.total}[/] nodes",
-            f"[green]done {t.done}[/] (cached {t.cached})",
-            f"[cyan]running {len(t.running)}[/]",
-            f"waiting {t.waiting}",
-            f"[red]failed {t.failed}[/]",
-            f"[yellow]skipped {t.skipped}[/]",
-        )
-        windows = "  ".join(f"{a}: {w}" for a, w in sorted(t.windows.items())) or "-"
-        table.add_row(
-            f"window {windows}", f"retries {t.retries}", f"ETA {_fmt_eta(t.eta())}", "", "", ""
-        )
-        for line in t.paused_lines():
-            table.add_row(f"[yellow]paused[/] {escape(line)}", "", "", "", "", "")
-        if self._stopping:
-            table.add_row(f"[bold red]stopping:[/] {self._stopping}", "", "", "", "", "")
-        return table
-
-    def handle(self, event: Event) -> None:
-        self.tally.handle(event)
-        if isinstance(event, RunStarted):
-            for warning in event.warnings:
-                self.console.print(escape(warning), style="yellow")
-        elif isinstance(event, NodeFailed):
-            self.console.print(f"[red]failed[/] {event.node}: {event.error.message}")
-        elif isinstance(event, NodeWaiting) and event.stale:
-            self.console.print(f"[magenta]stale pick[/] {event.node}: {event.because}")
-        elif isinstance(event, RunStopping):
-            self._stopping = event.reason
-        self._live.update(self._render())
 
 
 def describe_backend(options: RunOptions) -> str:
@@ -245,5 +211,27 @@ def open_display(*, plain: bool = False) -> Iterator[list[EventSink]]:
     if plain or not sys.stderr.isatty():
         yield [PlainProgress(sys.stderr)]
         return
+    from flowpipe.live import LiveProgress
+
     with LiveProgress() as live:
         yield [live]
+
+
+def closing_lines(result: RunResult, *, update_flag: str) -> list[str]:
+    """What a run says when it ends; the last line names the report when there is one."""
+    summary = result.summary
+    lines = [f"{result.outcome}: {summary.get('done', 0)}/{summary.get('nodes', 0)} nodes "
+             f"done, output in {result.out}"]
+    lines.extend(f"waiting for review: {nid}: {result.nodes[nid].reason}"
+                 for nid in result.waiting)
+    if result.exit_code != 0 and result.message:
+        lines.append(result.message)
+    if result.removed:
+        files = "file" if result.removed == 1 else "files"
+        lines.append(f"removed {result.removed} {files} of nodes no longer in the recipe")
+    if result.lock is not None and result.lock_note:
+        lines.append(f"lock written to {result.lock}: {result.lock_note} ({update_flag} "
+                     "writes it there)")
+    if result.report is not None:
+        lines.append(f"report: {result.report}")
+    return lines

@@ -29,7 +29,9 @@ class NodeResult:
     node waits: pick with ``flowpipe review OUT``, then run again);
     ``reason`` says why when it is not done, ``error`` has the details. ``key`` is
     the request's cache key once known (None when its references never existed).
-    ``images`` are the files written for it, in index order.
+    ``images`` are the files written for it, in index order. ``change`` says why it
+    ran, ``cached``, ``new`` or ``changed`` (None when it was never reached), and
+    ``why`` what changed since the lock, in short strings.
     """
 
     id: str
@@ -42,6 +44,8 @@ class NodeResult:
     images: tuple[Path, ...]
     model_used: str | None = None
     error: ErrorInfo | None = None
+    change: Literal["cached", "new", "changed"] | None = None
+    why: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -54,7 +58,10 @@ class RunResult:
     nodes wait for a pick, and ``waiting`` lists them.
     ``nodes`` maps node id to ``NodeResult`` in plan order; ``images`` lists every image
     written, in plan order. ``summary`` has the counts and ``run_info`` the whole
-    run.json of the run.
+    run.json of the run. ``lock`` is the lock file the run wrote (None: none asked
+    for), ``lock_note`` why it is not the one beside the recipe; ``report`` the
+    report's path when one was written; ``removed`` how many files the run removed
+    because no node of the recipe makes them any more.
     """
 
     ok: bool
@@ -66,6 +73,10 @@ class RunResult:
     out: Path
     summary: Mapping[str, int]
     run_info: Mapping[str, Any] = field(repr=False)
+    lock: Path | None = None
+    lock_note: str | None = None
+    report: Path | None = None
+    removed: int = 0
 
     @property
     def waiting(self) -> tuple[str, ...]:

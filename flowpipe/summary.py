@@ -9,11 +9,20 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from flowpipe.errors import RecipeError, RecipeErrors
+from flowpipe.errors import RecipeError, RecipeErrors, UsageError
 from flowpipe.planner import Plan, Ref, build_plan
-from flowpipe.recipe.messages import one_line
+from flowpipe.recipe.messages import did_you_mean, one_line
+from flowpipe.why import STATES, Verdict, chain
 
-__all__ = ["PLAN_JSON_FORMAT", "plan_json", "plan_lines", "validate_recipes", "warning_lines"]
+__all__ = [
+    "PLAN_JSON_FORMAT",
+    "plan_json",
+    "plan_lines",
+    "plan_with_verdicts",
+    "validate_recipes",
+    "warning_lines",
+    "why_lines",
+]
 
 PLAN_JSON_FORMAT = 1
 _PROMPT_CHARS = 100
@@ -51,13 +60,37 @@ def validate_recipes(
         raise RecipeErrors(problems)
 
 
+def plan_with_verdicts(
+    recipe: Path,
+    *,
+    overrides: Mapping[str, object],
+    backend: str,
+    out: Path | None,
+    cache_dir: Path | None,
+    refresh: Sequence[str],
+    lock_path: Path | None,
+) -> tuple[Plan, dict[str, Verdict]]:
+    """The plan and each node's verdict as `run` with these options would see them;
+    ``backend`` ``auto`` is the one `run` would choose, ``refresh`` ``*`` every step."""
+    from flowpipe.engine.backend import choose_backend
+    from flowpipe.why import verdicts
+
+    kind = choose_backend("auto", None, None).kind if backend == "auto" else backend
+    plan = build_plan(recipe, overrides=overrides, backend=kind)
+    found = verdicts(plan, out=out, cache_dir=cache_dir, variables=bool(overrides),
+                     lock_path=lock_path, refresh_all="*" in refresh,
+                     refresh_steps=frozenset(r for r in refresh if r != "*"))
+    return plan, found
+
+
 def warning_lines(plan: Plan) -> list[str]:
     """The plan's warnings as ``file:line:col: warning: ...`` lines, in file order."""
     return [str(warning) for warning in plan.warnings]
 
 
-def plan_json(plan: Plan) -> dict[str, Any]:
-    """The plan as JSON: nodes in order with provisional keys and requests, edges, assets."""
+def plan_json(plan: Plan, verdicts: Mapping[str, Verdict] | None = None) -> dict[str, Any]:
+    """The plan as JSON: nodes in order with provisional keys and requests, edges, assets;
+    with ``verdicts``, each node's ``state`` (cached, new or changed) and ``why``."""
     folder = plan.recipe_path.parent.resolve()
     return {
         "format": PLAN_JSON_FORMAT,
@@ -94,11 +127,19 @@ def plan_json(plan: Plan) -> dict[str, Any]:
                 "provisional_key": node.provisional_key,
                 "request": plan.provisional_request(node.id),
                 "location": str(node.location),
+                **_verdict_json(verdicts, node.id),
             }
             for node in plan.nodes.values()
         ],
         "edges": [list(edge) for edge in plan.edges],
     }
+
+
+def _verdict_json(verdicts: Mapping[str, Verdict] | None, node_id: str) -> dict[str, Any]:
+    if verdicts is None:
+        return {}
+    verdict = verdicts[node_id]
+    return {"state": verdict.state, "why": list(verdict.why)}
 
 
 def _ref_json(ref: Ref) -> dict[str, Any]:
@@ -113,8 +154,9 @@ def _ref_json(ref: Ref) -> dict[str, Any]:
     }
 
 
-def plan_lines(plan: Plan) -> Iterator[str]:
-    """The plan for people: a header, one block per node in run order, the edges."""
+def plan_lines(plan: Plan, verdicts: Mapping[str, Verdict] | None = None) -> Iterator[str]:
+    """The plan for people: a header, one block per node in run order, the edges; with
+    ``verdicts``, each node's state and why."""
     steps = len({n.step for n in plan.nodes.values()})
     images = sum(n.count for n in plan.nodes.values())
     assets = f"{len(plan.assets)} asset{'s' if len(plan.assets) != 1 else ''}"
@@ -122,6 +164,9 @@ def plan_lines(plan: Plan) -> Iterator[str]:
         f"{plan.recipe_path}: {plan.name!r}: {len(plan.nodes)} nodes from {steps} steps, "
         f"{images} images, {assets}, backend {plan.backend}, api {plan.dialect}"
     )
+    if verdicts is not None:
+        counts = {s: sum(v.state == s for v in verdicts.values()) for s in STATES}
+        yield ", ".join(f"{n} {s}" for s, n in counts.items())
     width = min(40, max((len(i) for i in plan.nodes), default=4))
     models = max((len(n.model) for n in plan.nodes.values()), default=11)
     for number, node in enumerate(plan.nodes.values(), 1):
@@ -131,12 +176,28 @@ def plan_lines(plan: Plan) -> Iterator[str]:
             f"upscale {node.resolution}" if node.kind == "upscale"
             else f"x{node.count}  seed {seed:<10}"
         )
+        state = f"{verdicts[node.id].state:<8}" if verdicts is not None else ""
         yield (
-            f"{number:>5}  {node.id:<{width}}  {node.model:<{models}}  {node.aspect_ratio:<9}  "
-            f"{what}  key {node.provisional_key[:12]}  uses {uses}"
+            f"{number:>5}  {state}{node.id:<{width}}  {node.model:<{models}}  "
+            f"{node.aspect_ratio:<9}  {what}  key {node.provisional_key[:12]}  uses {uses}"
         )
         if node.kind != "upscale":
             yield f"{'':>7}prompt: {one_line(node.prompt, _PROMPT_CHARS)!r}"
+        for reason in verdicts[node.id].why if verdicts is not None else ():
+            yield f"{'':>7}why: {reason}"
     yield f"edges ({len(plan.edges)}):"
     for upstream, downstream in plan.edges:
         yield f"  {upstream} -> {downstream}"
+
+
+def why_lines(plan: Plan, verdicts: Mapping[str, Verdict], node_id: str) -> Iterator[str]:
+    """``flowpipe why``: the node's state and reasons, then the upstream nodes that are
+    not cached, indented beneath it, all the way up."""
+    if node_id not in plan.nodes:
+        raise UsageError(
+            f"no node {node_id!r} in {plan.recipe_path}"
+            f"{did_you_mean(node_id, list(plan.nodes), listing=6)}",
+            hint="node ids are as `flowpipe plan` lists them, e.g. closeup[angle=side]",
+        )
+    for depth, line in chain(plan, verdicts, node_id):
+        yield "  " * depth + line

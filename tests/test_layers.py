@@ -139,6 +139,10 @@ ABOVE_RECIPE = ("flowpipe.planner", "flowpipe.engine", "flowpipe.store", "flowpi
         pytest.param("flowpipe.compare", ("flowpipe.engine", "flowpipe.cli", "flowpipe.sim",
                                           "flowpipe._front", "flowpipe.api"),
                      id="compare-reads-plans-and-files"),
+        pytest.param("flowpipe.why", ("flowpipe.engine", "flowpipe.report", "flowpipe.sim",
+                                      "flowpipe.cli", "flowpipe.progress", "flowpipe.live",
+                                      "flowpipe.summary", "flowpipe._front"),
+                     id="why-below-the-engine"),
     ],
 )
 def test_layers_point_one_way(importers: str, forbidden: tuple[str, ...]) -> None:

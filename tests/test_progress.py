@@ -18,7 +18,8 @@ from flowpipe.events import (
     RunStopping,
     WindowChanged,
 )
-from flowpipe.progress import LiveProgress, PlainProgress, Tally
+from flowpipe.live import LiveProgress
+from flowpipe.progress import PlainProgress, Tally
 
 EVENTS = [
     RunStarted(0.0, 5, "sim"),
@@ -65,7 +66,50 @@ def test_live_progress_shows_counts_windows_and_stop_reason() -> None:
         live.handle(RunStopping(0.7, "interrupted", None))
     text = console.export_text()
     assert "4/5 nodes" in text
-    assert "x@example.com: 4" in text
+    assert "x@example.com  window  4" in text
     assert "retries 1" in text
     assert "failed c: moderated" in text
     assert "stopping: interrupted" in text
+
+
+def _final(live: LiveProgress) -> str:
+    console = Console(file=io.StringIO(), force_terminal=False, width=150, record=True)
+    console.print(live.render())
+    return console.export_text()
+
+
+def test_live_progress_has_a_bar_per_step_and_the_last_events_with_their_reasons() -> None:
+    live = LiveProgress(Console(file=io.StringIO()), clock=lambda: 10.0)
+    for event in [
+        RunStarted(0.0, 7, "sim", steps=(("hero", 1), ("grid", 6))),
+        NodeStarted(0.1, "hero", "a@x.io", 1, "imagen-4", "changed",
+                    ('prompt: "…soft light" → "…hard light"',)),
+        NodeDone(0.2, "hero", "a@x.io", 0.1, 1, "imagen-4"),
+        NodeCached(0.2, "grid[r=landscape]"),
+        NodeStarted(0.3, "grid[r=portrait]", "a@x.io", 1, "nano-banana", "changed",
+                    ("upstream image changed: context hero.0 (aaa → bbb)",)),
+        NodeStarted(0.3, "grid[r=square]", "a@x.io", 1, "nano-banana", "new",
+                    ("not in the cache",)),
+        NodeRetried(0.4, "grid[r=square]", "a@x.io", ErrorInfo("CapacityError", "busy", 429),
+                    6.2, "retry"),
+        NodeFailed(0.5, "grid[r=wide]", ErrorInfo("ModerationError", "moderated", 500)),
+        WindowChanged(0.5, "a@x.io", 3, "start"),
+        WindowChanged(0.6, "a@x.io", 6, "probe"),
+    ]:
+        live.handle(event)
+    live.pause("b@x.io", None, 60.0, "USER_REQUESTS_THROTTLED")
+    text = _final(live)
+    lines = text.splitlines()
+    hero = next(line for line in lines if line.startswith("hero "))
+    assert "█" in hero and "1/1" in hero and "done 1" in hero
+    grid = next(line for line in lines if line.startswith("grid "))
+    assert "2/6" in grid and "cached 1" in grid and "running 1" in grid and "failed 1" in grid
+    assert "▒" in grid and "─" in grid  # one running, three waiting
+    assert "a@x.io  window  6" in text and "▄█" in text  # the window's trace: 3 then 6
+    assert "paused  b@x.io for 1m00s: USER_REQUESTS_THROTTLED" in text
+    assert "→ hero to a@x.io: changed: prompt" in text
+    assert "→ grid[r=portrait] to a@x.io: changed: upstream image changed" in text
+    assert "↻ grid[r=square]: retry after 429 (in 6.2s)" in text
+    assert "✗ grid[r=wide]: ModerationError: moderated" in text
+    live.resume("b@x.io", None)
+    assert "paused  " not in _final(live)

@@ -7,11 +7,12 @@ import io
 from rich.console import Console
 
 from flowpipe.events import AccountPaused, AccountResumed, ErrorInfo, NodeRetried, RunStarted
-from flowpipe.progress import LiveProgress, PlainProgress
+from flowpipe.live import LiveProgress
+from flowpipe.progress import PlainProgress
 
 WARNING = "r.yaml:5:12: warning: imagen-4 now runs nano-banana-2-lite on Flow"
 EVENTS = [
-    RunStarted(0.0, 3, "sim", (WARNING,)),
+    RunStarted(0.0, 3, "sim", warnings=(WARNING,)),
     AccountPaused(1.0, "a@x", None, 19.0, "PUBLIC_ERROR_USER_REQUESTS_THROTTLED"),
     AccountPaused(2.0, "b@x", "nano-banana-pro", 600.0, "PUBLIC_ERROR_PER_MODEL_DAILY_QUOTA"),
 ]
@@ -35,15 +36,17 @@ def test_plain_lines_say_who_is_paused_until_when_and_why() -> None:
 def test_the_live_display_has_a_row_per_paused_account() -> None:
     buffer = io.StringIO()
     console = Console(file=buffer, force_terminal=False, width=160)
-    with LiveProgress(console) as live:
+    with LiveProgress(console, clock=lambda: 0.0) as live:
         for event in EVENTS:
             live.handle(event)
+        assert "a@x for 19s" in live._paused().plain
         live.handle(AccountResumed(19.0, "a@x", None))
     text = buffer.getvalue()
     assert text.startswith(WARNING)
     final = text.split(WARNING, 1)[1]  # the panel as drawn at the end
-    assert "paused b@x (nano-banana-pro): out until 600.0s" in final
-    assert "paused a@x" not in final  # it came back
+    row = next(line for line in final.splitlines() if line.startswith("paused "))
+    assert "b@x (nano-banana-pro) for 10m00s: PUBLIC_ERROR_PER_MODEL_DAILY_QUOTA" in row
+    assert "a@x" not in row  # it came back
 
 
 def test_a_node_sent_back_by_a_pause_is_no_retry() -> None:

@@ -106,11 +106,13 @@ def frozen_backend(kind: Kind, recipe: Path, base_url: str | None, token: str | 
 @contextlib.asynccontextmanager
 async def open_backend(
     choice: BackendChoice, *, time_scale: float, sim: SimConfig | None = None,
-    dialect: str = DEFAULT_DIALECT,
+    dialect: str = DEFAULT_DIALECT, media_folder: Path | None = None,
 ) -> AsyncIterator[Backend]:
     """The chosen backend, with the embedded simulator running while the block lasts.
 
     The embedded simulator speaks ``dialect`` (the recipe's), whatever ``sim`` says.
+    ``media_folder`` keeps its mediaGenerationIds across runs (the runner gives one in
+    its cache folder), so the ids a run cached stay good.
     """
     if choice.base_url is not None:
         assert choice.token is not None
@@ -119,7 +121,7 @@ async def open_backend(
     from flowpipe.sim import SimConfig, running_sim  # only an embedded run needs it
 
     sim_token = secrets.token_urlsafe(16)
-    base = sim or SimConfig(time_scale=time_scale, seed=0)
+    base = sim or SimConfig(time_scale=time_scale, seed=0, media_folder=media_folder)
     config = dataclasses.replace(base, tokens=(sim_token,), time_scale=time_scale,
                                  dialect=dialect)
     async with running_sim(config) as running:

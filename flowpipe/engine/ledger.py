@@ -7,9 +7,13 @@ After any stop the manifest must describe the image files on disk (docs/outputs.
 - before the first file that the folder's manifest lists is overwritten with other
   bytes, the manifest is rewritten with only what this run has finished so far (the
   rest read ``pending``), so a kill never leaves it naming bytes that are not there;
-- the final manifest lists every node as it ended. Files an earlier manifest listed
-  that nothing lists now are removed when the cache holds their bytes; otherwise,
-  being the only copy, they stay and the node keeps its earlier entry.
+- the final manifest lists every node as it ended, and the folder holds exactly the
+  images it lists: files an earlier manifest listed that nothing lists now (a node no
+  longer in the recipe, a node made again with other images) are removed, with the
+  folders they leave empty. Their bytes go into the cache first when it lacks them, so
+  the only copy is never lost. Only files a manifest lists with the SHA-256 they still
+  have are touched: a file flowpipe did not write, or one edited since, stays. A node
+  that did not finish keeps its earlier entry while its files are its current result.
 """
 
 from __future__ import annotations
@@ -20,8 +24,9 @@ from pathlib import Path
 
 from flowpipe import __version__
 from flowpipe.engine.state import NodeState
-from flowpipe.errors import OutputError
+from flowpipe.errors import FlowpipeError, OutputError
 from flowpipe.planner import Node, Plan, node_request
+from flowpipe.store.cache import MemoryCache
 from flowpipe.store.manifest import (
     Manifest,
     ManifestImage,
@@ -32,7 +37,7 @@ from flowpipe.store.manifest import (
     write_manifest,
 )
 from flowpipe.store.outputs import OutputWriter
-from flowpipe.store.provenance import Provenance, api_sha256, embed
+from flowpipe.store.provenance import Provenance, embed, strip
 from flowpipe.store.responses import CachedGeneration, CachedImage, ResponseCache, sha256_hex
 
 __all__ = ["OutputLedger", "asset_files", "image_path", "manifest_node"]
@@ -101,6 +106,7 @@ class OutputLedger:
         self._retracted = False
         self._files: dict[str, tuple[str, ...]] = {}  # node id -> SHA-256 of each file
         self._assets = asset_files(plan)
+        self.removed = 0  # files of nodes no node lists any more, removed by finish()
 
     def start(self) -> None:
         """Clear what a killed run left half-written."""
@@ -162,35 +168,59 @@ class OutputLedger:
         entries = {nid: self._entry(n) for nid, n in self.plan.nodes.items()}
         listed = {img.path for entry in entries.values() for img in entry.images}
         for old in self._previous.values():
-            stale = [img for img in old.images if img.path not in listed and self._intact(img)]
+            stale = [(img, data) for img in old.images if img.path not in listed
+                     for data in [self._intact(img)] if data is not None]
             if not stale:
                 continue
-            if self._keeps(old, stale, cache):
+            if self._keeps(old):
                 entries[old.id] = old
-            else:  # superseded: the cache keeps their bytes, the only copy is never removed
-                self._remove([img for img in stale if cache.get_image(img.sha256) is not None])
+            else:
+                self.removed += self._retire(stale, cache)
         manifest = self.manifest(entries)
         write_manifest(self.out, manifest)
         return manifest
 
-    def _keeps(self, old: ManifestNode, stale: Sequence[ManifestImage],
-               cache: ResponseCache) -> bool:
+    def _keeps(self, old: ManifestNode) -> bool:
         """Whether ``old`` stays the node's entry: its files are still its valid result."""
         state = self.states.get(old.id)
-        if state is None or state.status == "done":
-            return False
-        return old.key == state.key or any(cache.get_image(i.sha256) is None for i in stale)
+        return state is not None and state.status != "done" and old.key == state.key
 
-    def _intact(self, image: ManifestImage) -> bool:
+    def _intact(self, image: ManifestImage) -> bytes | None:
+        """The API's bytes of the file (its provenance packet taken off) if they are still
+        what the manifest says flowpipe wrote there."""
         try:
-            return api_sha256(self.writer.path_for(image.path).read_bytes()) == image.sha256
+            data = strip(self.writer.path_for(image.path).read_bytes())  # the API's bytes
         except (OSError, OutputError):
-            return False
+            return None
+        return data if sha256_hex(data) == image.sha256 else None
 
-    def _remove(self, images: Sequence[ManifestImage]) -> None:
-        for image in images:
-            with contextlib.suppress(OSError, OutputError):
-                self.writer.path_for(image.path).unlink()
+    def _retire(self, images: Sequence[tuple[ManifestImage, bytes]],
+                cache: ResponseCache) -> int:
+        """Remove files no node lists (their bytes kept in the cache); how many went."""
+        removed = 0
+        keeps = not isinstance(cache.store, MemoryCache)  # a run without a cache folder
+        for image, data in images:
+            if not keeps and cache.get_image(image.sha256) is None:
+                continue  # the only copy, and nowhere to keep it: the file stays
+            try:
+                cache.put_image(data, sha=image.sha256)
+                path = self.writer.path_for(image.path)
+                path.unlink()
+            except (OSError, FlowpipeError):  # not kept elsewhere: the file stays
+                continue
+            removed += 1
+            self._prune(path.parent)
+        return removed
+
+    def _prune(self, folder: Path) -> None:
+        """Remove ``folder`` and its parents while they are empty, up to the output folder."""
+        root = self.writer.root
+        while folder != root and folder.is_relative_to(root):
+            try:
+                folder.rmdir()
+            except OSError:  # not empty (or gone): stop climbing
+                return
+            folder = folder.parent
 
 
 def _listed_nodes(out: Path) -> dict[str, ManifestNode]:

@@ -22,9 +22,10 @@ from flowpipe.engine.retry import RetryPolicy
 from flowpipe.engine.state import NodeState, Status
 from flowpipe.errors import ErrorInfo
 from flowpipe.events import Event, NodeCached, NodeFailed, NodeSkipped, NodeWaiting
-from flowpipe.planner import Plan, request_key
+from flowpipe.planner import Plan, node_request, request_key
 from flowpipe.store.picks import Picks
 from flowpipe.store.responses import ResponseCache
+from flowpipe.why import Baseline, Explainer
 
 __all__ = ["IN_FLIGHT", "NodeBook", "review_hint"]
 
@@ -52,6 +53,7 @@ class NodeBook:
         seed: int | None,
         on_upload: Callable[[str, str], None],
         picks: Picks | None = None,
+        baseline: Baseline | None = None,
     ) -> None:
         self.plan = plan
         self.cache = cache
@@ -65,6 +67,7 @@ class NodeBook:
         self.queue = ReadyQueue(plan)
         self.ledger = OutputLedger(out, plan, self.states)
         self.resolver = Resolver(plan, cache, self.states, on_upload=on_upload, picks=picks)
+        self.explainer = Explainer(plan, baseline, refreshing=refreshing)
         self.open = len(plan.nodes)  # nodes not finished yet
 
     def start(self) -> None:
@@ -96,6 +99,7 @@ class NodeBook:
         state.key = request_key(node, state.ref_hashes, self.plan.backend)
         if self.from_cache(nid):
             return "done"
+        self.explain(nid, cached=False)
         state.status = "ready"
         self.queue.push(nid)
         return None
@@ -115,8 +119,16 @@ class NodeBook:
         state.cache_hit = True
         state.generation = gen
         state.account = gen.account
+        self.explain(nid, cached=True)
         self._emit(NodeCached(self._clock.now(), nid))
         return True
+
+    def explain(self, nid: str, *, cached: bool) -> None:
+        """Say why ``nid`` is cached or sent: what changed since the lock (its real key and
+        request are known, since its upstream images exist)."""
+        node, state = self.plan.nodes[nid], self.states[nid]
+        request = node_request(node, state.ref_hashes)
+        state.verdict = self.explainer.explain(node, request, key=state.key, cached=cached)
 
     def complete(self, nid: str, status: Status) -> None:
         """Mark a node finished and release (or skip) what waits on it."""

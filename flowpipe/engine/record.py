@@ -31,6 +31,8 @@ class _Node:
     attempts: int = 0
     account: str | None = None
     error: str | None = None
+    state: str | None = None
+    why: tuple[str, ...] = ()
 
 
 class RunRecorder:
@@ -96,9 +98,11 @@ class RunRecorder:
         entry = self._nodes.setdefault(event.node, _Node())
         if isinstance(event, NodeCached):
             entry.cache_hit = True
+            entry.state = "cached"
         elif isinstance(event, NodeStarted):
             entry.attempts = event.attempt
             entry.account = event.account
+            entry.state, entry.why = event.state or None, event.why
         elif isinstance(event, NodeDone):
             entry.seconds = round(event.seconds, 3)
         else:
@@ -107,6 +111,6 @@ class RunRecorder:
     def nodes(self) -> dict[str, NodeRun]:
         """What each node that saw an event did, in the order they first did."""
         return {
-            nid: NodeRun(n.cache_hit, n.seconds, n.attempts, n.account, n.error)
+            nid: NodeRun(n.cache_hit, n.seconds, n.attempts, n.account, n.error, n.state, n.why)
             for nid, n in self._nodes.items()
         }

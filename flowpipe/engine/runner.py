@@ -41,22 +41,33 @@ from flowpipe.engine.scheduler import MAX_WAIT, Scheduler, SchedulerOptions
 from flowpipe.engine.state import NodeState, summarize
 from flowpipe.errors import FrozenCacheMissError, StopRunError, UsageError
 from flowpipe.events import EventSink
-from flowpipe.planner import Plan, Recipe, build_plan
+from flowpipe.planner import Plan, Recipe, build_plan, check_steps, node_request
 from flowpipe.results import NodeResult, Outcome, RunResult
 from flowpipe.store.cache import CacheStore, DiskCache, MemoryCache, default_cache_dir
 from flowpipe.store.claims import Claims, KeyClaims
 from flowpipe.store.leases import RemoteClaims, SharedClaims
-from flowpipe.store.lock import Lock, LockEntry, check_lock, lock_path, read_lock, write_lock
+from flowpipe.store.lock import (
+    Lock,
+    LockEntry,
+    LockPlace,
+    check_lock,
+    lock_place,
+    read_lock,
+    write_lock,
+)
 from flowpipe.store.outputs import default_out_dir
 from flowpipe.store.picks import Picks, picks_path, read_picks
 from flowpipe.store.remote import RemoteCache, open_remote
 from flowpipe.store.responses import ResponseCache
 from flowpipe.store.runlog import RunLog, write_run_log
+from flowpipe.why import load_baseline
 
 if TYPE_CHECKING:
     from flowpipe.sim import SimConfig
 
 __all__ = ["RunControl", "RunOptions", "run_recipe", "run_recipe_async"]
+
+SIM_MEDIA = "sim-media"  # the embedded simulator's ids, kept in the cache folder
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -65,14 +76,18 @@ class RunOptions:
 
     A run writes its images, manifest.json and run.json under ``out`` and keeps
     responses in the cache; ``lock`` (RECIPE.lock.json beside the recipe) and
-    ``report`` (OUT/report.html) are written only when asked for. ``clock`` is the time
-    source (real time by default; ``VirtualClock`` in tests) and ``time_scale`` how many
-    of its seconds make one API second; ``transport`` replaces the HTTP transport.
-    ``remote`` is the shared remote cache (``s3://BUCKET/PREFIX``; None: the
-    ``FLOWPIPE_REMOTE`` variable, then ``.flowpipe.yaml``); ``use_remote=False`` uses none.
-    ``max_wait`` (API seconds) is how long the run waits when every account that could
-    go on is paused by a quota (2026-07) before it stops; ``captcha_retry`` (1-10,
-    2026-07) is sent as ``captchaRetry`` instead of what the recipe says.
+    ``report`` (OUT/report.html) are written only when asked for. A run with
+    ``variables``, or on another backend than the committed lock's, writes its lock
+    into ``out`` instead, unless ``update_lock`` says to replace the committed one;
+    ``lock_path`` names the lock to write (and a frozen run to check) outright.
+    ``clock`` is the time source (real time by default; ``VirtualClock`` in tests) and
+    ``time_scale`` how many of its seconds make one API second; ``transport`` replaces
+    the HTTP transport. ``remote`` is the shared remote cache (``s3://BUCKET/PREFIX``;
+    None: the ``FLOWPIPE_REMOTE`` variable, then ``.flowpipe.yaml``);
+    ``use_remote=False`` uses none. ``max_wait`` (API seconds) is how long the run
+    waits when every account that could go on is paused by a quota (2026-07) before it
+    stops; ``captcha_retry`` (1-10, 2026-07) is sent as ``captchaRetry`` instead of
+    what the recipe says.
     """
 
     out: Path | None = None
@@ -96,6 +111,8 @@ class RunOptions:
     use_cache: bool = True
     report: bool = False
     lock: bool = False
+    lock_path: Path | None = None
+    update_lock: bool = False
     stop_grace: float = 30.0
     seed: int | None = None
     remote: str | None = None
@@ -108,6 +125,7 @@ class RunOptions:
         fix = {
             "out": None if self.out is None else Path(self.out),
             "cache_dir": None if self.cache_dir is None else Path(self.cache_dir),
+            "lock_path": None if self.lock_path is None else Path(self.lock_path),
             "refresh_steps": frozenset(_names(self.refresh_steps)),
             "accounts": tuple(_names(self.accounts)),
         }
@@ -193,13 +211,7 @@ def _choose(options: RunOptions, recipe: Path) -> BackendChoice:
 
 def _plan(source: Path | Recipe, path: Path, options: RunOptions, kind: str) -> Plan:
     plan = build_plan(source, overrides=options.variables, backend=kind)
-    unknown = options.refresh_steps - {node.step for node in plan.nodes.values()}
-    if unknown:
-        raise UsageError(
-            f"no step named {', '.join(sorted(unknown))} in {path}",
-            hint=f"steps: {', '.join(dict.fromkeys(n.step for n in plan.nodes.values()))}",
-            option="refresh_steps",
-        )
+    check_steps(plan, options.refresh_steps, option="refresh_steps")
     _check_dialect_options(plan, options)
     return plan
 
@@ -269,10 +281,9 @@ def _limiter_config(options: RunOptions) -> LimiterConfig:
     )
 
 
-def _check_frozen(plan: Plan, recipe: Path, states: Mapping[str, NodeState],
+def _check_frozen(plan: Plan, path: Path, states: Mapping[str, NodeState],
                   pending: list[str]) -> None:
     """Frozen: every node must be cached and, if a lock exists, match it."""
-    path = lock_path(recipe)
     locked = read_lock(path) if path.exists() else None
     for nid in plan.nodes:
         state = states[nid]
@@ -308,6 +319,7 @@ class _Job:
         self.recorder = RunRecorder()
         self.started_at = datetime.now(UTC)
         self.backend_url = choice.base_url or "embedded simulator"
+        self.lock = _lock_place(recipe, plan, options, self.out)
         self.sched = Scheduler(
             plan,
             cache=self.cache,
@@ -325,15 +337,17 @@ class _Job:
                 max_wait=options.max_wait,
                 captcha_retry=options.captcha_retry,
             ),
+            baseline=load_baseline(list(dict.fromkeys([self.lock.path, self.lock.committed])),
+                                   self.out),
         )
 
     async def execute(self, control: RunControl | None) -> RunResult:
         try:  # decided from the cache alone, before any request could be sent
             if self.remote is not None:  # one batch from the remote, so prime reads locally
-                await self.remote.prepare(self.cache, self.plan, lock_path(self.recipe))
+                await self.remote.prepare(self.cache, self.plan, self.lock.path)
             pending = self.sched.prime()
             if self.options.frozen:
-                _check_frozen(self.plan, self.recipe, self.sched.states, pending)
+                _check_frozen(self.plan, self.lock.path, self.sched.states, pending)
         except BaseException:
             if self.remote is not None:
                 await self.remote.aclose()
@@ -356,8 +370,9 @@ class _Job:
 
     async def _send_all(self) -> None:
         options = self.options
+        media = self.store.folder / SIM_MEDIA if isinstance(self.store, DiskCache) else None
         async with open_backend(self.choice, time_scale=self.clock.scale, sim=options.sim,
-                                dialect=self.plan.dialect) as backend:
+                                dialect=self.plan.dialect, media_folder=media) as backend:
             self.backend_url = backend.base_url
             async with FlowClient(base_url=backend.base_url, token=backend.token,
                                   transport=options.transport, dialect=self.plan.dialect,
@@ -377,17 +392,22 @@ class _Job:
     def _finish(self, control: RunControl | None) -> RunResult:
         """Write what the run leaves behind and say how it ended."""
         outcome, message = _outcome(self.sched, control)
-        log = self._log(outcome, message)
         self.sched.ledger.finish(self.cache)
+        log = self._log(outcome, message)
         write_run_log(self.out, log)
+        lock = None
         if self.options.lock and not self.options.frozen:
-            _write_lock(self.recipe, self.plan, self.sched.states)
+            lock = _write_lock(self.lock.path, self.plan, self.sched.states)
+        report = None
         if self.options.report:
             from flowpipe.report import write_report
 
-            write_report(self.out)
-        return _result(self.plan, self.sched.states, self.out, outcome=outcome, message=message,
-                       log=log)
+            report = write_report(self.out)
+        result = _result(self.plan, self.sched.states, self.out, outcome=outcome,
+                         message=message, log=log)
+        return dataclasses.replace(result, lock=lock, report=report,
+                                   lock_note=self.lock.moved if lock else None,
+                                   removed=self.sched.ledger.removed)
 
     def _log(self, outcome: Outcome, message: str | None) -> RunLog:
         sched = self.sched
@@ -397,10 +417,12 @@ class _Job:
             api_calls=sched.api_calls,
             uploads=sched.uploads,
             retries=sched.retries,
+            reuploads=sched.reuploads,
             rejections=sched.rejections,
             pauses=sched.pauses,
             waited_for_other_runs=sched.claim_waits,
             corrupt_cache_entries=self.cache.corrupt_entries,
+            removed_files=sched.ledger.removed,
         )
         return RunLog(
             recipe_name=self.plan.name,
@@ -448,21 +470,31 @@ def _outcome(sched: Scheduler, control: RunControl | None) -> tuple[Outcome, str
     return "done", None
 
 
-def _write_lock(recipe: Path, plan: Plan, states: Mapping[str, NodeState]) -> None:
-    """Each finished node's key and images; a node not finished keeps its old entry."""
-    path = lock_path(recipe)
+def _lock_place(recipe: Path, plan: Plan, options: RunOptions, out: Path) -> LockPlace:
+    """Where this run's lock goes: beside the recipe, unless the run deviates from it."""
+    return lock_place(recipe, out, backend=plan.backend, variables=bool(options.variables),
+                      chosen=options.lock_path, update=options.update_lock)
+
+
+def _write_lock(path: Path, plan: Plan, states: Mapping[str, NodeState]) -> Path:
+    """Each finished node's key, images and request; a node not finished keeps its old
+    entry, an unchanged one its old text. A lock with nothing new is not rewritten."""
     try:
-        old = read_lock(path)
-        previous = old.nodes if old.backend == plan.backend else {}
+        old: Lock | None = read_lock(path)
     except FrozenCacheMissError:  # none yet, or unreadable: this run's entries only
-        previous = {}
+        old = None
+    previous = old.nodes if old is not None and old.backend == plan.backend else {}
     finished = {
-        nid: LockEntry(s.key, tuple(img.sha256 for img in s.generation.images))
+        nid: LockEntry(s.key, tuple(img.sha256 for img in s.generation.images),
+                       node_request(plan.nodes[nid], s.ref_hashes))
         for nid, s in states.items()
         if s.status == "done" and s.key and s.generation
     }
-    base = Lock(recipe=plan.name, backend=plan.backend, nodes=previous)
-    write_lock(path, base.updated(plan.nodes, finished))
+    base = Lock(recipe=plan.name, backend=plan.backend, nodes=previous, api=plan.dialect)
+    new = base.updated(plan.nodes, finished)
+    if old is None or not new.same_entries(old):
+        write_lock(path, new)
+    return path
 
 
 def _result(plan: Plan, states: Mapping[str, NodeState], out: Path, *, outcome: Outcome,
@@ -483,6 +515,8 @@ def _result(plan: Plan, states: Mapping[str, NodeState], out: Path, *, outcome: 
             if gen else (),
             model_used=gen.model_used if gen else None,
             error=state.error if state.status != "done" else None,
+            change=state.verdict.state if state.verdict else None,
+            why=state.verdict.why if state.verdict else (),
         )
     return RunResult(
         ok=outcome == "done",

@@ -17,6 +17,7 @@ and says who comes back when.
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,6 +57,7 @@ from flowpipe.planner import Plan, node_request
 from flowpipe.store.claims import Claims
 from flowpipe.store.picks import Picks
 from flowpipe.store.responses import CachedGeneration, ResponseCache
+from flowpipe.why import Baseline
 
 __all__ = ["Scheduler", "SchedulerOptions"]
 
@@ -91,6 +93,7 @@ class Scheduler:
         sinks: Sequence[EventSink] = (),
         options: SchedulerOptions | None = None,
         picks: Picks | None = None,
+        baseline: Baseline | None = None,
     ) -> None:
         self.plan = plan
         self.cache = cache
@@ -109,6 +112,7 @@ class Scheduler:
             seed=self.options.seed,
             on_upload=self._uploaded,
             picks=picks,
+            baseline=baseline,
         )
         self.states, self.queue = self.book.states, self.book.queue
         self.ledger, self.resolver = self.book.ledger, self.book.resolver
@@ -121,6 +125,7 @@ class Scheduler:
         self.api_calls = self.uploads = self.retries = self.rejections = self.claim_waits = 0
         self.pauses = 0
         self.eligible: Eligibility | None = None
+        self.reuploads = 0  # requests sent again after a 403 re-upload: not retries
         self._primed = False
         self._cond: asyncio.Condition | None = None
         self.inflight = InFlight(clock, self._task_done)
@@ -151,8 +156,11 @@ class Scheduler:
         """
         if not self._primed:
             self._primed = True
+            steps = Counter(node.step for node in self.plan.nodes.values())
             warnings = tuple(str(w) for w in self.plan.warnings)
-            self.emit(RunStarted(self.now(), len(self.plan.nodes), self.plan.backend, warnings))
+            self.emit(RunStarted(self.now(), len(self.plan.nodes), self.plan.backend,
+                                 warnings=warnings, steps=tuple(steps.items()),
+                                 recipe=self.plan.name))
             self.book.start()
         return self.book.queue.queued()
 
@@ -313,7 +321,10 @@ class Scheduler:
             )
             self.api_calls += 1
             attempt = state.attempt.sending()
-            self.emit(NodeStarted(self.now(), nid, account, attempt, state.attempt.model))
+            verdict = state.verdict
+            self.emit(NodeStarted(self.now(), nid, account, attempt, state.attempt.model,
+                                  verdict.state if verdict else "",
+                                  verdict.why if verdict else ()))
             result = await self._call(request)
         except APIError as exc:
             outcome = NodeAttempt.outcome(exc)
@@ -437,7 +448,10 @@ class Scheduler:
         return self.eligible.stalled()
 
     def _retried(self, nid: str, account: str, info: ErrorInfo, decision: Decision) -> None:
-        self.retries += 1
+        if decision.action is Action.REUPLOAD:
+            self.reuploads += 1
+        else:
+            self.retries += 1
         what = "other-account" if decision.action is Action.DROP_ACCOUNT else decision.action.value
         self.emit(NodeRetried(self.now(), nid, account, info,
                               self.clock.to_clock(decision.delay), what))

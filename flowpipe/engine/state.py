@@ -18,6 +18,7 @@ from flowpipe.engine.attempt import NodeAttempt
 from flowpipe.errors import ErrorInfo
 from flowpipe.planner import Ref
 from flowpipe.store.responses import CachedGeneration, CachedImage, sha256_hex
+from flowpipe.why import Verdict
 
 __all__ = ["NodeState", "Status", "describe", "image_bytes", "summarize"]
 
@@ -37,6 +38,7 @@ class NodeState:
     error: ErrorInfo | None = None
     account: str | None = None
     seconds: float = 0.0
+    verdict: Verdict | None = None  # cached, new or changed, and why (flowpipe.why)
 
     @property
     def finished(self) -> bool:

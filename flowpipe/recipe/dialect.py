@@ -4,7 +4,8 @@ The schema takes every dialect's names; this pass reads ``api:`` (absent: 2025-1
 so committed locks keep their keys) and checks each written model, aspect ratio,
 fallback, reference list, ``style``, ``captchaRetry`` and upscale step against that
 dialect's table in ``flowpipe.dialects``, at the place it was written. A name that
-another dialect takes says so in its hint ("16:9 needs `api: 2026-07`"); an old name
+another dialect takes says so in its hint ("write 'landscape': 16:9 is 'landscape' in
+api 2025-11, and 16:9 needs `api: 2026-07`"); an old name
 the dialect still takes (an alias) is a warning, not an error.
 """
 
@@ -13,8 +14,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from flowpipe.dialects import DIALECTS, Dialect, dialect, dialects_accepting
+from flowpipe.dialects import DIALECTS, Dialect, dialect, dialects_accepting, same_ratio
 from flowpipe.errors import PlanError, SchemaError
+from flowpipe.recipe.fields import REQUEST_FIELDS, field_problem, is_field_template
 from flowpipe.recipe.load import Document, YamlPath
 from flowpipe.recipe.messages import (
     ErrorList,
@@ -67,7 +69,12 @@ def value_problem(spoken: Dialect, key: str, value: Any) -> tuple[str, str | Non
     near = "" if others else did_you_mean(text, choices)
     message = f"{quote(value)} is not one of {', '.join(choices)}{near}"
     hints = [f"write '{spoken.renamed[text]}'"] if text in spoken.renamed else []
-    hints += [f"{text} needs `api: {others[0]}`"] if others else []
+    same = same_ratio(text, spoken) if key == "aspectRatio" else None
+    if same is not None and others:
+        hints.append(f"write '{same}': {text} is '{same}' in api {spoken.name}, and {text} "
+                     f"needs `api: {others[0]}`")
+    elif others:
+        hints.append(f"{text} needs `api: {others[0]}`")
     return message, "; ".join(hints) or None
 
 
@@ -93,7 +100,7 @@ class _Checker:
     def mapping(self, base: YamlPath, spec: Mapping[str, Any]) -> None:
         """Keys that ``defaults`` and steps share."""
         for key in ("model", "fallback_model", "aspectRatio"):
-            if key in spec:
+            if key in spec and not (key != "fallback_model" and is_field_template(spec[key])):
                 self.value(base, key, spec[key])
         if "captchaRetry" in spec and self.spoken.captcha_field is None:
             later = _later_dialect(self.spoken, "captcha_field")
@@ -102,18 +109,12 @@ class _Checker:
 
     def step(self, base: YamlPath, spec: Mapping[str, Any]) -> None:
         self.mapping(base, spec)
+        self.matrix_fields(base, spec)
         spoken = self.spoken
         if "style" in spec and spoken.style_field is None:
             self.fail(base, "style", f"api {spoken.name} has no style references",
                       "list the image under 'context:' instead: every reference is one "
                       f"kind, sent as {spoken.context_field.format(n='N')}", at_key=True)
-        context = spec.get("context")
-        if isinstance(context, list) and len(context) > spoken.reference_slots:
-            more = max(DIALECTS.values(), key=lambda d: d.reference_slots)
-            bigger = more.reference_slots > spoken.reference_slots
-            self.fail(base, "context", f"must be a list of 1 to {spoken.reference_slots} "
-                      "references",
-                      f"api {more.name} takes up to {more.reference_slots}" if bigger else None)
         if "upscale" in spec:
             self.upscale(base, spec)
         else:
@@ -122,6 +123,40 @@ class _Checker:
                     self.fail(base, key, "only an upscale step has one",
                               "add 'upscale: STEP.N' or remove it", at_key=True)
 
+    def matrix_fields(self, base: YamlPath, spec: Mapping[str, Any]) -> None:
+        """Matrix variables that set a request field: each value must be one it takes."""
+        matrix = spec.get("matrix")
+        if not isinstance(matrix, dict) or "upscale" in spec:  # upscale(): no such fields
+            return
+        for key in REQUEST_FIELDS:
+            if key not in matrix:
+                continue
+            where = (*base, "matrix", key)
+            if key in spec:
+                self.errors.add(PlanError(
+                    f"{describe_path(where)}: the step sets {quote(key)} too",
+                    self.doc.key_at(where), hint="remove one: the matrix sets it per node",
+                ))
+                continue
+            for i, value in enumerate(matrix[key]):
+                self.field(where, i, key, value)
+
+    def field(self, where: YamlPath, index: int, key: str, value: Any) -> None:
+        """One matrix value of a request field, checked at its own place."""
+        path = (*where, index)
+        problem, hint = field_problem(key, value), None
+        if problem is not None:
+            problem += f" (got {quote(value)})"
+        elif key in ("model", "aspectRatio"):
+            found = value_problem(self.spoken, key, value)
+            if found is None:
+                self.alias(path, key, str(value))
+                return
+            problem, hint = found
+        if problem is not None:
+            self.errors.add(SchemaError(f"{describe_path(path)}: {problem}", self.doc.at(path),
+                                        hint=hint))
+
     def upscale(self, base: YamlPath, spec: Mapping[str, Any]) -> None:
         spoken = self.spoken
         if not spoken.upscale_resolutions:
@@ -129,10 +164,16 @@ class _Checker:
             hint = f"upscale steps need `api: {later}`" if later else None
             self.fail(base, "upscale", f"api {spoken.name} cannot upscale", hint, at_key=True)
             return
+        matrix = spec.get("matrix")
+        matrix = matrix if isinstance(matrix, dict) else {}
         for key in UPSCALE_REFUSES:
             if key in spec:
                 self.fail(base, key, f"an upscale step takes no {quote(key)}",
                           "it makes one image from its source: remove it", at_key=True)
+            elif key in REQUEST_FIELDS and key in matrix:
+                self.fail((*base, "matrix"), key, f"an upscale step takes no {quote(key)}",
+                          "it makes one image from its source: name the variable otherwise",
+                          at_key=True)
         if "resolution" in spec:
             self.value(base, "resolution", spec["resolution"])
 
@@ -144,7 +185,10 @@ class _Checker:
             self.errors.add(SchemaError(f"{describe_path(path)}: {message}", self.doc.at(path),
                                         hint=hint))
             return
-        text = str(value)
+        self.alias(path, key, str(value))
+
+    def alias(self, path: YamlPath, key: str, text: str) -> None:
+        """An old name the dialect still takes: a warning with the name to write."""
         aliases = self.spoken.ratio_aliases if key == "aspectRatio" else self.spoken.aliases
         alias = aliases.get(text)
         if alias is not None:

@@ -16,15 +16,24 @@ from __future__ import annotations
 import hashlib
 import itertools
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import PurePosixPath
 from typing import Any
 
 from flowpipe.dialects import Dialect, dialect
 from flowpipe.errors import Location, PlanError, TemplateError
 from flowpipe.names import short_folder, slug
+from flowpipe.recipe.dialect import value_problem
+from flowpipe.recipe.fields import REQUEST_FIELDS, FieldValue, field_value, is_field_template
 from flowpipe.recipe.load import Document, YamlPath
-from flowpipe.recipe.messages import ErrorList, did_you_mean, one_line, quote
+from flowpipe.recipe.messages import (
+    ErrorList,
+    RecipeWarning,
+    WarningList,
+    did_you_mean,
+    one_line,
+    quote,
+)
 from flowpipe.recipe.render import Renderer
 from flowpipe.recipe.rules import MAX_PROMPT_CHARS
 
@@ -90,17 +99,27 @@ class RawNode:
     upscale: RawRef | None = None
     resolution: str | None = None
     captcha_retry: int | None = None
+    per_node: tuple[str, ...] = ()  # request fields a matrix value or template set here
 
 
 @dataclass(frozen=True, slots=True)
 class StepInfo:
-    """What references need to know about a step: its variants and image count."""
+    """What references need to know about a step: its variants and image counts.
+
+    ``count`` is the step's count; ``counts`` has each node's own where a matrix or a
+    template sets ``count`` per variant.
+    """
 
     id: str
     count: int
     matrix_keys: tuple[str, ...]
     variants: Mapping[tuple[str, ...], str]  # variant value texts -> node id
     location: Location
+    counts: Mapping[str, int] = field(default_factory=dict)
+
+    def count_of(self, node_id: str) -> int:
+        """How many images node ``node_id`` of this step makes."""
+        return self.counts.get(node_id, self.count)
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,11 +157,13 @@ def expand(
     errors: ErrorList,
     *,
     spoken: Dialect | None = None,
+    warnings: WarningList | None = None,
 ) -> Expansion:
     """Expand a schema-valid document; problems go to ``errors``.
 
     ``spoken`` is the recipe's dialect (default: the one its ``api:`` names); it gives
-    the default aspect ratio.
+    the default aspect ratio and checks the request fields a template renders
+    (an old name it still takes goes to ``warnings``).
     """
     data: dict[str, Any] = doc.data
     spoken = spoken or dialect(data.get("api"))
@@ -168,16 +189,18 @@ def expand(
         step = _StepExpander(
             doc, step_id, spec=spec, settings=settings, recipe_name=name,
             variables=variables, renderer=renderer, errors=errors,
-            default_ratio=spoken.default_aspect_ratio,
+            spoken=spoken, warnings=warnings if warnings is not None else WarningList(),
         )
         step_nodes = step.expand(matrix)
         nodes.extend(step_nodes)
+        fixed = settings["count"] if isinstance(settings["count"], int) else None
         steps[step_id] = StepInfo(
             id=step_id,
-            count=1 if step.upscale else int(settings["count"] or DEFAULT_COUNT),
+            count=1 if step.upscale else fixed or DEFAULT_COUNT,
             matrix_keys=tuple(matrix),
             variants={tuple(t for _, t in n.variant): n.id for n in step_nodes},
             location=step_loc,
+            counts={n.id: n.count for n in step_nodes} if step.varies else {},
         )
     accounts = tuple(str(a) for a in data.get("accounts") or ())
     return Expansion(
@@ -242,13 +265,31 @@ class _StepExpander:
         variables: Mapping[str, Any],
         renderer: Renderer,
         errors: ErrorList,
-        default_ratio: str = DEFAULT_ASPECT_RATIO,
+        spoken: Dialect,
+        warnings: WarningList,
     ) -> None:
         self.doc, self.step_id = doc, step_id
         self.recipe_name, self.variables = recipe_name, variables
         self.renderer, self.errors = renderer, errors
+        self.spoken, self.warnings = spoken, warnings
         self.failed: set[YamlPath] = set()
         base: YamlPath = ("steps", step_id)
+        matrix: Mapping[str, Any] = spec.get("matrix") or {}
+        # Request fields set per node: by the matrix, or by a template of its values.
+        self.per_node = {
+            key: _Field(path, key, str(settings[key]), doc.at(path))
+            for key in REQUEST_FIELDS
+            if key not in matrix and is_field_template(settings[key])
+            for path in [_setting_path(base, spec, key)]
+        }
+        self.from_matrix = {  # field -> value text -> where that value is written
+            key: {
+                value_text(v): doc.at((*base, "matrix", key, i))
+                for i, v in enumerate(matrix[key])
+            }
+            for key in REQUEST_FIELDS if key in matrix
+        }
+        self.varies = bool(self.per_node or self.from_matrix)
         self.upscale = (
             _Field((*base, "upscale"), "upscale", spec["upscale"], doc.at((*base, "upscale")))
             if "upscale" in spec else None
@@ -272,7 +313,7 @@ class _StepExpander:
         self.common = {
             "step": step_id,
             "model": settings["model"],
-            "aspect_ratio": settings["aspectRatio"] or default_ratio,
+            "aspect_ratio": settings["aspectRatio"] or spoken.default_aspect_ratio,
             "count": 1 if self.upscale else settings["count"] or DEFAULT_COUNT,
             "fallback": settings["fallback_model"],
             "moderation_retries": DEFAULT_MODERATION_RETRIES if retries is None else retries,
@@ -356,6 +397,9 @@ class _StepExpander:
         }
         if self.upscale:
             return self._upscale_node(node_id, variant, scope, out_dir)
+        fields = self._fields(node_id, values, scope) if self.varies else {}
+        if fields is None:
+            return None
         prompt = self._render(self.prompt, scope, node_id)
         style = self._ref(self.style, scope, node_id) if self.style else None
         context = tuple(self._ref(f, scope, node_id) for f in self.context)
@@ -374,7 +418,10 @@ class _StepExpander:
                 hint="shorten it; see docs/recipes.md#limits",
             ))
             return None
-        seed = self.seed if self.seed != "" else derive_seed(self.recipe_name, node_id)
+        seed: object = self.seed
+        if "seed" in fields:
+            seed = fields.pop("seed")
+        seed = seed if seed != "" else derive_seed(self.recipe_name, node_id)
         return RawNode(
             id=node_id,
             variant=variant,
@@ -383,8 +430,58 @@ class _StepExpander:
             seed=seed if isinstance(seed, int) else None,
             style=style,
             context=tuple(c for c in context if c is not None),
-            **self.common,
+            **{**self.common, **fields},
         )
+
+    def _fields(
+        self, node_id: str, values: Mapping[str, Any], scope: Mapping[str, Any]
+    ) -> dict[str, Any] | None:
+        """This node's own request fields (RawNode names), from its matrix values and
+        rendered templates; None when one is not a value the field takes."""
+        found: dict[str, FieldValue] = {}
+        for key, places in self.from_matrix.items():  # values were checked where written
+            value = values[key]
+            found[key] = FieldValue(field_value(key, value), places[value_text(value)])
+        for key, template in self.per_node.items():
+            text = self._render(template, scope, node_id)
+            if text is None:
+                return None
+            try:
+                value = field_value(key, text)
+            except ValueError as exc:
+                self._fail(template, PlanError(
+                    f"step {node_id!r}: {key}: {quote(template.source)} renders to "
+                    f"{quote(text)}, but {key} {exc}", template.location,
+                    hint="check the variables it uses",
+                ))
+                return None
+            if self._check_name(node_id, template, key, str(value)):
+                return None
+            found[key] = FieldValue(value, template.location)
+        return _raw_fields(found)
+
+    def _check_name(self, node_id: str, template: _Field, key: str, text: str) -> bool:
+        """A rendered model or aspect ratio the dialect does not take is an error (an old
+        name it still takes, a warning); True when it is an error."""
+        if key not in ("model", "aspectRatio"):
+            return False
+        problem = value_problem(self.spoken, key, text)
+        if problem is not None:
+            message, hint = problem
+            self._fail(template, PlanError(
+                f"step {node_id!r}: {key}: {quote(template.source)} renders to "
+                f"{quote(text)}: {message}",
+                template.location, hint=hint,
+            ))  # said once per template, for the first variant that fails
+            return True
+        aliases = self.spoken.ratio_aliases if key == "aspectRatio" else self.spoken.aliases
+        alias = aliases.get(text)
+        if alias is not None:
+            self.warnings.add(RecipeWarning(
+                f"step {node_id!r}: {key}: {alias.warning}", template.location,
+                hint=f"write '{alias.target}'",
+            ))
+        return False
 
     def _upscale_node(
         self,
@@ -424,6 +521,24 @@ class _StepExpander:
         """Report a template's first failure only, not once per matrix variant."""
         self.failed.add(field.path)
         self.errors.add(error)
+
+
+def _raw_fields(found: Mapping[str, FieldValue]) -> dict[str, Any]:
+    """RawNode's names for request fields (``aspectRatio`` is ``aspect_ratio``), with the
+    place each was set for model and aspect ratio (what rule errors point at)."""
+    raw: dict[str, Any] = {}
+    for key, item in found.items():
+        name = "aspect_ratio" if key == "aspectRatio" else key
+        raw[name] = item.value
+        if key in ("model", "aspectRatio"):
+            raw[f"{name}_location"] = item.location
+    raw["per_node"] = tuple(found)
+    return raw
+
+
+def _setting_path(base: YamlPath, spec: Mapping[str, Any], key: str) -> YamlPath:
+    """Where a setting was written: the step itself, else ``defaults``."""
+    return (*base, key) if key in spec else ("defaults", key)
 
 
 def _setting_location(

@@ -9,6 +9,7 @@ path. Only standard YAML tags are accepted: no python tags, no custom ones.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,7 +100,8 @@ def load_text(text: str, *, file: str = "<recipe>", path: Path | None = None) ->
     try:
         root = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
-        raise _syntax_error(exc, text, file) from None
+        mark = exc.problem_mark or exc.context_mark
+        raise _unquoted_template(text, file, mark) or _syntax_error(exc, text, file) from None
     except yaml.YAMLError as exc:
         raise _reader_error(exc, text, file) from None
     builder = _Builder(file)
@@ -107,6 +109,10 @@ def load_text(text: str, *, file: str = "<recipe>", path: Path | None = None) ->
         data = builder.build(root, ()) if root is not None else None
     except RecursionError:
         raise RecipeSyntaxError("the YAML is nested too deeply", Location(file, 1, 1)) from None
+    except RecipeSyntaxError as exc:
+        where = exc.location
+        at = None if where is None else _Mark(where.line - 1, where.column - 1)
+        raise _unquoted_template(text, file, at) or exc from None
     return Document(
         file=file,
         path=path,
@@ -141,6 +147,69 @@ def _syntax_error(exc: yaml.MarkedYAMLError, text: str, file: str) -> RecipeSynt
         what = what.removeprefix("a ").removeprefix("an ")
         where = f" (the {what} opened at line {opened.line + 1}, column {opened.column + 1})"
     return RecipeSyntaxError(f"YAML syntax: {problem}{where}", loc)
+
+
+@dataclass(frozen=True, slots=True)
+class _Mark:
+    """A 0-based position, as libyaml marks them."""
+
+    line: int
+    column: int
+
+
+_TEMPLATE_START = re.compile(r"[:\[,{-][ \t]*(\{\{)")
+_LOOK_BACK = 3  # lines before an error where an unquoted '{{' may have started it
+
+
+def _unquoted_template(text: str, file: str, mark: Any) -> RecipeSyntaxError | None:
+    """'quote the template' when an error comes from a value that starts with ``{{``.
+
+    YAML reads an unquoted ``{{ name }}`` as a mapping inside a mapping, so the
+    natural ``model: {{ engine }}`` fails with a message about keys or syntax. The
+    error's line (and the few before it) is searched for a value starting ``{{``
+    outside quotes; the error then points there and shows the quoted value.
+    """
+    if mark is None:
+        return None
+    lines = text.splitlines()
+    last = min(int(mark.line), len(lines) - 1)
+    for number in range(last, max(-1, last - _LOOK_BACK - 1), -1):
+        line = lines[number] if number >= 0 else ""
+        end = int(mark.column) + 1 if number == int(mark.line) else len(line)
+        for found in _TEMPLATE_START.finditer(line):
+            start = found.start(1)
+            if start <= end and not _in_quotes(line[:start]) and "#" not in line[:start]:
+                value = _flow_value(line[start:])
+                return RecipeSyntaxError(
+                    "YAML reads a value that starts with '{{' as a mapping: quote the template",
+                    Location(file, number + 1, start + 1),
+                    hint=f"write {_quoted(value)}",
+                )
+    return None
+
+
+def _in_quotes(before: str) -> bool:
+    return before.count('"') % 2 == 1 or before.count("'") % 2 == 1
+
+
+def _flow_value(rest: str) -> str:
+    """The template value at the start of ``rest``: up to a comment, or the end of a flow
+    item (a ``,``, ``]`` or ``}`` outside the template's own braces)."""
+    depth = 0
+    for i, ch in enumerate(rest):
+        if ch == "{":
+            depth += 1
+        elif ch == "}":
+            depth -= 1
+            if depth < 0:
+                return rest[:i].rstrip()
+        elif (depth == 0 and ch in ",]") or (ch == "#" and rest[i - 1] in " \t"):
+            return rest[:i].rstrip()
+    return rest.rstrip()
+
+
+def _quoted(value: str) -> str:
+    return '"' + one_line(value, 120).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _char_at(text: str, line: int, column: int) -> str:

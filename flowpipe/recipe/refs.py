@@ -76,11 +76,12 @@ def resolve_reference(
     if which == "pick":
         return Target(node=node, pick=True)
     index = int(which)
-    if not 0 <= index < step.count:
+    count = step.count_of(node)
+    if not 0 <= index < count:
+        who = f"step {step.id!r}" if count == step.count else f"node {node!r}"
         raise RefProblem(
-            f"step {step.id!r} makes {step.count} image{'s' if step.count > 1 else ''} "
-            f"({_index_range(step.count)})",
-            hint=f"use an index from {_index_range(step.count)}",
+            f"{who} makes {count} image{'s' if count > 1 else ''} ({_index_range(count)})",
+            hint=f"use an index from {_index_range(count)}",
         )
     return Target(node=node, index=index)
 

@@ -28,6 +28,7 @@ __all__ = [
     "default_fallback",
     "model_problem",
     "reference_hint",
+    "too_many_references",
 ]
 
 _OLD = DIALECTS["2025-11"]
@@ -71,7 +72,30 @@ def reference_hint(model: str, spoken: Dialect = _OLD) -> str:
     hint = f"use at most {limit} {_kind(spoken)}"
     if more.max_context > limit:
         hint += f", or 'model: {more.name}' for {more.max_context}"
+        return hint
+    wider = max(DIALECTS.values(), key=lambda d: max(m.max_context for m in d.models.values()))
+    most = max(m.max_context for m in wider.models.values())
+    if most > limit:
+        hint += f", or `api: {wider.name}` for up to {most}"
     return hint
+
+
+def too_many_references(
+    spoken: Dialect, written_model: object, count: int
+) -> tuple[str, str] | None:
+    """``(message, hint)`` when ``count`` context references are more than the model takes.
+
+    ``written_model`` is the step's model as written (a name, an alias, or anything
+    else: a template or nothing, when the API's own choice is named). Every message
+    about too many references names the model and its limit, whichever check finds it.
+    """
+    name = spoken.canonical_model(written_model) if isinstance(written_model, str) else None
+    model = name or spoken.auto_model(count)
+    problem = model_problem(model, has_style=False, context_count=count, spoken=spoken)
+    if problem is None:
+        return None
+    chosen = "" if name else f"no model is set, so the API would pick {model}, but "
+    return chosen + problem, reference_hint(model, spoken)
 
 
 def default_fallback(

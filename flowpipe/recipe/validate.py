@@ -14,9 +14,11 @@ from typing import Any
 
 from jsonschema.exceptions import ValidationError
 
+from flowpipe.dialects import DEFAULT_DIALECT, DIALECTS
 from flowpipe.errors import SchemaError
 from flowpipe.recipe.load import Document, YamlPath
 from flowpipe.recipe.messages import ErrorList, did_you_mean, one_line, quote, type_name
+from flowpipe.recipe.rules import too_many_references
 from flowpipe.recipe.schema import schema_validator
 
 __all__ = ["describe_path", "validate_document"]
@@ -97,6 +99,10 @@ def _explain(error: ValidationError, doc: Document) -> Iterable[SchemaError]:
                     hint=_REQUIRED_HINTS.get(str(key)),
                 )
         return
+    if keyword == "maxItems" and path[:1] == ("steps",) and path[2:] == ("context",) \
+            and isinstance(error.instance, list):
+        yield _too_many_references(doc, path, len(error.instance))
+        return
     message = schema.get("errorMessage")
     if message:
         yield SchemaError(f"{where}: {message} (got {quote(error.instance)})", doc.at(path))
@@ -117,6 +123,20 @@ def _explain(error: ValidationError, doc: Document) -> Iterable[SchemaError]:
         yield SchemaError(f"{where}: the recipe has no steps", doc.at(path), hint="add a step")
     else:
         yield SchemaError(f"{where}: {one_line(error.message, 200)}", doc.at(path))
+
+
+def _too_many_references(doc: Document, path: YamlPath, count: int) -> SchemaError:
+    """More references than any model takes: say which model the step has, and its limit."""
+    data: dict[str, Any] = doc.data
+    spoken = DIALECTS.get(str(data.get("api")), DIALECTS[DEFAULT_DIALECT])
+    step = data["steps"][path[1]]
+    defaults = data.get("defaults")
+    written = defaults.get("model") if isinstance(defaults, dict) else None
+    model = step.get("model", written) if isinstance(step, dict) else None
+    found = too_many_references(spoken, model, count)
+    assert found is not None  # the schema's bound is every model's limit or more
+    message, hint = found
+    return SchemaError(f"{describe_path(path[:2])}: {message}", doc.at(path), hint=hint)
 
 
 _REQUIRED_HINTS = {

@@ -181,10 +181,16 @@ def _stats(manifest: ManifestData, run: RunLog | None) -> tuple[Stat, ...]:
         Stat("Skipped", get("skipped", counted["skipped"]), skipped_tone),
         Stat("Images", get("images", images)),
         Stat("API calls", get("api_calls"), "", uploads_note),
-        Stat("Retries", get("retries")),
+        Stat("Retries", get("retries"), "", _reuploads(summary)),
         Stat("Rejections", get("rejections"), "", "429/503 capacity"),
         Stat("Wall time", _fmt_seconds(run.wall_seconds) if run else "—"),
     )
+
+
+def _reuploads(summary: Mapping[str, int]) -> str:
+    """A 403 answered by uploading the reference again is not a retry: said apart."""
+    count = summary.get("reuploads")
+    return f"{count:,} re-upload{'s' if count != 1 else ''} after 403" if count else ""
 
 
 def _dag(steps: tuple[StepView, ...]) -> DagLayout:

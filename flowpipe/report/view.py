@@ -9,6 +9,7 @@ embedding's (``render.safe_json``).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,7 +65,11 @@ class Failure:
 
 @dataclass(frozen=True, slots=True)
 class NodeGroup:
-    """A node's cards (or its failure) with what differs from its step."""
+    """A node's cards (or its failure) with what differs from its step.
+
+    ``change`` and ``why`` say why the run made it (``new``/``changed`` and what
+    changed since the lock) or that the cache answered it (run.json; None: unknown).
+    """
 
     node: NodeEntry
     label: str
@@ -75,16 +80,23 @@ class NodeGroup:
     params: tuple[tuple[str, str], ...]
     cache_hit: bool | None
     account: str | None
+    change: str | None = None
+    why: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
 class MatrixTable:
-    """A matrix of one or two variables as rows (and columns) of node groups."""
+    """Two matrix variables as rows and columns of node groups (or one, as rows).
+
+    A matrix of three or more variables is laid out as one table per combination of
+    the others, each with its ``caption`` (``mood=dusk``).
+    """
 
     row_var: str
     col_var: str | None
     col_labels: tuple[str, ...]
     rows: tuple[tuple[str, tuple[NodeGroup | None, ...]], ...]
+    caption: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +125,7 @@ class StepView:
     table: MatrixTable | None
     deps: tuple[str, ...]
     source: UpscaleSource | None = None
+    more_tables: tuple[MatrixTable, ...] = ()  # the other combinations of 3+ variables
 
 
 def _upscale_source(members: Sequence[NodeEntry], step_of: Mapping[str, str],
@@ -189,18 +202,18 @@ def _common(items: Sequence[tuple[tuple[str, str], ...]]) -> dict[str, str]:
     return common
 
 
-def _table(step: ManifestStep, groups: Sequence[NodeGroup]) -> MatrixTable | None:
+def _tables(step: ManifestStep, groups: Sequence[NodeGroup]) -> tuple[MatrixTable, ...]:
+    """The step's matrix as tables: rows by its first variable, columns by its second,
+    one table per combination of any others (in the recipe's order throughout)."""
     if not groups:
-        return None
+        return ()
     names = [k for k, _ in step.matrix] or [k for k, _ in groups[0].node.variant]
-    if not 1 <= len(names) <= 2 or any(len(g.node.variant) != len(names) for g in groups):
-        return None
+    if not names or any({k for k, _ in g.node.variant} != set(names) for g in groups):
+        return ()
     axes: list[list[str]] = [[] for _ in names]
     cells: dict[tuple[str, ...], NodeGroup] = {}
     for g in groups:
         values = dict(g.node.variant)
-        if set(values) != set(names):
-            return None
         key = tuple(values[n] for n in names)
         for axis, value in zip(axes, key, strict=True):
             if value not in axis:
@@ -208,9 +221,16 @@ def _table(step: ManifestStep, groups: Sequence[NodeGroup]) -> MatrixTable | Non
         cells[key] = g
     if len(names) == 1:
         single = tuple((v, (cells.get((v,)),)) for v in axes[0])
-        return MatrixTable(row_var=names[0], col_var=None, col_labels=(), rows=single)
-    rows = tuple((r, tuple(cells.get((r, c)) for c in axes[1])) for r in axes[0])
-    return MatrixTable(row_var=names[0], col_var=names[1], col_labels=tuple(axes[1]), rows=rows)
+        return (MatrixTable(row_var=names[0], col_var=None, col_labels=(), rows=single),)
+    tables = []
+    for rest in itertools.product(*axes[2:]):
+        rows = tuple((r, tuple(cells.get((r, c, *rest)) for c in axes[1])) for r in axes[0])
+        if not any(g for _, row in rows for g in row):
+            continue
+        caption = ", ".join(f"{k}={v}" for k, v in zip(names[2:], rest, strict=True))
+        tables.append(MatrixTable(row_var=names[0], col_var=names[1],
+                                  col_labels=tuple(axes[1]), rows=rows, caption=caption))
+    return tuple(tables)
 
 
 def build_steps(
@@ -253,12 +273,15 @@ def build_steps(
                     params=tuple((k, v) for k, v in _params(node) if k not in params_common),
                     cache_hit=hit,
                     account=info.account if info else None,
+                    change=info.state if info else None,
+                    why=info.why if info else (),
                 )
             )
         counts: dict[str, int] = {}
         for g in groups:
             counts[g.status] = counts.get(g.status, 0) + 1
         refs = dict.fromkeys((r.role, r.text, r.sha256[:12]) for n in members for r in n.references)
+        tables = _tables(step, groups) if any(n.variant for n in members) else ()
         steps.append(
             StepView(
                 index=s_index,
@@ -272,7 +295,8 @@ def build_steps(
                 matrix_vars=tuple(k for k, _ in step.matrix)
                 or (tuple(k for k, _ in members[0].variant) if members else ()),
                 groups=tuple(groups),
-                table=_table(step, groups) if any(n.variant for n in members) else None,
+                table=tables[0] if tables else None,
+                more_tables=tables[1:],
                 deps=tuple(
                     dict.fromkeys(
                         step_of[d]

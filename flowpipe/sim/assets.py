@@ -74,7 +74,7 @@ async def handle_upload(request: web.Request) -> web.Response:
         raise Answer(400, error("File is empty"))
     width, height, thumb = await asyncio.to_thread(_inspect, data, _FORMATS[content_type])
     sha = hashlib.sha256(data).hexdigest()
-    media_id = state.registry.register(
+    media_id = state.registry.register_upload(
         MediaRecord(owner=email, sha256=sha, thumb=thumb, width=width, height=height)
     )
     state.note_upload(sha, email)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 from flowpipe.dialects import DEFAULT_DIALECT, DIALECTS, dialect
@@ -143,7 +144,8 @@ class SimConfig:
     ``(model, generations per account per UTC day)``), an account quota
     (``account_quota``: generations before USER_QUOTA_REACHED) and refused captchas.
     ``clock_start`` is the UTC wall time (epoch seconds) at API second 0; None: the
-    real time when the server starts.
+    real time when the server starts. ``media_folder`` keeps every mediaGenerationId
+    across restarts (None: they live as long as the server).
     """
 
     tokens: tuple[str, ...] = field(default=(DEFAULT_TOKEN,), repr=False)
@@ -171,6 +173,7 @@ class SimConfig:
     account_quota: int | None = None
     captcha_fail_rate: float = 0.0
     clock_start: float | None = None
+    media_folder: Path | None = None
 
     def __post_init__(self) -> None:
         if not self.tokens or any(not t for t in self.tokens):

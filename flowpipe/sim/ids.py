@@ -2,15 +2,29 @@
 
 ``user:{userid}-email:{hex of email}-image:{id}``. The user id is derived from the
 email, so it is stable across simulator restarts; the image part is new for every
-generation or upload. The registry is what ``POST /_sim/reset`` forgets.
+generation, and for an upload is derived from the account and the bytes (the same
+file uploaded to the same account gets the same id, as a content-addressed store
+would give it). The registry is what ``POST /_sim/reset`` forgets.
+
+With a ``folder`` the registry outlives the simulator: each id is also written there
+(one small JSON file per id, written whole), and an id it does not hold in memory is
+looked up there. The embedded simulator keeps its folder in flowpipe's cache folder,
+so the ids a run cached (uploads, generations) are still good on the next run: a
+re-run has no 403 and re-uploads nothing.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
+import json
+import os
 import re
-from dataclasses import dataclass
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
 
 __all__ = ["MediaRecord", "MediaRegistry", "ParsedId", "format_id", "parse_id", "user_id"]
 
@@ -67,33 +81,96 @@ class MediaRecord:
 
 
 class MediaRegistry:
-    """mediaGenerationId -> MediaRecord, with fresh image tokens per registration."""
+    """mediaGenerationId -> MediaRecord: fresh tokens per generation, content-derived
+    tokens per upload; kept in ``folder`` too when one is given."""
 
-    def __init__(self, seed: int) -> None:
+    def __init__(self, seed: int, folder: Path | None = None) -> None:
         self._seed = seed
         self._counter = 0
         self._records: dict[str, MediaRecord] = {}
+        self._folder = folder
 
     def register(self, record: MediaRecord) -> str:
-        """Give the image a new id owned by ``record.owner`` and remember it."""
+        """Give a generated image a new id owned by ``record.owner`` and remember it."""
         self._counter += 1
-        raw = hashlib.blake2b(
-            f"{self._seed}:{self._counter}:{record.sha256}".encode(), digest_size=24
-        ).digest()
-        token = "CAMa" + base64.b64encode(raw, altchars=b"Qz").decode()
+        return self._keep(_token(f"{self._seed}:{self._counter}:{record.sha256}"), record)
+
+    def register_upload(self, record: MediaRecord) -> str:
+        """The id of uploaded bytes on ``record.owner``: the same for the same bytes."""
+        return self._keep(_token(f"upload:{record.owner.lower()}:{record.sha256}"), record)
+
+    def _keep(self, token: str, record: MediaRecord) -> str:
         media_id = format_id(record.owner, token)
         self._records[media_id] = record
+        if self._folder is not None:
+            _write_whole(self._folder / _file_name(media_id),
+                         json.dumps({"id": media_id, **_record_json(record)}).encode())
         return media_id
 
     def get(self, media_id: str) -> MediaRecord | None:
         """The record for an id, or None if it was never made or was forgotten."""
-        return self._records.get(media_id)
+        record = self._records.get(media_id)
+        if record is None and self._folder is not None:
+            record = _read_record(self._folder / _file_name(media_id), media_id)
+            if record is not None:
+                self._records[media_id] = record
+        return record
 
     def forget_all(self) -> int:
-        """Forget every id (a simulated restart); returns how many were known."""
+        """Forget every id (a simulated restart, the folder too); returns how many were
+        known in memory."""
         count = len(self._records)
         self._records.clear()
+        if self._folder is not None and self._folder.is_dir():
+            for path in self._folder.glob("*.json"):
+                with contextlib.suppress(OSError):
+                    path.unlink()
         return count
 
     def __len__(self) -> int:
         return len(self._records)
+
+
+def _token(text: str) -> str:
+    raw = hashlib.blake2b(text.encode(), digest_size=24).digest()
+    return "CAMa" + base64.b64encode(raw, altchars=b"Qz").decode()
+
+
+def _file_name(media_id: str) -> str:
+    return hashlib.blake2b(media_id.encode(), digest_size=16).hexdigest() + ".json"
+
+
+def _record_json(record: MediaRecord) -> dict[str, Any]:
+    data = asdict(record)
+    data["thumb"] = base64.b64encode(record.thumb).decode()
+    return data
+
+
+def _read_record(path: Path, media_id: str) -> MediaRecord | None:
+    """The record kept in ``path`` for ``media_id``; None if absent or unreadable."""
+    try:
+        data = json.loads(path.read_bytes())
+        if data.get("id") != media_id:
+            return None
+        return MediaRecord(
+            owner=str(data["owner"]), sha256=str(data["sha256"]),
+            thumb=base64.b64decode(data["thumb"]), width=int(data["width"]),
+            height=int(data["height"]),
+            model=None if data.get("model") is None else str(data["model"]),
+        )
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return None
+
+
+def _write_whole(path: Path, data: bytes) -> None:
+    """Write through a temp file and a rename, so a reader never sees half a record;
+    a folder that cannot be written only costs the memory after a restart."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".", suffix=".tmp", dir=path.parent)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except OSError:
+        with contextlib.suppress(OSError, UnboundLocalError):
+            os.unlink(tmp)

@@ -95,7 +95,7 @@ class SimState:
 
     def __post_init__(self) -> None:
         self.capacity = CapacityTrace(self.config.capacity, self.config.seed)
-        self.registry = MediaRegistry(self.config.seed)
+        self.registry = MediaRegistry(self.config.seed, self.config.media_folder)
         self._rng = random.Random(self.config.seed)
         self.spoken = dialect(self.config.dialect)
         self.quotas = Quotas(self.config, self.spoken)

@@ -83,6 +83,11 @@ class OutputWriter:
         self.out = Path(out)
         self._root = self.out.resolve()
 
+    @property
+    def root(self) -> Path:
+        """The output folder, resolved: every path this writer gives is inside it."""
+        return self._root
+
     def path_for(self, relative: PurePosixPath | str) -> Path:
         rel = PurePosixPath(relative)
         if rel.is_absolute() or ".." in rel.parts or not rel.parts:

@@ -208,6 +208,20 @@ class ResponseCache:
             blobs.append(data)
         return gen, blobs
 
+    def peek_generation(self, key: str) -> tuple[str, ...] | None:
+        """The image hashes of a stored generation whose images are all stored, without
+        reading their bytes (``flowpipe plan`` asks this of every node; a run reads and
+        checks the bytes with ``get_generation``)."""
+        raw = self.read_entry(f"gen:{key}")
+        if raw is None:
+            return None
+        try:
+            gen = CachedGeneration.from_json(raw)
+        except (ValueError, TypeError, KeyError):
+            return None
+        shas = tuple(img.sha256 for img in gen.images)
+        return shas if all(self.store.contains(f"img:{sha}") for sha in shas) else None
+
     def has_generation(self, key: str) -> bool:
         return self.get_generation(key) is not None
 

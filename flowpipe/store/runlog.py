@@ -35,6 +35,8 @@ class NodeRun:
     attempts: int | None
     account: str | None
     error: str | None = None  # the error's type, when the node failed
+    state: str | None = None  # cached, new or changed: why it ran (flowpipe.why)
+    why: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -45,6 +47,9 @@ class NodeRun:
         }
         if self.error is not None:
             data["error"] = self.error
+        if self.state is not None:
+            data["state"] = self.state
+            data["why"] = list(self.why)
         return data
 
 
@@ -162,12 +167,15 @@ def _timeline(raw: object) -> tuple[Point, ...]:
 
 def _node(info: Mapping[str, Any]) -> NodeRun:
     hit = info.get("cache_hit")
+    why = info.get("why")
     return NodeRun(
         cache_hit=hit if isinstance(hit, bool) else None,
         seconds=opt_float(info, "seconds"),
         attempts=opt_int(info, "attempts"),
         account=opt_str(info, "account"),
         error=opt_str(info, "error"),
+        state=opt_str(info, "state"),
+        why=tuple(scalar_text(w) for w in why) if isinstance(why, list) else (),
     )
 
 

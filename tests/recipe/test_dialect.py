@@ -136,7 +136,8 @@ def test_all_problems_of_a_dialect_are_reported_at_once(tmp_path: Path) -> None:
     ("spoken", "key", "value", "problem"),
     [
         (OLD, "aspectRatio", "16:9", ("'16:9' is not one of landscape, portrait, square",
-                                      "16:9 needs `api: 2026-07`")),
+                                      "write 'landscape': 16:9 is 'landscape' in api 2025-11, "
+                                      "and 16:9 needs `api: 2026-07`")),
         (NEW, "aspectRatio", "landscape", None),
         (NEW, "aspectRatio", "square", ("'square' is not one of 16:9, 4:3, 1:1, 3:4, 9:16, "
                                         "auto", "write '1:1'; square needs `api: 2025-11`")),

@@ -51,8 +51,11 @@ def test_plan_text_lists_nodes_in_order_with_edges() -> None:
     assert code == 0
     lines = out.splitlines()
     assert lines[0].startswith(f"{EXAMPLE}: 'trail-shoe-launch': 4 nodes from 3 steps, 12 images")
-    order = [line.split()[1] for line in lines if line[:5].strip().isdigit()]
-    assert order == ["hero", "closeup[angle=front]", "closeup[angle=side]", "poster"]
+    order = [line.split()[1:3] for line in lines if line[:5].strip().isdigit()]
+    assert [node for _, node in order] == [
+        "hero", "closeup[angle=front]", "closeup[angle=side]", "poster"
+    ]
+    assert {state for state, _ in order} <= {"cached", "new", "changed"}
     assert "       prompt: 'studio close-up of the boot, side view'" in lines
     poster = next(line for line in lines if " poster " in line)
     assert "imagen-4" in poster and "portrait" in poster and "x4" in poster

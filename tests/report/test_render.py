@@ -248,17 +248,23 @@ def test_one_variable_matrix_is_a_one_column_table(tmp_path: Path) -> None:
     assert rows[2][1].split() == [f"variations/n=1/{i}.jpg" for i in range(4)]
 
 
-def test_three_variable_matrix_lists_groups(fabricated: Fabricated) -> None:
+def test_three_variable_matrix_is_a_table_of_the_first_two_per_value_of_the_third(
+    fabricated: Fabricated,
+) -> None:
+    """Issue 13: any two axes as rows x columns; a third makes one table per value."""
     manifest = fabricated.manifest
-    for node in manifest["nodes"]:
-        if node["step"] == "closeup":
-            node["variant"]["light"] = "soft"
-    manifest["steps"][1]["matrix"]["light"] = ["soft"]
+    closeups = [n for n in manifest["nodes"] if n["step"] == "closeup"]
+    for i, node in enumerate(closeups):
+        node["variant"]["light"] = "soft" if i % 2 == 0 else "hard"
+    manifest["steps"][1]["matrix"]["light"] = ["soft", "hard"]
     (fabricated.out / "manifest.json").write_text(json.dumps(manifest))
     html = write_report(fabricated.out).read_text()
     section = html.split('id="step-1"', 1)[1].split("<section", 1)[0]
-    assert "<table" not in section
-    assert "angle=front, palette=teal, light=soft" in section
+    assert section.count("<table") == 2
+    assert [c for c in re.findall(r"<caption>([^<]*)</caption>", section)] == [
+        "light=soft", "light=hard"
+    ]
+    assert '<span>angle</span> ↓ <span>palette</span> →' in section
 
 
 def test_missing_run_json_shows_the_manifest(tmp_path: Path) -> None:

@@ -72,12 +72,20 @@ async def test_upload_needs_the_token(make_sim: MakeSim) -> None:
         assert response.status == 401
 
 
-async def test_each_upload_gets_a_new_id_that_works_as_a_reference(make_sim: MakeSim) -> None:
-    client = await make_sim()
+async def test_the_same_bytes_get_the_same_id_on_one_account_and_work_as_a_reference(
+    make_sim: MakeSim,
+) -> None:
+    """Uploads are content-addressed per account (issue 13: a re-run re-uploads nothing)."""
+    client = await make_sim(accounts=("sim@example.com", "b@example.com"))
     png = image_bytes("PNG")
     _, first = await upload(client, png, "image/png")
-    _, second = await upload(client, png, "image/png")
-    ids = [body["mediaGenerationId"]["mediaGenerationId"] for body in (first, second)]
-    assert ids[0] != ids[1]
-    status, _ = await generate(client, contextReference_1=ids[1], count=1)
+    _, again = await upload(client, png, "image/png")
+    _, other = await upload(client, image_bytes("PNG", (65, 48)), "image/png")
+    _, elsewhere = await upload(client, png, "image/png", email="b@example.com")
+    ids = [body["mediaGenerationId"]["mediaGenerationId"]
+           for body in (first, again, other, elsewhere)]
+    assert ids[0] == ids[1]
+    assert len(set(ids)) == 3
+    status, _ = await generate(client, contextReference_1=ids[1], count=1,
+                               email="sim@example.com")
     assert status == 200

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from flowpipe.sim.ids import MediaRecord, MediaRegistry, format_id, parse_id, user_id
@@ -38,3 +40,28 @@ def test_registry_gives_new_ids_and_forgets() -> None:
     assert parse_id(first) is not None
     assert registry.forget_all() == 2
     assert registry.get(first) is None
+
+
+def test_a_registry_with_a_folder_outlives_the_simulator(tmp_path: Path) -> None:
+    made = MediaRecord(owner="a@x.io", sha256="ab" * 32, thumb=b"\xff\xd8thumb", width=8,
+                       height=6, model="imagen-4")
+    upload = MediaRecord(owner="a@x.io", sha256="cd" * 32, thumb=b"t2")
+    first = MediaRegistry(seed=0, folder=tmp_path)
+    generated, uploaded = first.register(made), first.register_upload(upload)
+    assert first.register_upload(upload) == uploaded  # same bytes, same account: same id
+    other = MediaRecord(owner="b@x.io", sha256="cd" * 32, thumb=b"t2")
+    assert first.register_upload(other) != uploaded
+    restarted = MediaRegistry(seed=0, folder=tmp_path)
+    assert restarted.get(generated) == made
+    assert restarted.get(uploaded) == upload
+    assert MediaRegistry(seed=0).get(generated) is None  # without a folder: forgotten
+    restarted.forget_all()
+    assert MediaRegistry(seed=0, folder=tmp_path).get(generated) is None
+
+
+def test_an_unreadable_record_is_an_unknown_id(tmp_path: Path) -> None:
+    registry = MediaRegistry(seed=0, folder=tmp_path)
+    media = registry.register(MediaRecord(owner="a@x.io", sha256="ab" * 32, thumb=b"t"))
+    for path in tmp_path.glob("*.json"):
+        path.write_text("{half")
+    assert MediaRegistry(seed=0, folder=tmp_path).get(media) is None

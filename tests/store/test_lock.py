@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from flowpipe.errors import FrozenCacheMissError
-from flowpipe.store.lock import Lock, LockEntry, check_lock, lock_path, read_lock, write_lock
+from flowpipe.store.lock import (
+    Lock,
+    LockEntry,
+    check_lock,
+    lock_path,
+    lock_place,
+    read_lock,
+    write_lock,
+)
 
 
 def test_lock_sits_beside_the_recipe() -> None:
@@ -40,3 +49,54 @@ def test_unreadable_lock_is_a_frozen_miss_not_a_crash(tmp_path: Path, text: str)
 def test_missing_lock_says_to_run_once(tmp_path: Path) -> None:
     with pytest.raises(FrozenCacheMissError, match="no lock file"):
         read_lock(tmp_path / "none.lock.json")
+
+
+def test_a_lock_records_requests_and_the_api_and_reads_old_locks_as_unknown(
+    tmp_path: Path,
+) -> None:
+    lock = tmp_path / "r.lock.json"
+    request = {"prompt": "p", "model": "imagen-4", "count": 1}
+    write_lock(lock, Lock(recipe="r", backend="sim", api="2025-11",
+                          nodes={"a": LockEntry("k1", ("s1",), request), "b": LockEntry("k2")}))
+    read = read_lock(lock)
+    assert read.api == "2025-11"
+    assert dict(read.nodes["a"].request or {}) == request
+    assert read.nodes["b"].request is None
+    assert "request" not in json.loads(lock.read_text())["nodes"]["b"]
+    old = tmp_path / "old.lock.json"  # as every lock before issue 13 was written
+    old.write_text('{"format": 1, "recipe": "r", "backend": "sim", '
+                   '"nodes": {"a": {"key": "k1", "images": ["s1"], "request": 3}}}')
+    read_old = read_lock(old)
+    assert read_old.api is None and read_old.nodes["a"].request is None
+
+
+def test_updated_keeps_an_unchanged_entry_as_it_was_written() -> None:
+    old = Lock(recipe="r", backend="sim", nodes={"a": LockEntry("k1", ("s1",)),
+                                                 "gone": LockEntry("k9")})
+    new = old.updated(["a", "b"], {"a": LockEntry("k1", ("s1",), {"prompt": "p"}),
+                                   "b": LockEntry("k2", ("s2",), {"prompt": "q"})})
+    assert new.nodes["a"].request is None  # same key and images: the old text stays
+    assert new.nodes["b"].request == {"prompt": "q"}
+    assert list(new.nodes) == ["a", "b"]
+    assert not new.same_entries(old)
+    assert new.same_entries(new.updated(["a", "b"], {}))
+    assert not new.same_entries(Lock(recipe="r", backend="useapi", nodes=new.nodes))
+
+
+def test_lock_place_keeps_the_committed_lock_safe(tmp_path: Path) -> None:
+    recipe, out = tmp_path / "c.yaml", tmp_path / "out"
+    committed = tmp_path / "c.lock.json"
+    plain = lock_place(recipe, out, backend="sim", variables=False)
+    assert (plain.path, plain.moved) == (committed, None)
+    with_vars = lock_place(recipe, out, backend="sim", variables=True)
+    assert with_vars.path == out / "c.lock.json"
+    assert with_vars.moved == ("the run sets variables, so c.lock.json beside the recipe is "
+                               "left as it is")
+    assert lock_place(recipe, out, backend="sim", variables=True, update=True).path == committed
+    chosen = tmp_path / "elsewhere.json"
+    assert lock_place(recipe, out, backend="sim", variables=True, chosen=chosen).path == chosen
+    write_lock(committed, Lock(recipe="c", backend="useapi"))
+    other = lock_place(recipe, out, backend="sim", variables=False)
+    assert other.path == out / "c.lock.json"
+    assert other.moved is not None and "the lock's useapi" in other.moved
+    assert lock_place(recipe, out, backend="useapi", variables=False).path == committed
