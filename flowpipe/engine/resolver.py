@@ -72,7 +72,12 @@ class Resolver:
         self.picks = picks
         self._on_upload = on_upload
         self._uploads: dict[tuple[str, str], asyncio.Future[str]] = {}
-        self._refused: set[tuple[str, str]] = set()  # (account, id) a 403 answered
+        # A 403 refuses ids, and through them the bytes they name on that account: every
+        # id known for those bytes there (the generated one, an earlier upload) is then
+        # suspect, and the bytes go up once more; the new id is the one used from then on.
+        self._sent: dict[tuple[str, str], str] = {}  # (account, id) -> sha of its bytes
+        self._stale: set[tuple[str, str]] = set()  # (account, sha) whose old ids a 403 hit
+        self._fresh: dict[tuple[str, str], str] = {}  # (account, sha) -> id uploaded since
 
     def hashes(self, node: Node) -> dict[Ref, str]:
         """The SHA-256 of the bytes behind each reference.
@@ -170,33 +175,47 @@ class Resolver:
             )
 
     def refuse(self, account: str, request: Request) -> None:
-        """A 403 answered ``request`` on ``account``: none of its ids count there now."""
+        """A 403 answered ``request`` on ``account``: the bytes its ids name go up again.
+
+        A refused id older than an upload made since (a request that was already out)
+        changes nothing: the new id stands, so one 403 costs at most one upload.
+        """
         ids = (
             (request.media_id,) if isinstance(request, Upscale)
             else (request.style_reference, *request.context_references)
         )
         for media_id in ids:
-            if media_id:
-                self._refused.add((account, media_id))
+            sha = self._sent.get((account, media_id)) if media_id else None
+            key = (account, sha or "")
+            if sha is not None and self._fresh.get(key) in (None, media_id):
+                self._fresh.pop(key, None)
+                self._stale.add(key)
 
     async def _media_id(self, ref: Ref, sha: str, account: str, client: FlowClient) -> str:
+        key = (account, sha)
+        media_id = self._fresh.get(key)
+        if media_id is None and key not in self._stale:
+            media_id = self._known(ref, sha, account)
+        if not media_id:
+            upload = self._uploads.get(key)
+            if upload is None:  # nobody is uploading these bytes to this account yet
+                upload = asyncio.ensure_future(self._upload(ref, sha, account, client))
+                self._uploads[key] = upload
+                upload.add_done_callback(lambda done: self._forget(key, done))
+            media_id = await asyncio.shield(upload)
+        self._sent[(account, media_id)] = sha
+        return media_id
+
+    def _known(self, ref: Ref, sha: str, account: str) -> str | None:
+        """An id ``account`` already has for these bytes: its own image's, or an upload's."""
         if ref.kind == "node":
             assert ref.node is not None
             gen = self.states[ref.node].generation
             if gen is not None and gen.account == account:
                 own = gen.images[self.index_of(ref)].media_generation_id  # "" for an upscale's
-                if own and (account, own) not in self._refused:
+                if own:
                     return own
-        cached = self.cache.get_upload(account, sha)
-        if cached and (account, cached) not in self._refused:
-            return cached
-        key = (account, sha)
-        upload = self._uploads.get(key)
-        if upload is None:  # nobody is uploading these bytes to this account yet
-            upload = asyncio.ensure_future(self._upload(ref, sha, account, client))
-            self._uploads[key] = upload
-            upload.add_done_callback(lambda done: self._forget(key, done))
-        return await asyncio.shield(upload)
+        return self.cache.get_upload(account, sha)
 
     def _forget(self, key: tuple[str, str], done: asyncio.Future[str]) -> None:
         if self._uploads.get(key) is done:
@@ -206,6 +225,8 @@ class Resolver:
         """Upload the bytes behind ``ref`` to ``account`` and remember the id."""
         data, mime = self._bytes_of(ref, sha)
         uploaded = await client.upload_asset(account, data, mime)
+        if (account, sha) in self._stale:
+            self._fresh[(account, sha)] = uploaded.media_generation_id
         self.cache.put_upload(account, sha, uploaded.media_generation_id)
         self._on_upload(account, sha)
         return uploaded.media_generation_id
