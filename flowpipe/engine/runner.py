@@ -402,7 +402,8 @@ class _Job:
         if self.options.report:
             from flowpipe.report import write_report
 
-            report = write_report(self.out)
+            shared = self.store.thumbs if isinstance(self.store, DiskCache) else None
+            report = write_report(self.out, thumb_cache=shared)
         result = _result(self.plan, self.sched.states, self.out, outcome=outcome,
                          message=message, log=log)
         return dataclasses.replace(result, lock=lock, report=report,

@@ -21,9 +21,11 @@ import diskcache
 
 from flowpipe.errors import CacheEntryError, CacheError, CacheIndexError
 
-__all__ = ["INDEX_NAME", "CacheStore", "DiskCache", "MemoryCache", "default_cache_dir"]
+__all__ = ["INDEX_NAME", "THUMBS_NAME", "CacheStore", "DiskCache", "MemoryCache",
+           "default_cache_dir"]
 
 INDEX_NAME = "cache.db"  # diskcache's SQLite file in the cache folder
+THUMBS_NAME = "thumbs"  # the report's thumbnails by image hash, shared by output folders
 _DAMAGE_CODES = ("SQLITE_NOTADB", "SQLITE_CORRUPT")
 
 
@@ -143,6 +145,11 @@ class DiskCache:
     def index(self) -> Path:
         """The SQLite file that maps keys to values."""
         return self.folder / INDEX_NAME
+
+    @property
+    def thumbs(self) -> Path:
+        """Where reports keep thumbnails by image hash, for every output folder."""
+        return self.folder / THUMBS_NAME
 
     def _open_error(self, exc: BaseException) -> CacheError:
         return CacheError(
