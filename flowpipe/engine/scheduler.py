@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -62,6 +63,7 @@ from flowpipe.why import Baseline
 __all__ = ["Scheduler", "SchedulerOptions"]
 
 CLAIM_WAIT = 1.0  # API seconds between looks at a key another process is making
+STORE_THREADS = 2  # threads that hash, cache and write answers
 MAX_WAIT = 600.0  # API seconds a run waits for paused accounts before it stops
 
 
@@ -129,6 +131,11 @@ class Scheduler:
         self._primed = False
         self._cond: asyncio.Condition | None = None
         self.inflight = InFlight(clock, self._task_done)
+        # Answers are stored on a few threads of their own: spread over the loop's
+        # default executor, each image's large allocations land in many threads'
+        # malloc arenas, which keep the freed memory resident and grow with the run.
+        self._writer = ThreadPoolExecutor(max_workers=STORE_THREADS,
+                                          thread_name_prefix="flowpipe-store")
 
     # -- events ------------------------------------------------------------------------
 
@@ -181,6 +188,7 @@ class Scheduler:
                 task.cancel()
             await asyncio.gather(*dispatchers, return_exceptions=True)
             await self.inflight.drain(self.options.stop_grace)
+            self._writer.shutdown(wait=False)  # the drain waited for every answer stored
             self.end("run stopped before this node was sent")
         if self.crash is not None:
             raise self.crash
@@ -367,7 +375,8 @@ class Scheduler:
             # Hashing, caching and fsync-ed writes off the event loop: at scale they
             # would otherwise delay every other request's dispatch and answer.
             assert state.key is not None
-            await asyncio.to_thread(self._persist, nid, state.key, gen, blobs)
+            await asyncio.get_running_loop().run_in_executor(
+                self._writer, self._persist, nid, state.key, gen, blobs)
         except FlowpipeError as exc:
             self._fail(nid, ErrorInfo.of(exc))
             self.request_stop(f"cannot store results: {exc}", exc)
