@@ -135,7 +135,3 @@ class RunRecorder:
         """Record the nodes that never ended (a run cut short): what they did so far."""
         for node in list(self._open):
             self._end(node)
-
-    def nodes(self) -> dict[str, NodeRun]:
-        """The records of the nodes that ended, in the order they ended."""
-        return self.journal.nodes()
