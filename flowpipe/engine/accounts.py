@@ -30,12 +30,12 @@ from flowpipe.errors import ErrorInfo, SessionError
 from flowpipe.events import (
     AccountPaused,
     AccountResumed,
+    Broadcast,
     Event,
     EventSink,
     InflightChanged,
     Rejected,
     WindowChanged,
-    broadcast,
 )
 
 __all__ = ["AccountPool", "find_accounts"]
@@ -51,7 +51,7 @@ class AccountPool:
         accounts: Sequence[str],
         *,
         clock: RunClock,
-        sinks: Sequence[EventSink] = (),
+        sinks: Sequence[EventSink] | Broadcast = (),
         limiter_config: LimiterConfig | None = None,
         fixed_window: int | None = None,
         send_email: bool = True,
@@ -59,7 +59,7 @@ class AccountPool:
         if not accounts:
             raise ValueError("an account pool needs at least one account")
         self.accounts = list(dict.fromkeys(accounts))
-        self.sinks = list(sinks)
+        self.sinks = sinks if isinstance(sinks, Broadcast) else Broadcast(sinks)
         self.send_email = send_email
         self.dropped: dict[str, ErrorInfo] = {}
         self.pauses = Pauses()
@@ -77,7 +77,7 @@ class AccountPool:
             self._limiters[account] = limiter
 
     def _emit(self, event: Event) -> None:
-        broadcast(self.sinks, event)
+        self.sinks(event)
 
     def _forward(self, account: str) -> Callable[[LimiterEvent], None]:
         def on_event(ev: LimiterEvent) -> None:

@@ -43,6 +43,7 @@ from flowpipe.errors import (
     StopRunError,
 )
 from flowpipe.events import (
+    Broadcast,
     Event,
     EventSink,
     NodeDone,
@@ -51,7 +52,6 @@ from flowpipe.events import (
     RunStarted,
     RunStopping,
     Uploaded,
-    broadcast,
 )
 from flowpipe.planner import Plan, node_request
 from flowpipe.store.claims import Claims
@@ -90,7 +90,7 @@ class Scheduler:
         out: Path,
         clock: RunClock,
         claims: Claims | None = None,
-        sinks: Sequence[EventSink] = (),
+        sinks: Sequence[EventSink] | Broadcast = (),
         options: SchedulerOptions | None = None,
         picks: Picks | None = None,
         baseline: Baseline | None = None,
@@ -99,7 +99,7 @@ class Scheduler:
         self.cache = cache
         self.clock = clock
         self.claims = claims
-        self.sinks = list(sinks)
+        self.sinks = sinks if isinstance(sinks, Broadcast) else Broadcast(sinks)
         self.options = options or SchedulerOptions()
         self.book = NodeBook(
             plan,
@@ -136,7 +136,7 @@ class Scheduler:
         return self.clock.now()
 
     def emit(self, event: Event) -> None:
-        broadcast(self.sinks, event)
+        self.sinks(event)
 
     def _refreshing(self, step: str) -> bool:
         return self.options.refresh_all or step in self.options.refresh_steps
@@ -172,6 +172,8 @@ class Scheduler:
         self._cond = asyncio.Condition()
         self.prime()
         dispatchers = [asyncio.create_task(self._dispatch(account)) for account in pool.accounts]
+        for task in dispatchers:  # a dispatcher that dies of a bug ends the run, not hangs it
+            task.add_done_callback(self._task_done)
         try:
             await self._wait_for_the_end()
         finally:

@@ -17,7 +17,9 @@ import pytest
 from PIL import Image
 
 from flowpipe.engine.clock import VirtualClock
-from flowpipe.events import Event, NodeRetried, NodeStarted, WindowChanged
+from flowpipe.engine.ready import ReadyQueue
+from flowpipe.engine.scheduler import Scheduler
+from flowpipe.events import Event, InflightChanged, NodeRetried, NodeStarted, WindowChanged
 
 from .conftest import virtual_run
 from .fakeapi import TOKEN, FakeAPI
@@ -287,3 +289,59 @@ def test_the_window_grows_to_the_capacity_on_the_runs_clock(write_recipe, tmp_pa
     assert max(windows) <= 20
     # 60 requests of 15 s: about 75 s at 12 in flight, 300 s at the initial 3
     assert api.clock.time() < 200.0
+
+
+# -- a sink or a timer that raises (review A-1) ------------------------------------------
+
+
+def test_a_progress_function_that_raises_is_logged_once_and_the_run_goes_on(
+    write_recipe, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    recipe = write_recipe(CHAIN)
+    seen: list[Event] = []
+
+    def progress(event: Event) -> None:
+        seen.append(event)
+        if isinstance(event, InflightChanged):
+            raise RuntimeError("a display bug")
+
+    caplog.set_level(logging.WARNING, logger="flowpipe.events")
+    result = virtual_run(recipe, FakeAPI(VirtualClock()), tmp_path, progress=progress)
+    assert result.ok, result.message
+    assert sum(isinstance(e, InflightChanged) for e in seen) > 2  # it kept getting events
+    warnings = [r for r in caplog.records if r.name == "flowpipe.events"]
+    assert len(warnings) == 1 and "a display bug" in caplog.text
+
+
+def test_a_crash_in_a_dispatcher_ends_the_run_instead_of_hanging_it(
+    write_recipe, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    recipe = write_recipe(CHAIN)
+
+    def broken(self: object, can_take: object) -> str | None:
+        raise RuntimeError("dispatcher bug")
+
+    monkeypatch.setattr(ReadyQueue, "pop_first", broken)
+    with pytest.raises(RuntimeError, match="dispatcher bug"):
+        virtual_run(recipe, FakeAPI(VirtualClock()), tmp_path)
+    run = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert run["outcome"] == "failed"
+
+
+def test_a_crash_in_a_retry_timer_ends_the_run_instead_of_hanging_it(
+    write_recipe, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    recipe = write_recipe(CHAIN)
+    calls = 0
+    push = Scheduler._push_if_ready
+
+    def broken(self: Scheduler, nid: str) -> None:
+        nonlocal calls
+        calls += 1
+        if self.states[nid].attempt.sent:  # a retry's timer, not a first push
+            raise RuntimeError("timer bug")
+        push(self, nid)
+
+    monkeypatch.setattr(Scheduler, "_push_if_ready", broken)
+    with pytest.raises(RuntimeError, match="timer bug"):
+        virtual_run(recipe, FakeAPI(VirtualClock(), capacity=1), tmp_path, fixed_concurrency=4)
