@@ -424,18 +424,26 @@ class Scheduler:
     # -- quota pauses (2026-07) --------------------------------------------------------
 
     def _pause(self, nid: str, account: str, exc: QuotaError, info: ErrorInfo) -> None:
-        """Take out what ``exc`` says is out; ``nid`` waits for an account that can take it."""
-        assert self.pool is not None
+        """Take out what ``exc`` says is out; ``nid`` waits for an account that can take it.
+
+        A pause that does not hold ``nid`` back on ``account`` (a ``Retry-After: 0``, one
+        already over) must not send it there again at once: it waits like a capacity
+        retry instead.
+        """
+        assert self.pool is not None and self.eligible is not None
         kind = classify(exc)
-        model = (exc.model or self.states[nid].attempt.model) \
-            if kind is ErrorKind.PAUSED_MODEL else None
+        asks = self.eligible.asks(nid)
+        model = asks if kind is ErrorKind.PAUSED_MODEL else None
         out = self.pool.usable_accounts() if kind is ErrorKind.PAUSED_SERVICE else [account]
         for each in out:
             if self.pool.pause(each, model, exc.pause, exc.reason or type(exc).__name__):
                 self.pauses += 1
                 self.inflight.later(exc.pause, self._resume)
-        self.emit(NodeRetried(self.now(), nid, account, info, 0.0, "paused"))
-        self._requeue(nid, 0.0)
+        held = not self.pool.available(account, asks)
+        delay = 0.0 if held else self.states[nid].attempt.backoff()
+        self.emit(NodeRetried(self.now(), nid, account, info, self.clock.to_clock(delay),
+                              "paused"))
+        self._requeue(nid, delay)
 
     def _resume(self) -> None:
         assert self.pool is not None
