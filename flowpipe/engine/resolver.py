@@ -22,10 +22,11 @@ import asyncio
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 
-from flowpipe.api import FlowClient, ImageRequest, sniff_image
+from flowpipe.api import FlowClient, ImageRequest
 from flowpipe.dialects import dialect
 from flowpipe.engine.state import NodeState
 from flowpipe.errors import FlowpipeError, PlanError
+from flowpipe.imagebytes import sniff_image
 from flowpipe.planner import Node, Plan, Ref
 from flowpipe.store.picks import Picks
 from flowpipe.store.responses import ResponseCache, sha256_hex

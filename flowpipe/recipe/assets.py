@@ -14,13 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from flowpipe.errors import AssetError
+from flowpipe.imagebytes import mime_type
 from flowpipe.recipe.load import Document
 from flowpipe.recipe.messages import ErrorList, did_you_mean, quote
 
 __all__ = ["MAX_ASSET_BYTES", "Asset", "load_assets", "sniff_mime"]
 
 MAX_ASSET_BYTES = 20 * 1024 * 1024
-_MAGIC = ((b"\x89PNG\r\n\x1a\n", "image/png"), (b"\xff\xd8\xff", "image/jpeg"))
+_TYPES = ("image/png", "image/jpeg")  # what both dialects' upload endpoints take
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,10 +37,8 @@ class Asset:
 
 def sniff_mime(head: bytes) -> str | None:
     """``image/png`` or ``image/jpeg`` from a file's first bytes, else None."""
-    for magic, mime in _MAGIC:
-        if head.startswith(magic):
-            return mime
-    return None
+    mime = mime_type(head)
+    return mime if mime in _TYPES else None
 
 
 def load_assets(doc: Document, folder: Path, errors: ErrorList) -> dict[str, Asset]:
@@ -87,7 +86,7 @@ def load_assets(doc: Document, folder: Path, errors: ErrorList) -> dict[str, Ass
         except OSError as exc:
             errors.add(AssetError(f"{what}: cannot read it ({exc.strerror or 'not a file'})", loc))
             continue
-        mime = sniff_mime(data[:8])
+        mime = sniff_mime(data[:12])
         if mime is None:
             errors.add(AssetError(
                 f"{what}: not a PNG or JPEG image" + (" (the file is empty)" if not data else ""),

@@ -27,6 +27,7 @@ from xml.etree import ElementTree
 from xml.sax.saxutils import escape, quoteattr
 
 from flowpipe.errors import OutputError
+from flowpipe.imagebytes import JPEG_START, PNG_START, signature
 from flowpipe.store.responses import sha256_hex
 
 __all__ = [
@@ -51,7 +52,6 @@ NAMESPACE = "urn:flowpipe:xmp:1.0/"
 _IPTC_EXT = "http://iptc.org/std/Iptc4xmpExt/2008-02-29/"
 _RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
 _XMP_HEADER = b"http://ns.adobe.com/xap/1.0/\x00"
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PNG_KEYWORD = b"XML:com.adobe.xmp"
 _JPEG_MAX_SEGMENT = 0xFFFF - 2 - len(_XMP_HEADER)  # the length field counts itself
 _PROMPT_ROOM = 48_000  # bytes of escaped prompt that keep a packet inside one segment
@@ -130,13 +130,13 @@ def packet(p: Provenance) -> bytes:
 def embed(data: bytes, p: Provenance) -> bytes:
     """``data`` (a JPEG or PNG) with ``p``'s packet added; any other bytes unchanged."""
     xmp = packet(p)
-    if data.startswith(b"\xff\xd8"):
+    if data.startswith(JPEG_START):
         at = _jpeg_insert_at(data)
         if at is None or len(xmp) > _JPEG_MAX_SEGMENT:
             return data
         segment = b"\xff\xe1" + struct.pack(">H", 2 + len(_XMP_HEADER) + len(xmp))
         return data[:at] + segment + _XMP_HEADER + xmp + data[at:]
-    if data.startswith(_PNG_SIGNATURE):
+    if data.startswith(PNG_START):
         chunks = list(_png_chunks(data))
         if not chunks or chunks[0][0] != b"IHDR":
             return data
@@ -234,7 +234,7 @@ def _jpeg_insert_at(data: bytes) -> int | None:
 
 def _png_chunks(data: bytes) -> Iterator[tuple[bytes, int, int]]:
     """(type, start, end) of each chunk, up to and with IEND."""
-    pos = len(_PNG_SIGNATURE)
+    pos = len(PNG_START)
     while pos + 12 <= len(data):
         (length,) = struct.unpack(">I", data[pos: pos + 4])
         kind = data[pos + 4: pos + 8]
@@ -258,12 +258,12 @@ def _png_chunk(kind: bytes, body: bytes) -> bytes:
 def _our_span(data: bytes) -> tuple[int, int] | None:
     """Where flowpipe's packet sits (the whole segment or chunk), if anywhere."""
     marker = f'xmlns:flowpipe="{NAMESPACE}"'.encode()
-    if data.startswith(b"\xff\xd8"):
+    if data.startswith(JPEG_START):
         for marker_byte, start, end in _jpeg_segments(data):
             body = data[start + 4: end]
             if marker_byte == 0xE1 and body.startswith(_XMP_HEADER) and marker in body:
                 return start, end
-    elif data.startswith(_PNG_SIGNATURE):
+    elif data.startswith(PNG_START):
         for kind, start, end in _png_chunks(data):
             body = data[start + 8: end - 4]
             if kind == b"iTXt" and body.startswith(_PNG_KEYWORD + b"\x00") and marker in body:
@@ -273,7 +273,7 @@ def _our_span(data: bytes) -> tuple[int, int] | None:
 
 def _packet_of(data: bytes, span: tuple[int, int]) -> bytes | None:
     start, end = span
-    if data.startswith(b"\xff\xd8"):
+    if data.startswith(JPEG_START):
         return data[start + 4 + len(_XMP_HEADER): end]
     rest = data[start + 8 + len(_PNG_KEYWORD) + 1: end - 4]  # after "keyword\0"
     if rest[:2] != b"\x00\x00":  # compressed: flowpipe never writes that
@@ -342,6 +342,6 @@ def inspect_file(path: Path) -> Inspection:
         data = Path(path).read_bytes()
     except OSError as exc:
         raise OutputError(f"cannot read {path}: {exc.strerror or exc}") from None
-    kind = ("jpeg" if data.startswith(b"\xff\xd8")
-            else "png" if data.startswith(_PNG_SIGNATURE) else "other")
+    found = signature(data)
+    kind = found if found in ("jpeg", "png") else "other"
     return Inspection(str(path), kind, sha256_hex(data), api_sha256(data), read_provenance(data))

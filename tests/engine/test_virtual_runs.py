@@ -8,6 +8,7 @@ about the run's clock (the retry delays, the window's growth).
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import logging
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from flowpipe.api import HTTPResponse
 from flowpipe.engine.clock import VirtualClock
 from flowpipe.engine.ready import ReadyQueue
 from flowpipe.engine.scheduler import Scheduler
@@ -345,3 +347,67 @@ def test_a_crash_in_a_retry_timer_ends_the_run_instead_of_hanging_it(
     monkeypatch.setattr(Scheduler, "_push_if_ready", broken)
     with pytest.raises(RuntimeError, match="timer bug"):
         virtual_run(recipe, FakeAPI(VirtualClock(), capacity=1), tmp_path, fixed_concurrency=4)
+
+
+# -- answers that cannot be kept (review A-3, A-4) ---------------------------------------
+
+ONE = """
+version: 1
+name: one
+steps:
+  a:
+    prompt: "a cat"
+    count: 1
+    seed: 1
+"""
+
+
+class _Answers(FakeAPI):
+    """FakeAPI whose 200s carry other image bytes (``encode``), or no JSON at all."""
+
+    encode: str = "JPEG"
+    garbled: bool = False
+    not_json: bool = False
+
+    def _generated(self, path: str, email: str, body: dict[str, object]) -> HTTPResponse:
+        if self.not_json:
+            self.generations += 1
+            return HTTPResponse(200, {"content-type": "application/json"}, b'{"imagePa')
+        return super()._generated(path, email, body)
+
+    def _image(self, email: str, body: dict[str, object], index: int) -> dict[str, object]:
+        item = super()._image(email, body, index)
+        buffer = io.BytesIO()
+        Image.new("RGB", (16, 9), (1, 2, 3)).save(buffer, self.encode)
+        data = b"\xff\xd8\xff" + b"\x00garbage" * 10 + b"\xff\xd9" if self.garbled \
+            else buffer.getvalue()
+        return {**item, "encodedImage": base64.b64encode(data).decode()}
+
+
+def test_a_200_that_cannot_be_read_is_bought_again_once_not_ten_times(
+    write_recipe, tmp_path: Path
+) -> None:
+    api = _Answers(VirtualClock())
+    api.not_json = True
+    result = virtual_run(write_recipe(ONE), api, tmp_path)
+    assert api.images_requests == 2  # one retry: each 200 was billed
+    assert result.nodes["a"].state == "failed"
+    assert "malformed response" in (result.nodes["a"].reason or "")
+
+
+def test_a_png_in_a_2025_11_answer_is_kept_as_png(write_recipe, tmp_path: Path) -> None:
+    api = _Answers(VirtualClock())
+    api.encode = "PNG"
+    result = virtual_run(write_recipe(ONE), api, tmp_path)
+    assert result.ok, result.message
+    assert api.images_requests == 1
+    assert [p.name for p in result.images] == ["0.png"]
+
+
+def test_a_garbled_image_is_a_bad_answer_not_a_crash(write_recipe, tmp_path: Path) -> None:
+    api = _Answers(VirtualClock())
+    api.garbled = True
+    result = virtual_run(write_recipe(ONE), api, tmp_path)
+    assert result.exit_code == 1 and result.nodes["a"].state == "failed"
+    assert "not a readable" in (result.nodes["a"].reason or "")
+    assert api.images_requests == 2
