@@ -152,11 +152,14 @@ async def find_accounts(
     policy: RetryPolicy,
     clock: RunClock,
     rng: random.Random,
+    stopped: Callable[[], bool] = lambda: False,
 ) -> list[str]:
-    """``chosen`` if any, else every healthy account ``GET /accounts`` lists."""
+    """``chosen`` if any, else every healthy account ``GET /accounts`` lists (no retry
+    once ``stopped()``)."""
     if chosen:
         return list(chosen)
-    accounts = await retrying(client.accounts, policy=policy, clock=clock, rng=rng)
+    accounts = await retrying(client.accounts, policy=policy, clock=clock, rng=rng,
+                              stopped=stopped)
     healthy = [email for email, info in accounts.items() if info.ok]
     for email, info in accounts.items():
         if not info.ok:

@@ -146,11 +146,13 @@ def decide(
 
 
 async def retrying(
-    call: Callable[[], Awaitable[T]], *, policy: RetryPolicy, clock: RunClock, rng: random.Random
+    call: Callable[[], Awaitable[T]], *, policy: RetryPolicy, clock: RunClock, rng: random.Random,
+    stopped: Callable[[], bool] = lambda: False,
 ) -> T:
     """Await ``call()``, again after each error the policy retries, ``max_lookups`` tries.
 
-    Anything the policy does not retry (a 401, a 596, the last try) is raised.
+    Anything the policy does not retry (a 401, a 596, the last try) is raised, and so is
+    the last error once ``stopped()`` says the run is stopping (a Ctrl-C).
     """
     lookups = dataclasses.replace(
         policy, max_capacity_retries=policy.max_lookups, max_transport_retries=policy.max_lookups
@@ -163,6 +165,8 @@ async def retrying(
             attempts.count(classify(exc))
             decision = decide(exc, attempts, policy=lookups, moderation_retries=0,
                               can_switch=False, rng=rng)
-            if decision.action is not Action.RETRY:
+            if decision.action is not Action.RETRY or stopped():
                 raise
             await clock.api_sleep(decision.delay)
+            if stopped():
+                raise

@@ -201,9 +201,11 @@ class Scheduler:
                 return
             self.request_stop(stalled.message, stalled)
 
-    def end(self, reason: str) -> None:
-        """Close the run: what the cache can still answer is done, the rest skipped."""
-        self.book.settle_from_cache()
+    def end(self, reason: str, *, settle: bool = True) -> None:
+        """Close the run: what the cache can still answer is done (unless ``settle`` is
+        False: the cache is not read), the rest skipped."""
+        if settle:
+            self.book.settle_from_cache()
         self.book.skip_unfinished(reason)
         if self.claims is not None:
             self.claims.release_all()
