@@ -13,7 +13,8 @@ After any stop the manifest must describe the image files on disk (docs/outputs.
   folders they leave empty. Their bytes go into the cache first when it lacks them, so
   the only copy is never lost. Only files a manifest lists with the SHA-256 they still
   have are touched: a file flowpipe did not write, or one edited since, stays. A node
-  that did not finish keeps its earlier entry while its files are its current result.
+  that did not finish keeps its earlier entry while its files are its current result
+  (same key, or no key this run: skipped below a node that failed).
 """
 
 from __future__ import annotations
@@ -181,9 +182,15 @@ class OutputLedger:
         return manifest
 
     def _keeps(self, old: ManifestNode) -> bool:
-        """Whether ``old`` stays the node's entry: its files are still its valid result."""
+        """Whether ``old`` stays the node's entry: its files are still its valid result.
+
+        So it is when the node did not finish and nothing replaced them: its key is the
+        same, or it has none (skipped below a node that failed: its references are the
+        bytes it was made from).
+        """
         state = self.states.get(old.id)
-        return state is not None and state.status != "done" and old.key == state.key
+        return state is not None and state.status != "done" \
+            and state.key in (None, old.key)
 
     def _intact(self, image: ManifestImage) -> bytes | None:
         """The API's bytes of the file (its provenance packet taken off) if they are still
