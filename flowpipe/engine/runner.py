@@ -193,6 +193,7 @@ async def run_recipe_async(
 ) -> RunResult:
     """Run ``recipe`` to the end and write its outputs; raise only for bad input."""
     options = options or RunOptions()
+    _check_numbers(options)
     source = recipe if isinstance(recipe, Recipe) else Path(recipe)
     path = source.path if isinstance(source, Recipe) else source
     choice = _choose(options, path)
@@ -243,11 +244,22 @@ def _plan(source: Path | Recipe, path: Path, options: RunOptions, kind: str) -> 
     return plan
 
 
+def _check_numbers(options: RunOptions) -> None:
+    """Numbers a caller can get wrong, refused before anything is opened (NaN too)."""
+    for name in ("max_concurrency", "fixed_concurrency"):
+        value = getattr(options, name)
+        if value is not None and not value >= 1:
+            raise UsageError(f"must be at least 1, not {value}", option=name)
+    if options.time_scale is not None and not options.time_scale > 0:
+        raise UsageError(f"must be more than 0, not {options.time_scale}", option="time_scale")
+    for name, unit in (("stop_grace", "seconds"), ("max_wait", "API seconds")):
+        value = getattr(options, name)
+        if not value >= 0:
+            raise UsageError(f"must be 0 or more {unit}, not {value}", option=name)
+
+
 def _check_dialect_options(plan: Plan, options: RunOptions) -> None:
-    """``max_wait`` and ``captcha_retry`` make sense before anything is opened."""
-    if not options.max_wait >= 0:
-        raise UsageError(f"must be 0 or more API seconds, not {options.max_wait}",
-                         option="max_wait")
+    """``captcha_retry`` makes sense for the recipe's dialect only."""
     if options.captcha_retry is None:
         return
     spoken = dialect(plan.dialect)
@@ -296,8 +308,6 @@ def _open_remote(options: RunOptions, recipe: Path, store: CacheStore) -> Remote
 
 def _limiter_config(options: RunOptions) -> LimiterConfig:
     cap = options.max_concurrency
-    if cap is not None and cap < 1:
-        raise UsageError("must be at least 1", option="max_concurrency")
     base = options.limiter or LimiterConfig()
     max_window = base.max_window if cap is None else min(cap, base.max_window)
     return dataclasses.replace(

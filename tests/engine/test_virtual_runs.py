@@ -21,6 +21,7 @@ from flowpipe.api import HTTPResponse
 from flowpipe.engine.clock import VirtualClock
 from flowpipe.engine.ready import ReadyQueue
 from flowpipe.engine.scheduler import Scheduler
+from flowpipe.errors import UsageError
 from flowpipe.events import Event, InflightChanged, NodeRetried, NodeStarted, WindowChanged
 
 from .conftest import virtual_run
@@ -411,3 +412,24 @@ def test_a_garbled_image_is_a_bad_answer_not_a_crash(write_recipe, tmp_path: Pat
     assert result.exit_code == 1 and result.nodes["a"].state == "failed"
     assert "not a readable" in (result.nodes["a"].reason or "")
     assert api.images_requests == 2
+
+
+@pytest.mark.parametrize(
+    ("options", "expect"),
+    [
+        pytest.param({"fixed_concurrency": 0}, "must be at least 1", id="fixed-0"),
+        pytest.param({"max_concurrency": 0}, "must be at least 1", id="max-0"),
+        pytest.param({"time_scale": -1.0}, "must be more than 0", id="scale-negative"),
+        pytest.param({"time_scale": 0.0}, "must be more than 0", id="scale-0"),
+        pytest.param({"time_scale": float("nan")}, "must be more than 0", id="scale-nan"),
+        pytest.param({"stop_grace": -1.0}, "must be 0 or more", id="grace-negative"),
+    ],
+)
+def test_bad_numbers_are_usage_errors_naming_the_option(
+    write_recipe, tmp_path: Path, options: dict[str, object], expect: str
+) -> None:
+    api = FakeAPI(VirtualClock())
+    with pytest.raises(UsageError, match=expect) as caught:
+        virtual_run(write_recipe(ONE), api, tmp_path, **options)
+    assert caught.value.option == next(iter(options))
+    assert api.requests == [] and not (tmp_path / "out").exists()
