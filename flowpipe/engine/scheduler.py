@@ -126,6 +126,7 @@ class Scheduler:
         self.pauses = 0
         self.eligible: Eligibility | None = None
         self.reuploads = 0  # requests sent again after a 403 re-upload: not retries
+        self._sending: set[str] = set()  # keys a node of this run is sending (no claim needed)
         self._primed = False
         self._cond: asyncio.Condition | None = None
         self.inflight = InFlight(clock, self._task_done)
@@ -287,13 +288,26 @@ class Scheduler:
         self._poke()
 
     async def _execute(self, nid: str, account: str, permit: Permit) -> None:
-        """Send ``nid`` unless the cache or another process answers it first."""
+        """Send ``nid`` unless the cache, another node of this run or another process
+        answers it first."""
         key = self.states[nid].key
         assert key is not None
         if self.book.from_cache(nid):  # another process may have made it since it became ready
             self._release(account, permit, Outcome.ERROR)
             self._complete(nid, "done")
             return
+        if key in self._sending:  # a node of this run sends this very request: wait for it
+            self._release(account, permit, Outcome.ERROR)
+            self._requeue(nid, CLAIM_WAIT)
+            return
+        self._sending.add(key)
+        try:
+            await self._claim_and_send(nid, key, account, permit)
+        finally:
+            self._sending.discard(key)
+
+    async def _claim_and_send(self, nid: str, key: str, account: str, permit: Permit) -> None:
+        """Claim ``key`` against other processes, then send unless one made it meanwhile."""
         # awaited: a remote claim is a round trip to the object store (a file claim is not)
         if self.claims is not None and not await self.claims.try_claim_async(key):
             # Another process is sending this very request: wait for its result.

@@ -433,3 +433,31 @@ def test_bad_numbers_are_usage_errors_naming_the_option(
         virtual_run(write_recipe(ONE), api, tmp_path, **options)
     assert caught.value.option == next(iter(options))
     assert api.requests == [] and not (tmp_path / "out").exists()
+
+
+TWINS = """
+version: 1
+name: twins
+steps:
+  a:
+    prompt: "a cat"
+    count: 1
+    seed: 5
+  b:
+    prompt: "a cat"
+    count: 1
+    seed: 5
+"""
+
+
+@pytest.mark.parametrize("use_cache", [False, True], ids=["no-cache", "cache-folder"])
+def test_two_nodes_of_one_run_with_the_same_key_pay_once(
+    write_recipe, tmp_path: Path, use_cache: bool
+) -> None:
+    api = FakeAPI(VirtualClock())
+    result = virtual_run(write_recipe(TWINS), api, tmp_path, use_cache=use_cache)
+    assert result.ok, result.message
+    assert result.nodes["a"].key == result.nodes["b"].key
+    assert api.images_requests == 1
+    assert result.summary["waited_for_other_runs"] == 0  # it waited for itself
+    assert sorted(n.cache_hit for n in result.nodes.values()) == [False, True]
