@@ -141,9 +141,9 @@ class Resolver:
         captcha = captcha_retry if captcha_retry is not None else node.captcha_retry
         if node.kind == "upscale":
             self._check_upscalable(node)
-        ids = [
-            await self._media_id(ref, state.ref_hashes[ref], account, client) for ref in node.refs
-        ]
+        ids = list(await asyncio.gather(*(  # uploads go up together
+            self._media_id(ref, state.ref_hashes[ref], account, client) for ref in node.refs
+        )))
         if node.kind == "upscale":
             assert node.resolution is not None
             return Upscale(ids[0], node.resolution, captcha)

@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from flowpipe.api import FlowClient, ImageRequest, ImageResult, UpscaledImage
 from flowpipe.engine.accounts import AccountPool
@@ -60,6 +61,8 @@ from flowpipe.store.responses import CachedGeneration, ResponseCache
 from flowpipe.why import Baseline
 
 __all__ = ["Scheduler", "SchedulerOptions"]
+
+T = TypeVar("T")
 
 CLAIM_WAIT = 1.0  # API seconds between looks at a key another process is making
 MAX_WAIT = 600.0  # API seconds a run waits for paused accounts before it stops
@@ -302,11 +305,23 @@ class Scheduler:
             return
         self._sending.add(key)
         try:
-            await self._claim_and_send(nid, key, account, permit)
+            # References first (uploads, together): the claim then covers only the billed
+            # request, well within its lease (store/leases.py).
+            request = await self._attempt(nid, account, permit, None, self._resolve(nid, account))
+            if request is not None:
+                await self._claim_and_send(nid, key, account, permit, request)
         finally:
             self._sending.discard(key)
 
-    async def _claim_and_send(self, nid: str, key: str, account: str, permit: Permit) -> None:
+    async def _resolve(self, nid: str, account: str) -> Request:
+        assert self.client is not None and self.pool is not None
+        return await self.resolver.request(
+            self.plan.nodes[nid], self.states[nid], account, self.client,
+            email=self.pool.send_email, captcha_retry=self.options.captcha_retry,
+        )
+
+    async def _claim_and_send(self, nid: str, key: str, account: str, permit: Permit,
+                              request: Request) -> None:
         """Claim ``key`` against other processes, then send unless one made it meanwhile."""
         # awaited: a remote claim is a round trip to the object store (a file claim is not)
         if self.claims is not None and not await self.claims.try_claim_async(key):
@@ -321,29 +336,35 @@ class Scheduler:
                 self._release(account, permit, Outcome.ERROR)
                 self._complete(nid, "done")
                 return
-            await self._send(nid, account, permit)
+            await self._send(nid, account, permit, request)
         finally:
             if self.claims is not None:
                 self.claims.release(key)
 
-    async def _send(self, nid: str, account: str, permit: Permit) -> None:
+    async def _send(self, nid: str, account: str, permit: Permit, request: Request) -> None:
         """One request for ``nid`` on ``account``; its answer is stored or handled."""
-        assert self.client is not None and self.pool is not None
-        node, state = self.plan.nodes[nid], self.states[nid]
+        state = self.states[nid]
         started = self.now()
-        request: Request | None = None
+        self.api_calls += 1
+        attempt = state.attempt.sending()
+        verdict = state.verdict
+        self.emit(NodeStarted(self.now(), nid, account, attempt, state.attempt.model,
+                              verdict.state if verdict else "", verdict.why if verdict else ()))
+        result = await self._attempt(nid, account, permit, request, self._call(request))
+        if result is None:
+            return
+        self._release(account, permit, Outcome.OK)
+        state.seconds = self.now() - started
+        await self._store(nid, account, result)
+
+    async def _attempt(self, nid: str, account: str, permit: Permit, request: Request | None,
+                       work: Awaitable[T]) -> T | None:
+        """``work`` for ``nid`` on ``account``; None when it failed, the error handled
+        (the slot released with what the error says about capacity, the decision carried
+        out)."""
+        assert self.pool is not None
         try:
-            request = await self.resolver.request(
-                node, state, account, self.client, email=self.pool.send_email,
-                captcha_retry=self.options.captcha_retry,
-            )
-            self.api_calls += 1
-            attempt = state.attempt.sending()
-            verdict = state.verdict
-            self.emit(NodeStarted(self.now(), nid, account, attempt, state.attempt.model,
-                                  verdict.state if verdict else "",
-                                  verdict.why if verdict else ()))
-            result = await self._call(request)
+            return await work
         except APIError as exc:
             outcome = NodeAttempt.outcome(exc)
             self._release(account, permit, outcome)
@@ -351,17 +372,13 @@ class Scheduler:
                 self.rejections += 1
                 self.pool.note_rejection(account, exc.status)
             self._handle_error(nid, account, exc, request)
-            return
         except FlowpipeError as exc:
             self._release(account, permit, Outcome.ERROR)
             self._fail(nid, ErrorInfo.of(exc))
-            return
         except asyncio.CancelledError:
             self._release(account, permit, Outcome.ERROR)
             raise
-        self._release(account, permit, Outcome.OK)
-        state.seconds = self.now() - started
-        await self._store(nid, account, result)
+        return None
 
     async def _call(self, request: Request) -> ImageResult | UpscaledImage:
         """``POST /images`` or ``POST /images/upscale``."""

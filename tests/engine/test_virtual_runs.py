@@ -17,12 +17,14 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from flowpipe.api import HTTPResponse
+from flowpipe.api import FetchPolicy, HTTPRequest, HTTPResponse, Timeouts
 from flowpipe.engine.clock import VirtualClock
 from flowpipe.engine.ready import ReadyQueue
 from flowpipe.engine.scheduler import Scheduler
 from flowpipe.errors import UsageError
 from flowpipe.events import Event, InflightChanged, NodeRetried, NodeStarted, WindowChanged
+from flowpipe.store.claims import STALE_AFTER, KeyClaims
+from flowpipe.store.leases import LEASE_SECONDS
 
 from .conftest import virtual_run
 from .fakeapi import TOKEN, FakeAPI
@@ -461,3 +463,54 @@ def test_two_nodes_of_one_run_with_the_same_key_pay_once(
     assert api.images_requests == 1
     assert result.summary["waited_for_other_runs"] == 0  # it waited for itself
     assert sorted(n.cache_hit for n in result.nodes.values()) == [False, True]
+
+
+# -- a claim covers the billed request only (review A-11) ----------------------------------
+
+UPLOAD_TIME = 300.0  # API seconds one slow upload takes
+
+
+class _SlowUploads(FakeAPI):
+    """FakeAPI whose uploads take ``UPLOAD_TIME``; records when each started."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.upload_starts: list[float] = []
+
+    async def __call__(self, request: HTTPRequest) -> HTTPResponse:
+        if "/assets/" in request.url:
+            self.upload_starts.append(self.clock.time())
+            await self.clock.sleep(UPLOAD_TIME)
+        return await super().__call__(request)
+
+
+def test_uploads_go_up_together_before_the_claim_that_covers_the_request(
+    write_recipe, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    recipe = _logo_recipe(write_recipe, tmp_path, steps="""\
+  both:
+    context: [assets.logo, assets.mark]
+    prompt: "a badge with both marks"
+""")
+    api = _SlowUploads(VirtualClock(), latency=(10.0, 10.0))
+    claimed: list[float] = []
+    claim = KeyClaims.try_claim
+
+    def spy(self: KeyClaims, key: str) -> bool:
+        claimed.append(api.clock.time())
+        return claim(self, key)
+
+    monkeypatch.setattr(KeyClaims, "try_claim", spy)
+    result = virtual_run(recipe, api, tmp_path)
+    assert result.ok, result.message
+    assert api.upload_starts == [0.0, 0.0]  # together, not one after the other
+    assert claimed == [UPLOAD_TIME]  # the claim waited for the uploads: it covers the request
+
+
+def test_a_claim_outlives_the_longest_request_it_covers() -> None:
+    """Generation with its signed-URL reads (every image at once), or an upscale: a
+    lease that ran out under a request would let another process send it again."""
+    timeouts, fetch = Timeouts(), FetchPolicy()
+    reads = fetch.attempts * timeouts.fetch + (fetch.attempts - 1) * fetch.delay[1]
+    longest = max(timeouts.generate + reads, timeouts.upscale)
+    assert longest < LEASE_SECONDS and longest < STALE_AFTER
