@@ -349,22 +349,32 @@ class _Job:
         self.store = _open_cache(options)
         self.remote = _open_remote(options, recipe, self.store)
         self.cache = ResponseCache(self.store, remote=self.remote)
+        self.recorder = RunRecorder()
+        self.started_at = datetime.now(UTC)
+        self.backend_url = choice.base_url or "embedded simulator"
+        try:  # what follows can fail (a bad picks file): close what was opened
+            self.lock = _lock_place(recipe, plan, options, self.out)
+            self.sched = self._scheduler(sinks)
+        except BaseException:
+            if self.remote is not None:
+                self.remote.close()
+            self.store.close()
+            raise
+
+    def _scheduler(self, sinks: Sequence[EventSink]) -> Scheduler:
+        options = self.options
         folder = self.store.folder if isinstance(self.store, DiskCache) else None
         claims: Claims | None = KeyClaims(folder / "claims") if folder is not None else None
         if self.remote is not None:
             claims = SharedClaims(claims, RemoteClaims(self.remote))
-        self.recorder = RunRecorder()
-        self.started_at = datetime.now(UTC)
-        self.backend_url = choice.base_url or "embedded simulator"
-        self.lock = _lock_place(recipe, plan, options, self.out)
-        self.sched = Scheduler(
-            plan,
+        return Scheduler(
+            self.plan,
             cache=self.cache,
             out=self.out,
             clock=self.clock,
             claims=claims,
             sinks=[self.recorder, *sinks],
-            picks=_picks(recipe, plan),
+            picks=_picks(self.recipe, self.plan),
             options=SchedulerOptions(
                 refresh_all=options.refresh_all,
                 refresh_steps=options.refresh_steps,
