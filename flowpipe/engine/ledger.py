@@ -127,7 +127,8 @@ class OutputLedger:
         """Write ``node``'s images, each with its provenance packet (safe off the loop).
 
         The files are the API's bytes plus an XMP packet that depends on nothing but the
-        request and its answer, so a cached re-run writes the same bytes.
+        request, its answer and the flowpipe version, so a cached re-run writes the same
+        bytes.
         """
         files = []
         for index, (image, data) in enumerate(zip(gen.images, blobs, strict=True)):

@@ -26,7 +26,7 @@ from flowpipe.api import FlowClient, ImageRequest
 from flowpipe.dialects import dialect
 from flowpipe.engine.state import NodeState
 from flowpipe.errors import FlowpipeError, PlanError
-from flowpipe.imagebytes import sniff_image
+from flowpipe.imagebytes import sniff_image, strip_packet
 from flowpipe.planner import Node, Plan, Ref
 from flowpipe.store.picks import Picks
 from flowpipe.store.responses import ResponseCache, sha256_hex
@@ -236,7 +236,7 @@ class Resolver:
         if ref.kind == "asset":
             assert ref.asset is not None
             asset = self.plan.assets[ref.asset]
-            data = asset.path.read_bytes()
+            data = strip_packet(asset.path.read_bytes())  # the bytes its hash names
             if sha256_hex(data) != sha:
                 raise FlowpipeError(
                     f"asset '{ref.asset}' changed on disk during the run", hint="run again"

@@ -3,18 +3,19 @@
 An asset must be a relative path that stays inside the recipe's folder once symlinks
 are resolved (a recipe from someone else's repository must not read ``~/.ssh``), name
 a PNG or JPEG file by its magic bytes (what the upload endpoint accepts), and be at
-most 20 MB. Its SHA-256 stands for it in cache keys.
+most 20 MB. Its SHA-256 stands for it in cache keys: of the image as the API made it
+when the file is a flowpipe output (``flowpipe.imagebytes.api_sha256``: without the
+provenance packet, which names the flowpipe version), so its key outlives an upgrade.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from flowpipe.errors import AssetError
-from flowpipe.imagebytes import mime_type
+from flowpipe.imagebytes import api_sha256, mime_type
 from flowpipe.recipe.load import Document
 from flowpipe.recipe.messages import ErrorList, did_you_mean, quote
 
@@ -94,7 +95,7 @@ def load_assets(doc: Document, folder: Path, errors: ErrorList) -> dict[str, Ass
             ))
             continue
         assets[name] = Asset(
-            name=name, path=target, sha256=hashlib.sha256(data).hexdigest(), mime=mime, size=size
+            name=name, path=target, sha256=api_sha256(data), mime=mime, size=size
         )
     return assets
 
