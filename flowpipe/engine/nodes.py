@@ -5,6 +5,11 @@ cache key known (DESIGN section 3). The book then answers it from the cache when
 can (the images are written at once) and queues it otherwise. Finishing a node
 releases what waits on it, or skips it when the node did not end done. A node whose
 ``STEP.pick`` has no valid pick waits for review, and so does everything below it.
+
+With a remote cache, ``prime`` may wait for it (nothing is in flight yet, and a batch
+pulled what it asks for); once the run goes (``running``), a key that becomes known
+is looked up on the local cache only, and the remote is asked, awaited off the run's
+loop, when the node is dispatched (``pull``).
 """
 
 from __future__ import annotations
@@ -69,6 +74,7 @@ class NodeBook:
         self.resolver = Resolver(plan, cache, self.states, on_upload=on_upload, picks=picks)
         self.explainer = Explainer(plan, baseline, refreshing=refreshing)
         self.open = len(plan.nodes)  # nodes not finished yet
+        self.running = False  # set once requests may be in flight: no blocking remote reads
 
     def start(self) -> None:
         """Answer every node the cache can, from the roots down, sending nothing."""
@@ -97,20 +103,21 @@ class NodeBook:
             self._emit(NodeFailed(self._clock.now(), nid, state.error))
             return "failed"
         state.key = request_key(node, state.ref_hashes, self.plan.backend)
-        if self.from_cache(nid):
+        if self.from_cache(nid, remote=not self.running):
             return "done"
         self.explain(nid, cached=False)
         state.status = "ready"
         self.queue.push(nid)
         return None
 
-    def from_cache(self, nid: str, *, refresh: bool = True) -> bool:
-        """Finish ``nid`` from the cache if its key is there (and not being refreshed)."""
+    def from_cache(self, nid: str, *, refresh: bool = True, remote: bool = True) -> bool:
+        """Finish ``nid`` from the cache if its key is there (and not being refreshed);
+        ``remote`` False: from the local cache only."""
         node = self.plan.nodes[nid]
         state = self.states[nid]
         if state.key is None or (refresh and self._refreshing(node.step)):
             return False
-        hit = self.cache.get_generation(state.key)
+        hit = self.cache.get_generation(state.key, remote=remote)
         if hit is None:
             return False
         gen, blobs = hit
@@ -122,6 +129,13 @@ class NodeBook:
         self.explain(nid, cached=True)
         self._emit(NodeCached(self._clock.now(), nid))
         return True
+
+    async def pull(self, nid: str) -> None:
+        """Bring ``nid``'s result from the remote if it is there, awaited off the loop (so
+        a ``from_cache`` right after reads it locally); nothing for a refreshed node."""
+        key = self.states[nid].key
+        if key is not None and not self._refreshing(self.plan.nodes[nid].step):
+            await self.cache.pull(key)
 
     def explain(self, nid: str, *, cached: bool) -> None:
         """Say why ``nid`` is cached or sent: what changed since the lock (its real key and

@@ -175,6 +175,7 @@ class Scheduler:
                                     max_wait=self.options.max_wait)
         self._cond = asyncio.Condition()
         self.prime()
+        self.book.running = True  # from here on the remote is awaited, never waited for
         dispatchers = [asyncio.create_task(self._dispatch(account)) for account in pool.accounts]
         for task in dispatchers:  # a dispatcher that dies of a bug ends the run, not hangs it
             task.add_done_callback(self._task_done)
@@ -295,6 +296,7 @@ class Scheduler:
         answers it first."""
         key = self.states[nid].key
         assert key is not None
+        await self.book.pull(nid)  # the remote, if any, off the loop
         if self.book.from_cache(nid):  # another process may have made it since it became ready
             self._release(account, permit, Outcome.ERROR)
             self._complete(nid, "done")
@@ -331,6 +333,8 @@ class Scheduler:
             self._requeue(nid, CLAIM_WAIT)
             return
         try:
+            if self.claims is not None:
+                await self.book.pull(nid)  # a claim may have found it made (remote: "done")
             if self.claims is not None and self.book.from_cache(nid):
                 # it stored and released between our two looks
                 self._release(account, permit, Outcome.ERROR)

@@ -252,6 +252,13 @@ class RemoteCache:
             return False
         return self.attempt(self._pull(key, local), False)
 
+    async def fetch_async(self, key: str, local: ResponseCache) -> bool:
+        """``fetch`` for a caller on another event loop: it awaits the remote's loop, so
+        nothing blocks while the object comes."""
+        if not self.available or key in self._absent:
+            return False
+        return await self.attempt_async(self._pull(key, local), False)
+
     def recheck(self, key: str) -> None:
         """Forget that ``key`` was missing: another process may have made it since."""
         self._absent.discard(key)

@@ -189,6 +189,13 @@ class ResponseCache:
             blobs.append(data)
         return gen, blobs
 
+    async def pull(self, key: str) -> None:
+        """Bring ``key`` from the remote into this cache if it is there and not here,
+        awaiting the remote's loop: for callers on an event loop (the run's), which a
+        ``get_generation`` miss would block for the round trip."""
+        if self.remote is not None and not self.store.contains(f"gen:{key}"):
+            await self.remote.fetch_async(key, self)
+
     def peek_generation(self, key: str) -> tuple[str, ...] | None:
         """The image hashes of a stored generation whose images are all stored, without
         reading their bytes (``flowpipe plan`` asks this of every node; a run reads and
