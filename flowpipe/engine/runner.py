@@ -475,6 +475,7 @@ class _Job:
     def _log(self, outcome: Outcome, message: str | None) -> RunLog:
         sched = self.sched
         finished_at = datetime.now(UTC)
+        pauses = tuple(self.recorder.pauses())  # an extension is no new pause
         summary = summarize(sched.states)
         summary.update(
             api_calls=sched.api_calls,
@@ -482,7 +483,7 @@ class _Job:
             retries=sched.retries,
             reuploads=sched.reuploads,
             rejections=sched.rejections,
-            pauses=sched.pauses,
+            pauses=len(pauses),
             waited_for_other_runs=sched.claim_waits,
             corrupt_cache_entries=self.cache.corrupt_entries,
             removed_files=sched.ledger.removed,
@@ -505,7 +506,7 @@ class _Job:
             inflight=tuple(self.recorder.inflight),
             rejections=tuple(self.recorder.rejections),
             remote=self.remote.summary() if self.remote is not None else None,
-            pauses=tuple(self.recorder.pauses()),
+            pauses=pauses,
         )
 
 

@@ -126,7 +126,6 @@ class Scheduler:
         self.crash: BaseException | None = None
         self.stopping = False
         self.api_calls = self.uploads = self.retries = self.rejections = self.claim_waits = 0
-        self.pauses = 0
         self.eligible: Eligibility | None = None
         self.reuploads = 0  # requests sent again after a 403 re-upload: not retries
         self._sending: set[str] = set()  # keys a node of this run is sending (no claim needed)
@@ -474,7 +473,6 @@ class Scheduler:
         out = self.pool.usable_accounts() if kind is ErrorKind.PAUSED_SERVICE else [account]
         for each in out:
             if self.pool.pause(each, model, exc.pause, exc.reason or type(exc).__name__):
-                self.pauses += 1
                 self.inflight.later(exc.pause, self._resume)
         held = not self.pool.available(account, asks)
         delay = 0.0 if held else self.states[nid].attempt.backoff()

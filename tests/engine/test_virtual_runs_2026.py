@@ -35,7 +35,7 @@ from flowpipe.events import (
     RunStarted,
     WindowChanged,
 )
-from flowpipe.sim.bodies import no_eligible_account
+from flowpipe.sim.bodies import no_eligible_account, rejected_429
 
 from .conftest import virtual_run
 from .fakeapi2026 import PAUSE, FakeAPI2026
@@ -489,3 +489,32 @@ def test_a_pause_of_no_time_waits_like_a_capacity_retry_before_the_node_goes_aga
     assert len(times) == 4
     low, high = RetryPolicy().capacity_delay
     assert all(low <= b - a <= high for a, b in itertools.pairwise(times))
+
+
+class _ThrottledTwice(FakeAPI2026):
+    """The first two requests are throttled: the first at once, the second 10 s later
+    (it was in flight), which extends the account's pause."""
+
+    answered: int = 0
+
+    async def _images(self, body: dict[str, Any]) -> Any:
+        n, self.answered = self.answered, self.answered + 1
+        if n < 2:
+            await self.clock.sleep(10.0 * n)
+            return self._answer("/images", 429, rejected_429(USER_REQUESTS_THROTTLED))
+        return await super()._images(body)
+
+
+def test_an_extended_pause_is_one_pause_in_the_summary_as_in_the_list(
+    write_recipe, tmp_path: Path
+) -> None:
+    recipe = _recipe(write_recipe, _shots(2))
+    api = _ThrottledTwice(VirtualClock(), accounts=(A,))
+    events: list[Event] = []
+    result = virtual_run(recipe, api, tmp_path, accounts=(A,), fixed_concurrency=2,
+                         max_wait=2 * PAUSE, progress=events.append)
+    assert result.ok, result.message
+    assert len(_of(events, AccountPaused)) == 2  # the pause, then its extension
+    listed = json.loads((tmp_path / "out" / "run.json").read_text())["pauses"]
+    assert len(listed) == 1
+    assert result.summary["pauses"] == len(listed)
