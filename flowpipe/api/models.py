@@ -12,11 +12,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from flowpipe.dialects import DEFAULT_DIALECT, DIALECTS, ImageFormat, dialect
+from flowpipe.dialects import DEFAULT_DIALECT, ImageFormat, dialect
 from flowpipe.errors import InvalidRequestError
 
 __all__ = [
-    "MAX_CONTEXT_REFERENCES",
     "AccountInfo",
     "GeneratedImage",
     "ImageFormat",
@@ -27,7 +26,6 @@ __all__ = [
     "short_text",
 ]
 
-MAX_CONTEXT_REFERENCES = DIALECTS[DEFAULT_DIALECT].reference_slots  # 2025-11: 4 slots
 EXTENSIONS = {"jpeg": "jpg", "png": "png"}
 
 

@@ -54,13 +54,11 @@ class AccountPool:
         sinks: Sequence[EventSink] | Broadcast = (),
         limiter_config: LimiterConfig | None = None,
         fixed_window: int | None = None,
-        send_email: bool = True,
     ) -> None:
         if not accounts:
             raise ValueError("an account pool needs at least one account")
         self.accounts = list(dict.fromkeys(accounts))
         self.sinks = sinks if isinstance(sinks, Broadcast) else Broadcast(sinks)
-        self.send_email = send_email
         self.dropped: dict[str, ErrorInfo] = {}
         self.pauses = Pauses()
         self._clock = clock

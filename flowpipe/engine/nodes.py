@@ -125,7 +125,6 @@ class NodeBook:
         self.ledger.write_images(node, gen, blobs)
         state.cache_hit = True
         state.generation = gen
-        state.account = gen.account
         self.explain(nid, cached=True)
         self._emit(NodeCached(self._clock.now(), nid))
         return True

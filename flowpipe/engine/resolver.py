@@ -131,7 +131,7 @@ class Resolver:
         return pick.image
 
     async def request(
-        self, node: Node, state: NodeState, account: str, client: FlowClient, *, email: bool,
+        self, node: Node, state: NodeState, account: str, client: FlowClient, *,
         captcha_retry: int | None = None,
     ) -> Request:
         """The API request for ``node`` on ``account``, every reference as a usable id.
@@ -154,7 +154,7 @@ class Resolver:
             aspect_ratio=node.aspect_ratio,
             count=node.count,
             seed=node.seed,
-            email=account if email else None,
+            email=account,
             style_reference=style,
             context_references=tuple(ids),
             dialect=node.dialect,

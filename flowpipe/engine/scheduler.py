@@ -318,7 +318,7 @@ class Scheduler:
         assert self.client is not None and self.pool is not None
         return await self.resolver.request(
             self.plan.nodes[nid], self.states[nid], account, self.client,
-            email=self.pool.send_email, captcha_retry=self.options.captcha_retry,
+            captcha_retry=self.options.captcha_retry,
         )
 
     async def _claim_and_send(self, nid: str, key: str, account: str, permit: Permit,
@@ -410,7 +410,7 @@ class Scheduler:
             self._fail(nid, ErrorInfo.of(exc))
             self.request_stop(f"cannot store results: {exc}", exc)
             return
-        state.generation, state.account = gen, account
+        state.generation = gen
         self.emit(NodeDone(self.now(), nid, account, state.seconds, state.attempt.sent,
                            state.attempt.model))
         self._complete(nid, "done")

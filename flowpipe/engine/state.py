@@ -33,7 +33,6 @@ class NodeState:
     generation: CachedGeneration | None = None
     cache_hit: bool = False
     error: ErrorInfo | None = None
-    account: str | None = None
     seconds: float = 0.0
     verdict: Verdict | None = None  # cached, new or changed, and why (flowpipe.why)
 

@@ -210,9 +210,6 @@ class ResponseCache:
         shas = tuple(img.sha256 for img in gen.images)
         return shas if all(self.store.contains(f"img:{sha}") for sha in shas) else None
 
-    def has_generation(self, key: str) -> bool:
-        return self.get_generation(key) is not None
-
     def put_generation(self, key: str, gen: CachedGeneration, blobs: list[bytes]) -> None:
         """Store a new generation here, then on the remote (which never raises)."""
         self.store_local(key, gen, blobs)
@@ -247,9 +244,6 @@ class ResponseCache:
 
     def put_upload(self, account: str, sha: str, media_generation_id: str) -> None:
         self.store.put(f"up:{account}:{sha}", media_generation_id.encode())
-
-    def forget_upload(self, account: str, sha: str) -> None:
-        self.store.delete(f"up:{account}:{sha}")
 
 
 @dataclass(frozen=True, slots=True)
