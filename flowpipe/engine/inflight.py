@@ -35,6 +35,13 @@ class InFlight:
         self.tasks.add(task)
         task.add_done_callback(self._finished)
 
+    def store(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` (keeping a result) as a task of its own that is never abandoned."""
+        task = asyncio.create_task(work)
+        self.tasks.add(task)
+        self._storing.add(task)
+        task.add_done_callback(self._finished)
+
     def storing(self) -> None:
         """The calling request has its answer: from here on it is not abandoned."""
         task = asyncio.current_task()

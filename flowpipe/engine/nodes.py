@@ -6,14 +6,16 @@ can (the images are written at once) and queues it otherwise. Finishing a node
 releases what waits on it, or skips it when the node did not end done. A node whose
 ``STEP.pick`` has no valid pick waits for review, and so does everything below it.
 
-With a remote cache, ``prime`` may wait for it (nothing is in flight yet, and a batch
-pulled what it asks for); once the run goes (``running``), a key that becomes known
-is looked up on the local cache only, and the remote is asked, awaited off the run's
-loop, when the node is dispatched (``pull``).
+Before the run (``prime``) nothing is in flight, so the book may wait: for the remote
+cache (a batch pulled what it asks for) and for the files of a cache hit. Once the run
+goes (``offload`` set), a key that becomes known is looked up in the cache folder only
+(the remote is asked, awaited off the run's loop, when the node is dispatched: ``pull``)
+and a hit's files are written in a thread, as a made node's are.
 """
 
 from __future__ import annotations
 
+import functools
 import random
 from collections.abc import Callable
 from pathlib import Path
@@ -74,7 +76,8 @@ class NodeBook:
         self.resolver = Resolver(plan, cache, self.states, on_upload=on_upload, picks=picks)
         self.explainer = Explainer(plan, baseline, refreshing=refreshing)
         self.open = len(plan.nodes)  # nodes not finished yet
-        self.running = False  # set once requests may be in flight: no blocking remote reads
+        # While the run goes: where work that would hold the loop goes (a thread).
+        self.offload: Callable[[Callable[[], None]], None] | None = None
 
     def start(self) -> None:
         """Answer every node the cache can, from the roots down, sending nothing."""
@@ -103,7 +106,7 @@ class NodeBook:
             self._emit(NodeFailed(self._clock.now(), nid, state.error))
             return "failed"
         state.key = request_key(node, state.ref_hashes, self.plan.backend)
-        if self.from_cache(nid, remote=not self.running):
+        if self.from_cache(nid, remote=self.offload is None):
             return "done"
         self.explain(nid, cached=False)
         state.status = "ready"
@@ -122,7 +125,11 @@ class NodeBook:
             return False
         gen, blobs = hit
         self.ledger.before_writing(node, gen.images)
-        self.ledger.write_images(node, gen, blobs)
+        write = functools.partial(self.ledger.write_images, node, gen, blobs)
+        if self.offload is None:
+            write()
+        else:
+            self.offload(write)
         state.cache_hit = True
         state.generation = gen
         self.explain(nid, cached=True)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -174,7 +174,7 @@ class Scheduler:
                                     max_wait=self.options.max_wait)
         self._cond = asyncio.Condition()
         self.prime()
-        self.book.running = True  # from here on the remote is awaited, never waited for
+        self.book.offload = self._offload  # from here on nothing the book does holds the loop
         dispatchers = [asyncio.create_task(self._dispatch(account)) for account in pool.accounts]
         for task in dispatchers:  # a dispatcher that dies of a bug ends the run, not hangs it
             task.add_done_callback(self._task_done)
@@ -187,6 +187,7 @@ class Scheduler:
                 task.cancel()
             await asyncio.gather(*dispatchers, return_exceptions=True)
             await self.inflight.drain(self.options.stop_grace)
+            self.book.offload = None  # nothing in flight: what end() reads and writes may wait
             self.end("run stopped before this node was sent")
         if self.crash is not None:
             raise self.crash
@@ -414,6 +415,11 @@ class Scheduler:
         self.emit(NodeDone(self.now(), nid, account, state.seconds, state.attempt.sent,
                            state.attempt.model))
         self._complete(nid, "done")
+
+    def _offload(self, work: Callable[[], None]) -> None:
+        """Run ``work`` (a cached node's files) in a thread; like an answer being stored,
+        the run waits for it and a stop never abandons it."""
+        self.inflight.store(asyncio.to_thread(work))
 
     def _persist(self, nid: str, key: str, gen: CachedGeneration, blobs: list[bytes]) -> None:
         self.cache.put_generation(key, gen, blobs)

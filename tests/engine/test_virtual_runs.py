@@ -12,13 +12,16 @@ import base64
 import io
 import json
 import logging
+import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image
 
 from flowpipe.api import FetchPolicy, HTTPRequest, HTTPResponse, Timeouts
 from flowpipe.engine.clock import VirtualClock
+from flowpipe.engine.ledger import OutputLedger
 from flowpipe.engine.ready import ReadyQueue
 from flowpipe.engine.scheduler import Scheduler
 from flowpipe.errors import UsageError
@@ -514,3 +517,27 @@ def test_a_claim_outlives_the_longest_request_it_covers() -> None:
     reads = fetch.attempts * timeouts.fetch + (fetch.attempts - 1) * fetch.delay[1]
     longest = max(timeouts.generate + reads, timeouts.upscale)
     assert longest < LEASE_SECONDS and longest < STALE_AFTER
+
+
+def test_files_of_nodes_the_cache_answers_during_a_run_are_written_off_its_loop(
+    write_recipe, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """hero is made again with the same bytes, so every node below it is a cache hit found
+    while requests may be in flight: its files (provenance, fsync) go to a thread, as a
+    made node's do (review A-21)."""
+    recipe = write_recipe(CHAIN)
+    assert virtual_run(recipe, FakeAPI(VirtualClock()), tmp_path).ok
+    on_loop: list[str] = []
+    write = OutputLedger.write_images
+
+    def watched(self: OutputLedger, node: Any, gen: Any, blobs: Any) -> None:
+        if threading.current_thread() is threading.main_thread():
+            on_loop.append(node.id)
+        write(self, node, gen, blobs)
+
+    monkeypatch.setattr(OutputLedger, "write_images", watched)
+    again = virtual_run(recipe, FakeAPI(VirtualClock()), tmp_path, refresh_steps={"hero"})
+    assert again.ok, again.message
+    assert [n for n, r in again.nodes.items() if not r.cache_hit] == ["hero"]
+    assert on_loop == []
+    assert all(p.is_file() for p in again.images)
