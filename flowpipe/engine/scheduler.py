@@ -275,7 +275,7 @@ class Scheduler:
             if not self.stopping and pool.usable(account):
                 nid = self.queue.pop_first(lambda n: eligible.can_take(account, n))
             if nid is None or self.states[nid].status != "ready":
-                self._release(account, permit, Outcome.ERROR)
+                self._release(account, permit, Outcome.UNUSED)
                 continue
             self.states[nid].status = "running"
             pool.note_inflight(account)
@@ -298,11 +298,11 @@ class Scheduler:
         assert key is not None
         await self.book.pull(nid)  # the remote, if any, off the loop
         if self.book.from_cache(nid):  # another process may have made it since it became ready
-            self._release(account, permit, Outcome.ERROR)
+            self._release(account, permit, Outcome.UNUSED)
             self._complete(nid, "done")
             return
         if key in self._sending:  # a node of this run sends this very request: wait for it
-            self._release(account, permit, Outcome.ERROR)
+            self._release(account, permit, Outcome.UNUSED)
             self._requeue(nid, CLAIM_WAIT)
             return
         self._sending.add(key)
@@ -328,7 +328,7 @@ class Scheduler:
         # awaited: a remote claim is a round trip to the object store (a file claim is not)
         if self.claims is not None and not await self.claims.try_claim_async(key):
             # Another process is sending this very request: wait for its result.
-            self._release(account, permit, Outcome.ERROR)
+            self._release(account, permit, Outcome.UNUSED)
             self.claim_waits += 1
             self._requeue(nid, CLAIM_WAIT)
             return
@@ -337,7 +337,7 @@ class Scheduler:
                 await self.book.pull(nid)  # a claim may have found it made (remote: "done")
             if self.claims is not None and self.book.from_cache(nid):
                 # it stored and released between our two looks
-                self._release(account, permit, Outcome.ERROR)
+                self._release(account, permit, Outcome.UNUSED)
                 self._complete(nid, "done")
                 return
             await self._send(nid, account, permit, request)

@@ -22,6 +22,7 @@ from PIL import Image
 from flowpipe.api import FetchPolicy, HTTPRequest, HTTPResponse, Timeouts
 from flowpipe.engine.clock import VirtualClock
 from flowpipe.engine.ledger import OutputLedger
+from flowpipe.engine.limiter import AdaptiveLimiter, Outcome
 from flowpipe.engine.ready import ReadyQueue
 from flowpipe.engine.scheduler import Scheduler
 from flowpipe.errors import UsageError
@@ -541,3 +542,22 @@ def test_files_of_nodes_the_cache_answers_during_a_run_are_written_off_its_loop(
     assert [n for n, r in again.nodes.items() if not r.cache_hit] == ["hero"]
     assert on_loop == []
     assert all(p.is_file() for p in again.images)
+
+
+def test_a_slot_that_sent_nothing_goes_back_to_the_limiter_unused(
+    write_recipe, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The twin that waits for the other's request took a slot and sent nothing: it proves
+    no window (review A-22)."""
+    outcomes: list[Outcome] = []
+    release = AdaptiveLimiter.release
+
+    def watched(self: AdaptiveLimiter, permit: Any, outcome: Outcome, **kw: Any) -> None:
+        outcomes.append(outcome)
+        release(self, permit, outcome, **kw)
+
+    monkeypatch.setattr(AdaptiveLimiter, "release", watched)
+    result = virtual_run(write_recipe(TWINS), FakeAPI(VirtualClock()), tmp_path)
+    assert result.ok, result.message
+    assert outcomes.count(Outcome.OK) == 1
+    assert set(outcomes) == {Outcome.OK, Outcome.UNUSED}
