@@ -94,10 +94,9 @@ class NodeBook:
         Returns the node's final status when it finished here (a cache hit, or a
         reference that cannot resolve), None when it was queued.
         """
-        node = self.plan.nodes[nid]
         state = self.states[nid]
         try:
-            state.ref_hashes = self.resolver.hashes(node)
+            self._key(nid)
         except NeedsReview as exc:
             self._wait(nid, exc.message, stale=exc.stale)
             return "waiting"
@@ -105,13 +104,19 @@ class NodeBook:
             state.error = ErrorInfo(type="ReferenceError", message=str(exc))
             self._emit(NodeFailed(self._clock.now(), nid, state.error))
             return "failed"
-        state.key = request_key(node, state.ref_hashes, self.plan.backend)
         if self.from_cache(nid, remote=self.offload is None):
             return "done"
         self.explain(nid, cached=False)
         state.status = "ready"
         self.queue.push(nid)
         return None
+
+    def _key(self, nid: str) -> None:
+        """``nid``'s reference hashes and real key, from its upstream images (LookupError
+        when one is missing, NeedsReview when a pick is)."""
+        node, state = self.plan.nodes[nid], self.states[nid]
+        state.ref_hashes = self.resolver.hashes(node)
+        state.key = request_key(node, state.ref_hashes, self.plan.backend)
 
     def from_cache(self, nid: str, *, refresh: bool = True, remote: bool = True) -> bool:
         """Finish ``nid`` from the cache if its key is there (and not being refreshed);
@@ -194,10 +199,9 @@ class NodeBook:
                 continue
             if state.key is None:
                 try:
-                    state.ref_hashes = self.resolver.hashes(node)
+                    self._key(nid)
                 except (LookupError, NeedsReview):
                     continue
-                state.key = request_key(node, state.ref_hashes, self.plan.backend)
             if self.from_cache(nid, refresh=False):
                 state.status = "done"
 
