@@ -296,10 +296,7 @@ class Scheduler:
         answers it first."""
         key = self.states[nid].key
         assert key is not None
-        await self.book.pull(nid)  # the remote, if any, off the loop
-        if self.book.from_cache(nid):  # another process may have made it since it became ready
-            self._release(account, permit, Outcome.UNUSED)
-            self._complete(nid, "done")
+        if await self._answered(nid, account, permit):  # another process may have made it
             return
         if key in self._sending:  # a node of this run sends this very request: wait for it
             self._release(account, permit, Outcome.UNUSED)
@@ -314,6 +311,20 @@ class Scheduler:
                 await self._claim_and_send(nid, key, account, permit, request)
         finally:
             self._sending.discard(key)
+
+    async def _answered(self, nid: str, account: str, permit: Permit) -> bool:
+        """Whether the cache answers ``nid`` now (the remote, if any, awaited off the
+        loop): then it is done and the slot goes back unused."""
+        try:
+            await self.book.pull(nid)
+        except asyncio.CancelledError:
+            self._release(account, permit, Outcome.UNUSED)
+            raise
+        if not self.book.from_cache(nid):
+            return False
+        self._release(account, permit, Outcome.UNUSED)
+        self._complete(nid, "done")
+        return True
 
     async def _resolve(self, nid: str, account: str) -> Request:
         assert self.client is not None and self.pool is not None
@@ -333,12 +344,8 @@ class Scheduler:
             self._requeue(nid, CLAIM_WAIT)
             return
         try:
-            if self.claims is not None:
-                await self.book.pull(nid)  # a claim may have found it made (remote: "done")
-            if self.claims is not None and self.book.from_cache(nid):
-                # it stored and released between our two looks
-                self._release(account, permit, Outcome.UNUSED)
-                self._complete(nid, "done")
+            # it may have stored and released between our two looks (remote: a "done" claim)
+            if self.claims is not None and await self._answered(nid, account, permit):
                 return
             await self._send(nid, account, permit, request)
         finally:
