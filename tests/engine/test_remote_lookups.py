@@ -9,7 +9,9 @@ as work in flight.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ import pytest
 import flowpipe
 from flowpipe.engine import runner
 from flowpipe.engine.clock import VirtualClock
+from flowpipe.engine.runner import RunControl, RunOptions, run_recipe_async
 from flowpipe.engine.scheduler import Scheduler
 from flowpipe.results import RunResult
 from flowpipe.store.remote import RemoteCache
@@ -129,3 +132,42 @@ def test_keys_known_during_a_run_are_looked_up_without_blocking_its_loop(
     assert api.images_requests == 1
     assert [again.nodes[n].cache_hit for n in ("s0", "s1", "s2")] == [False, True, True]
     assert blocking == []
+
+
+class HangingBucket(MemoryBucket):
+    """A remote that never answers a read."""
+
+    async def get(self, path: str) -> Blob | None:
+        await asyncio.Event().wait()
+        return None
+
+
+def test_a_second_ctrl_c_ends_a_run_whose_remote_hangs_before_it_starts(
+    write_recipe, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The batch pull before the run waits for a remote that does not answer: the second
+    Ctrl-C cancels it and the run ends interrupted, outputs written (review A-5)."""
+    monkeypatch.setattr(runner, "open_remote",
+                        lambda *a, **k: RemoteCache(HangingBucket(), pending=None))
+    api, control = FakeAPI(VirtualClock()), RunControl()
+
+    async def presses() -> None:
+        for _ in range(2):
+            await api.clock.sleep(1.0)
+            control.interrupt()
+
+    async def main() -> RunResult:
+        pressing = asyncio.ensure_future(presses())
+        options = RunOptions(out=tmp_path / "out", backend="sim", base_url=BASE_URL,
+                             token=TOKEN, time_scale=1.0, clock=api.clock,
+                             transport=api.transport(), cache_dir=tmp_path / "cache",
+                             use_remote=True)
+        try:
+            return await run_recipe_async(write_recipe(CHAIN), options, control=control)
+        finally:
+            pressing.cancel()
+
+    result = api.clock.run(main())
+    assert (result.outcome, result.exit_code) == ("interrupted", 130)
+    assert api.requests == []
+    assert json.loads((tmp_path / "out" / "run.json").read_text())["outcome"] == "interrupted"
