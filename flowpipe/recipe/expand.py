@@ -331,17 +331,18 @@ class _StepExpander:
         keys = tuple(matrix)
         if not self._distinct_texts(matrix):
             return []
-        columns = [  # per variable: (value, text, id part, folder part), computed once
-            [(v, t, f"{k}={one_line(t, 10**6)}", f"{k}={slug(t)}")
+        columns = [  # per variable: (value, id part, folder part, (name, text)), once
+            [(v, f"{k}={one_line(t, 10**6)}", f"{k}={slug(t)}", (k, t))
              for v, t in ((v, value_text(v)) for v in values)]
             for k, values in matrix.items()
         ]
         nodes: list[RawNode] = []
         dirs: dict[str, list[int]] = {}
         seen: dict[str, tuple[Any, ...]] = {}
+        step_id, make = self.step_id, self._node
         for combo in itertools.product(*columns):
-            node_id = f"{self.step_id}[{','.join(c[2] for c in combo)}]"
-            values = tuple(c[0] for c in combo)
+            node_id = f"{step_id}[{','.join([c[1] for c in combo])}]"
+            values = tuple([c[0] for c in combo])
             if node_id in seen:
                 self.errors.add(PlanError(
                     f"step {self.step_id!r}: matrix values {quote(seen[node_id])} and "
@@ -351,10 +352,10 @@ class _StepExpander:
                 ))
                 continue
             seen[node_id] = values
-            folder = short_folder(",".join(c[3] for c in combo), node_id)
-            variant = tuple(zip(keys, (c[1] for c in combo), strict=True))
+            folder = short_folder(",".join([c[2] for c in combo]), node_id)
+            variant = tuple([c[3] for c in combo])
             scope = dict(zip(keys, values, strict=True))
-            node = self._node(node_id, variant, scope, PurePosixPath(self.step_id, folder))
+            node = make(node_id, variant, scope, PurePosixPath(step_id, folder))
             if node is not None:
                 dirs.setdefault(folder.casefold(), []).append(len(nodes))
                 nodes.append(node)
