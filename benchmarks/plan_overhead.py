@@ -101,6 +101,24 @@ def _cpu(func: Callable[[], Any]) -> tuple[float, Any]:
 
 def measure(path: Path, repeat: int) -> dict[str, Any]:
     """Best CPU seconds per phase and in total (and the total's wall) over ``repeat``."""
+    from flowpipe.planner import build_plan
+
+    count = len(build_plan(path).nodes)  # warm-up: imports, schema, compiled code
+    best: dict[str, float] = dict.fromkeys((*PHASES, "total", "wall"), float("inf"))
+    for _ in range(repeat):
+        gc.collect()
+        gc.disable()  # as build_plan does: the phases would otherwise pay for collections
+        took = _phases(path)
+        gc.enable()
+        wall = time.perf_counter()
+        took["total"], _ = _cpu(lambda: build_plan(path))
+        took["wall"] = time.perf_counter() - wall
+        best = {k: min(v, took[k]) for k, v in best.items()}
+    return {"nodes": count, **best}
+
+
+def _phases(path: Path) -> dict[str, float]:
+    """CPU seconds of each phase of one plan, each phase fed by the one before."""
     import yaml
 
     from flowpipe.planner import Recipe, build_plan
@@ -111,32 +129,22 @@ def measure(path: Path, repeat: int) -> dict[str, Any]:
     from flowpipe.recipe.validate import validate_document
 
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    count = len(build_plan(path).nodes)  # warm-up: imports, schema, compiled code
-    best: dict[str, float] = dict.fromkeys((*PHASES, "total", "wall"), float("inf"))
-    for _ in range(repeat):
-        gc.collect()
-        gc.disable()  # as build_plan does: the phases would otherwise pay for collections
-        text = path.read_text(encoding="utf-8")
-        took: dict[str, float] = {}
-        took["compose"], _ = _cpu(lambda: yaml.compose(text, Loader=loader))
-        load, doc = _cpu(lambda: load_document(path))
-        took["positions"] = load - took["compose"]
-        took["schema"], _ = _cpu(lambda: validate_document(doc))
+    text = path.read_text(encoding="utf-8")
+    took: dict[str, float] = {}
+    took["compose"], _ = _cpu(lambda: yaml.compose(text, Loader=loader))
+    load, doc = _cpu(lambda: load_document(path))
+    took["positions"] = load - took["compose"]
+    took["schema"], _ = _cpu(lambda: validate_document(doc))
 
-        def expand_all() -> None:
-            errors, warnings = ErrorList(), WarningList()
-            spoken = check_dialect(doc, errors, warnings)
-            expand(doc, {}, errors, spoken=spoken, warnings=warnings)
+    def expand_all() -> None:
+        errors, warnings = ErrorList(), WarningList()
+        spoken = check_dialect(doc, errors, warnings)
+        expand(doc, {}, errors, spoken=spoken, warnings=warnings)
 
-        took["expand"], _ = _cpu(expand_all)
-        planned, _ = _cpu(lambda: build_plan(Recipe(path, doc)))
-        took["plan"] = planned - took["expand"]
-        gc.enable()
-        wall = time.perf_counter()
-        took["total"], _ = _cpu(lambda: build_plan(path))
-        took["wall"] = time.perf_counter() - wall
-        best = {k: min(v, took[k]) for k, v in best.items()}
-    return {"nodes": count, **best}
+    took["expand"], _ = _cpu(expand_all)
+    planned, _ = _cpu(lambda: build_plan(Recipe(path, doc)))
+    took["plan"] = planned - took["expand"]
+    return took
 
 
 def _child(shape: str, size: int, repeat: int) -> None:

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from flowpipe.dialects import Dialect, dialect
 from flowpipe.errors import Location, PlanError, ReferenceError_, UsageError
@@ -334,9 +334,9 @@ def _provisional_ref(ref: Ref, nodes: Mapping[str, Node], assets: Mapping[str, A
     return f"node:{nodes[ref.node].provisional_key}#{'pick' if ref.pick else ref.index}"
 
 
-@dataclass(frozen=True, slots=True)
-class _Resolved:
-    """A node whose references and model are settled, waiting for its key."""
+class _Resolved(NamedTuple):
+    """A node whose references and model are settled, waiting for its key (a tuple:
+    one is made per node and read once)."""
 
     raw: RawNode
     model: str

@@ -50,7 +50,10 @@ class Document:
 
     def at(self, path: YamlPath) -> Location:
         """Where the value at ``path`` was written (or its nearest written parent)."""
-        for end in range(len(path), -1, -1):
+        loc = self.positions.get(path)
+        if loc is not None:
+            return loc  # the usual case, without slicing the path
+        for end in range(len(path) - 1, -1, -1):
             loc = self.positions.get(path[:end])
             if loc is not None:
                 return loc
@@ -104,7 +107,7 @@ def load_text(text: str, *, file: str = "<recipe>", path: Path | None = None) ->
         raise _unquoted_template(text, file, mark) or _syntax_error(exc, text, file) from None
     except yaml.YAMLError as exc:
         raise _reader_error(exc, text, file) from None
-    builder = _Builder(file)
+    builder = _Builder(file, aliases="&" in text)
     try:
         data = builder.build(root, ()) if root is not None else None
     except RecursionError:
@@ -243,11 +246,12 @@ class _Positions(Mapping[YamlPath, Location]):
         self._marks = marks
 
     def __getitem__(self, path: YamlPath) -> Location:
-        return _loc(self._file, self._marks[path])
+        mark = self._marks[path]
+        return Location(self._file, mark.line + 1, mark.column + 1)
 
     def get(self, path: YamlPath, default: Any = None) -> Any:
         mark = self._marks.get(path)
-        return default if mark is None else _loc(self._file, mark)
+        return default if mark is None else Location(self._file, mark.line + 1, mark.column + 1)
 
     def __contains__(self, path: object) -> bool:
         return path in self._marks
@@ -266,8 +270,11 @@ class _Builder:
     one pass, one path tuple per value: this is most of loading a large recipe.
     """
 
-    def __init__(self, file: str) -> None:
+    def __init__(self, file: str, *, aliases: bool = True) -> None:
         self.file = file
+        # Without an '&' in the text there is no anchor, so no alias: no node is reached
+        # twice and the alias budget has nothing to count.
+        self.aliases = aliases
         self.marks: dict[YamlPath, Any] = {}
         self.key_marks: dict[YamlPath, Any] = {}
         self.block_scalars: set[YamlPath] = set()
@@ -284,6 +291,25 @@ class _Builder:
         return _Positions(self.file, self.key_marks)
 
     def build(self, node: yaml.Node, path: YamlPath) -> Any:
+        if self.aliases:
+            return self._build_counting(node, path)
+        self.marks[path] = node.start_mark
+        if type(node) is yaml.ScalarNode:
+            if node.style in ("|", ">"):
+                self.block_scalars.add(path)
+            if node.tag == _STR:
+                return node.value
+            return self.scalar(node)
+        if node.tag not in _COLLECTION_TAGS:
+            raise self.bad_tag(node)
+        if type(node) is yaml.MappingNode:
+            return self.mapping(node, path)
+        build = self.build
+        return [build(item, (*path, i)) for i, item in enumerate(node.value)]
+
+    def _build_counting(self, node: yaml.Node, path: YamlPath) -> Any:
+        """``build`` for a text with anchors: each node reached again is an alias, and
+        costs the alias budget; an alias inside its own anchor is refused."""
         node_id = id(node)
         if node_id in self._seen:
             self._alias_budget -= 1

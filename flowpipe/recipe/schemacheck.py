@@ -35,7 +35,7 @@ _ANNOTATIONS = frozenset(
 _SCALARS = (str, int, float, bool, type(None))
 
 
-class Unsure(Exception):  # noqa: N818  not an error: "ask jsonschema"
+class Unsure(Exception):
     """The value is one this check does not judge exactly as jsonschema does."""
 
 
@@ -99,33 +99,64 @@ def compile_check(schema: Any) -> Check | None:
         return None
 
 
-class _Unknown(Exception):  # noqa: N818  internal: the schema uses a keyword not handled
-    pass
+class _Unknown(Exception):
+    """The schema uses a keyword this module does not handle."""
 
 
 def _always(x: Any) -> bool:
     return True
 
 
+def _never(x: Any) -> bool:
+    return False
+
+
+_MEMBERS = frozenset({"properties", "patternProperties", "additionalProperties"})
+_SKIPPED = _ANNOTATIONS | _MEMBERS | {"then", "else"}  # read by _members and _if
+
+#: Which values a keyword applies to (jsonschema skips every other kind of value).
+_KINDS: dict[str, Check] = {
+    "string": lambda x: isinstance(x, str),
+    "number": _is_number,
+    "array": lambda x: isinstance(x, list),
+    "object": lambda x: isinstance(x, dict),
+}
+
+
 def _compile(schema: Any) -> Check:
+    """One function per schema: its type first, then the keywords of each kind of value
+    together behind one test of that kind (fewer calls per value than one per keyword)."""
     if schema is True:
         return _always
     if schema is False:
-        return lambda x: False
+        return _never
     if not isinstance(schema, dict):
         raise _Unknown
     checks: list[Check] = []
-    object_keys = {"properties", "patternProperties", "additionalProperties"}
+    kinds: dict[str, list[Check]] = {kind: [] for kind in _KINDS}
     for keyword, value in schema.items():
-        if keyword in _ANNOTATIONS or keyword in object_keys or keyword in ("then", "else"):
+        if keyword in _SKIPPED:
+            continue
+        if keyword in _BOUNDS:
+            kind, make_bound = _BOUNDS[keyword]
+            test = make_bound(value)
+            if test is not _always:
+                kinds[kind].append(test)
             continue
         make = _KEYWORDS.get(keyword)
         if make is None:
             raise _Unknown
         checks.append(make(value, schema))
-    if object_keys & schema.keys():
-        checks.append(_members(schema))
+    if _MEMBERS & schema.keys():
+        kinds["object"].append(_members(schema))
+    for kind, tests in kinds.items():
+        if tests:
+            checks.append(_when(_KINDS[kind], _all(tests)))
     return _all(checks)
+
+
+def _when(applies: Check, test: Check) -> Check:
+    return lambda x: not applies(x) or test(x)
 
 
 def _all(checks: Sequence[Check]) -> Check:
@@ -134,10 +165,15 @@ def _all(checks: Sequence[Check]) -> Check:
         return _always
     if len(checks) == 1:
         return checks[0]
-    first, *rest = checks
+    if len(checks) == 2:
+        first, second = checks
+        return lambda x: first(x) and second(x)
 
     def check(x: Any) -> bool:
-        return first(x) and all(c(x) for c in rest)
+        for each in checks:  # noqa: SIM110  a loop: all() over a generator is slower here
+            if not each(x):
+                return False
+        return True
 
     return check
 
@@ -162,40 +198,28 @@ def _enum(values: Any, schema: Mapping[str, Any]) -> Check:
     return lambda x: any(_scalar_equal(x, v) for v in values)
 
 
-def _string_bound(test: Callable[[str], bool]) -> Check:
-    return lambda x: not isinstance(x, str) or test(x)
-
-
-def _number_bound(test: Callable[[Any], bool]) -> Check:
-    return lambda x: not _is_number(x) or test(x)
-
-
-def _array_bound(test: Callable[[list[Any]], bool]) -> Check:
-    return lambda x: not isinstance(x, list) or test(x)
-
-
-def _object_bound(test: Callable[[dict[Any, Any]], bool]) -> Check:
-    return lambda x: not isinstance(x, dict) or test(x)
-
-
-def _pattern(value: str, schema: Mapping[str, Any]) -> Check:
+def _pattern(value: str) -> Check:
     search = re.compile(value).search
-    return _string_bound(lambda s: search(s) is not None)
+    return lambda s: search(s) is not None
 
 
-def _items(value: Any, schema: Mapping[str, Any]) -> Check:
+def _items(value: Any) -> Check:
     each = _compile(value)
-    return _array_bound(lambda items: all(each(item) for item in items))
+    if each is _always:
+        return _always
+    return lambda items: all(each(item) for item in items)
 
 
-def _property_names(value: Any, schema: Mapping[str, Any]) -> Check:
+def _property_names(value: Any) -> Check:
     each = _compile(value)
-    return _object_bound(lambda mapping: all(each(key) for key in mapping))
+    if each is _always:
+        return _always
+    return lambda mapping: all(each(key) for key in mapping)
 
 
 def _if(value: Any, schema: Mapping[str, Any]) -> Check:
     condition = _compile(value)
-    then = _compile(schema.get("then", True))  # both read here, skipped as keywords
+    then = _compile(schema.get("then", True))
     otherwise = _compile(schema.get("else", True))
     return lambda x: then(x) if condition(x) else otherwise(x)
 
@@ -212,19 +236,17 @@ def _any_of(value: Any, schema: Mapping[str, Any]) -> Check:
 
 def _members(schema: Mapping[str, Any]) -> Check:
     """``properties``, ``patternProperties`` and ``additionalProperties`` in one pass over
-    the keys: a key is checked by its property and by every pattern it matches; a key of
-    neither is extra."""
+    the keys of a mapping: a key is checked by its property and by every pattern it
+    matches; a key of neither is extra."""
     properties = {k: _compile(v) for k, v in schema.get("properties", {}).items()}
     pattern_schemas = schema.get("patternProperties", {})
-    patterns = [(re.compile(p).search, check) for p, v in pattern_schemas.items()
-                if (check := _compile(v)) is not _always]
+    patterns = [(re.compile(p).search, test) for p, v in pattern_schemas.items()
+                if (test := _compile(v)) is not _always]
     joined = "|".join(pattern_schemas)  # jsonschema finds extras with one joined search
     matches_any = re.compile(joined).search if joined else None
     extra = _compile(schema.get("additionalProperties", True))
 
-    def check(mapping: Any) -> bool:
-        if not isinstance(mapping, dict):
-            return True
+    def check(mapping: dict[Any, Any]) -> bool:
         for key, value in mapping.items():
             known = properties.get(key)
             if known is not None and not known(value):
@@ -243,22 +265,25 @@ def _members(schema: Mapping[str, Any]) -> Check:
     return check
 
 
+#: Keywords that apply to one kind of value: that kind and a test of such a value.
+_BOUNDS: dict[str, tuple[str, Callable[[Any], Check]]] = {
+    "minLength": ("string", lambda n: lambda s: len(s) >= n),
+    "maxLength": ("string", lambda n: lambda s: len(s) <= n),
+    "pattern": ("string", _pattern),
+    "minimum": ("number", lambda n: lambda x: not x < n),
+    "maximum": ("number", lambda n: lambda x: not x > n),
+    "minItems": ("array", lambda n: lambda items: len(items) >= n),
+    "maxItems": ("array", lambda n: lambda items: len(items) <= n),
+    "uniqueItems": ("array", lambda on: _unique if on else _always),
+    "items": ("array", _items),
+    "minProperties": ("object", lambda n: lambda mapping: len(mapping) >= n),
+    "required": ("object", lambda names: lambda mapping: all(n in mapping for n in names)),
+    "propertyNames": ("object", _property_names),
+}
 _KEYWORDS: dict[str, Callable[[Any, Mapping[str, Any]], Check]] = {
     "type": _type,
     "const": _const,
     "enum": _enum,
-    "minLength": lambda n, _: _string_bound(lambda s: len(s) >= n),
-    "maxLength": lambda n, _: _string_bound(lambda s: len(s) <= n),
-    "pattern": _pattern,
-    "minimum": lambda n, _: _number_bound(lambda x: not x < n),
-    "maximum": lambda n, _: _number_bound(lambda x: not x > n),
-    "minItems": lambda n, _: _array_bound(lambda items: len(items) >= n),
-    "maxItems": lambda n, _: _array_bound(lambda items: len(items) <= n),
-    "uniqueItems": lambda on, _: _array_bound(_unique) if on else _always,
-    "items": _items,
-    "minProperties": lambda n, _: _object_bound(lambda mapping: len(mapping) >= n),
-    "required": lambda names, _: _object_bound(lambda mapping: all(n in mapping for n in names)),
-    "propertyNames": _property_names,
     "if": _if,
     "not": _not,
     "anyOf": _any_of,
