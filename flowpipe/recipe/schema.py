@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
-from importlib import resources
+import pkgutil
 from typing import TYPE_CHECKING, Any
 
 from flowpipe.recipe.schemacheck import Check, compile_check
@@ -24,9 +24,15 @@ SCHEMA_NAME = "recipe.schema.json"
 
 
 def schema_text() -> str:
-    """The recipe schema exactly as shipped (what ``flowpipe schema`` prints)."""
-    folder = resources.files("flowpipe.recipe").joinpath("schemas")
-    return folder.joinpath(SCHEMA_NAME).read_text("utf-8")
+    """The recipe schema exactly as shipped (what ``flowpipe schema`` prints).
+
+    Read with ``pkgutil.get_data`` (the package's own loader, so a zipped install works
+    too): ``importlib.resources`` would import tempfile and shutil, a tenth of the start
+    of ``flowpipe validate``. Newlines are read as a text file reads them.
+    """
+    data = pkgutil.get_data("flowpipe.recipe", f"schemas/{SCHEMA_NAME}")
+    assert data is not None  # the package is imported, so its loader is known
+    return data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
 
 
 @functools.cache
