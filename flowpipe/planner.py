@@ -164,12 +164,27 @@ def check_steps(plan: Plan, steps: Iterable[str], *, option: str) -> None:
 
 def canonical_json(value: Any) -> bytes:
     """The one JSON encoding keys are computed over: sorted keys, no spaces, UTF-8."""
-    return _CANONICAL.encode(value).encode("utf-8")
+    return _encode(value).encode("utf-8")
 
 
-#: What ``json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)``
-#: builds on every call, built once.
-_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+def _canonical_encoder() -> Callable[[Any], str]:
+    """``json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)``
+    without what it builds on every call: an encoder object and the C encoder inside it.
+
+    The C encoder is made once, without the circular-reference check (a request is a
+    tree; the check only chooses between an answer and an error); the pure-Python
+    encoder, where there is no C one, is used as ``json.dumps`` would.
+    """
+    settings = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    make = getattr(json.encoder, "c_make_encoder", None)  # not in the stubs: CPython's C half
+    if make is None:  # pragma: no cover - CPython always has the C encoder
+        return settings.encode
+    encoder = make(None, settings.default, json.encoder.encode_basestring, None, ":", ",",
+                   True, False, True)
+    return lambda value: "".join(encoder(value, 0))  # what JSONEncoder.encode joins
+
+
+_encode = _canonical_encoder()
 
 
 def node_request(node: Node, ref_hashes: Mapping[Ref, str]) -> dict[str, Any]:
@@ -236,13 +251,23 @@ def build_plan(
 @contextlib.contextmanager
 def _gc_paused() -> Iterator[None]:
     """Pause the cyclic GC: planning allocates many small objects and frees none, so
-    collections would re-scan a growing heap for nothing (a tenth of the time at 10k)."""
+    collections would re-scan a growing heap for nothing (a tenth of the time at 10k).
+
+    On the way out, what planning allocated joins the oldest generation at once
+    (``freeze`` then ``unfreeze``, which only moves lists): re-enabled with a million
+    new objects counted, the collector's first act would be to scan them all, and
+    they live as long as the plan. Skipped when the program froze objects itself, so
+    those stay frozen.
+    """
     was_enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
         if was_enabled:
+            if gc.get_freeze_count() == 0:
+                gc.freeze()
+                gc.unfreeze()
             gc.enable()
 
 
@@ -393,7 +418,7 @@ class _Resolver:
         self._targets: dict[str, Target | RefProblem] = {}  # by text: `hero.0` is used often
         # A matrix step's variants share their references' places and, mostly, their
         # settings: what resolved once is looked up, not worked out again per variant.
-        self._refs: dict[tuple[str, str, Location], Ref] = {}
+        self._refs: dict[tuple[str, str], Ref] = {}  # the last made, by text and role
         self._settled: dict[tuple[Any, ...], tuple[str, str, str | None]] = {}
 
     def resolve(self, raw: RawNode) -> _Resolved | None:
@@ -486,12 +511,12 @@ class _Resolver:
         return False
 
     def _ref(self, raw: RawNode, ref: RawRef) -> Ref | None:
-        made = self._refs.get((ref.text, ref.role, ref.location))
-        if made is None:
+        made = self._refs.get((ref.text, ref.role))
+        if made is None or not (made.location is ref.location or made.location == ref.location):
             made = self._make_ref(raw, ref)
             if made is None:
                 return None
-            self._refs[ref.text, ref.role, ref.location] = made
+            self._refs[ref.text, ref.role] = made
         if made.node == raw.id:
             self._fail(raw, ReferenceError_(
                 f"step {raw.id!r}: {ref.role} {quote(ref.text)}: a node cannot use its own images",
