@@ -76,7 +76,10 @@ def child(recipe: Path, out: Path, cache: Path, scale: float, total: int) -> Non
                          report=False, lock=False, seed=1)
     started = time.monotonic()
     result = run_recipe(recipe, options, sinks=[Sampler()])
+    import flowpipe
+
     print(json.dumps({
+        "package": str(Path(flowpipe.__file__).resolve().parents[1]),
         "exit_code": result.exit_code,
         "summary": dict(result.summary),
         "wall_seconds": round(time.monotonic() - started, 1),
@@ -100,6 +103,8 @@ def measure(python: str, nodes: int, scale: float, work: Path) -> dict[str, Any]
         error = (work / "stderr").read_text()[-3000:]
         raise SystemExit(f"run failed ({proc.returncode}):\n{error}")
     run: dict[str, Any] = json.loads(lines[-1])
+    tree = Path(python).parents[2]
+    assert Path(run["package"]) == tree.resolve(), f"{python} ran {run['package']}"
     run["peak_kib"] = usage.ru_maxrss
     shutil.rmtree(out, ignore_errors=True)
     shutil.rmtree(cache, ignore_errors=True)

@@ -58,15 +58,18 @@ start = time.perf_counter()
 result = run_recipe(Path(recipe), options)
 seconds = time.perf_counter() - start
 thumbs = Path(out) / ".thumbs"
-print(json.dumps({"seconds": seconds, "report_wall": timed["wall"], "report_cpu": timed["cpu"],
+print(json.dumps({"package": str(Path(flowpipe.report.__file__).parents[1]),
+                  "seconds": seconds, "report_wall": timed["wall"], "report_cpu": timed["cpu"],
                   "cached": result.summary["cached"], "images": result.summary["images"],
                   "thumbs": sum(1 for _ in thumbs.iterdir()), "exit": result.exit_code}))
 """
 
 
 def child(python: Path, recipe: Path, out: Path, cache: Path) -> dict[str, Any]:
+    # From the recipe's folder: ``python -c`` puts the current folder first on sys.path,
+    # and from a checkout that would import that checkout's flowpipe, not the tree's.
     proc = subprocess.run([str(python), "-c", CHILD, str(recipe), str(out), str(cache)],
-                          capture_output=True, text=True, check=False)
+                          capture_output=True, text=True, check=False, cwd=recipe.parent)
     if proc.returncode != 0:
         raise SystemExit(f"child run failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
     result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -93,6 +96,7 @@ def main() -> None:
             for label, python in pythons.items():  # alternate: both see the same load
                 run = child(python, recipe, work / label / f"new{i}", work / label / "cache")
                 assert run["cached"] * 4 == run["images"] == args.images, run
+                assert Path(run["package"]).parent == trees[label], run  # the tree's own code
                 runs[label].append(run)
                 print(f"{label} #{i}: {run}", file=sys.stderr, flush=True)
     print(f"{args.images:,} images, medians of {args.repeat} re-runs into a new folder")

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from flowpipe._front import Progress, load, plan, run, run_async
+from flowpipe._front import load, plan, run, run_async
 from flowpipe.errors import (
     AccountNotFoundError,
     AccountPausedError,
@@ -61,6 +61,7 @@ from flowpipe.errors import (
 from flowpipe.results import NodeResult, RunResult
 
 if TYPE_CHECKING:
+    from flowpipe._front import Progress
     from flowpipe.planner import Plan, Recipe
 
 __version__ = "0.1.0"
@@ -119,9 +120,14 @@ __all__ = [  # noqa: RUF022  tests/test_package.py keeps dunders last, after the
 
 
 def __getattr__(name: str) -> Any:
-    """``Plan`` and ``Recipe`` load the recipe language on first use, not on import."""
+    """``Plan`` and ``Recipe`` load the recipe language on first use, not on import, and
+    ``Progress`` the run's events: `flowpipe --help` needs none of them."""
     if name in ("Plan", "Recipe"):
         from flowpipe import planner
 
         return getattr(planner, name)
+    if name == "Progress":
+        from flowpipe import _front
+
+        return _front.Progress
     raise AttributeError(f"module 'flowpipe' has no attribute {name!r}")

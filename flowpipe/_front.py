@@ -7,26 +7,35 @@ light.
 
 from __future__ import annotations
 
-import asyncio
-import dataclasses
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from flowpipe.errors import UsageError
-from flowpipe.events import Event, EventSink
-from flowpipe.results import RunResult
 
 if TYPE_CHECKING:
     from flowpipe.engine.runner import RunOptions
+    from flowpipe.events import Event, EventSink
     from flowpipe.planner import Plan, Recipe
+    from flowpipe.results import RunResult
+
+    #: Where progress goes: a function of one event, or an object with ``handle(event)``.
+    Progress = Callable[[Event], object] | EventSink
 
 __all__ = ["Progress", "load", "plan", "run", "run_async"]
 
-#: Where progress goes: a function of one event, or an object with ``handle(event)``.
-Progress = Callable[[Event], object] | EventSink
 PathLike = str | os.PathLike[str]
+
+
+def __getattr__(name: str) -> Any:
+    """``Progress`` names the event types, so it is made when asked for: importing
+    flowpipe (and so starting the CLI) does not load the events."""
+    if name == "Progress":
+        from flowpipe.events import Event, EventSink
+
+        return Callable[[Event], object] | EventSink
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def load(path: PathLike) -> Recipe:
@@ -60,6 +69,8 @@ def run(recipe: Recipe | PathLike, *, out: PathLike, progress: Progress | None =
     them). Blocks until the run ends; Ctrl-C stops sending, twice abandons. Inside a
     running event loop (a notebook, an async function) use ``await run_async(...)``.
     """
+    import asyncio  # here, not at the top: `flowpipe --help` has no use for it
+
     try:
         asyncio.get_running_loop()
     except RuntimeError:
@@ -82,6 +93,8 @@ async def run_async(recipe: Recipe | PathLike, *, out: PathLike,
 
 
 def _options(out: PathLike, options: Mapping[str, Any]) -> RunOptions:
+    import dataclasses
+
     from flowpipe.engine.runner import RunOptions
 
     known = {f.name for f in dataclasses.fields(RunOptions)} - {"out"}

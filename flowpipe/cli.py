@@ -7,8 +7,6 @@ one line on stderr and its exit code. No logic lives here.
 from __future__ import annotations
 
 import functools
-import json
-import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -124,6 +122,8 @@ def cli() -> None:
     Example:
         flowpipe run examples/campaign.yaml -o out/campaign
     """
+    import logging  # here: `flowpipe --help` never gets this far, and logging is not small
+
     logging.basicConfig(level=logging.WARNING, format="flowpipe: %(message)s")
 
 
@@ -316,6 +316,8 @@ def run_command(recipe: Path, out: Path | None, variables: tuple[str, ...],
     with open_display(plain=plain) as sinks:
         result = run_recipe(recipe, options, sinks=sinks)
     if as_json:
+        import json
+
         click.echo(json.dumps(result.run_info, indent=2))
     shared = result.run_info.get("remote")
     if shared:
@@ -589,6 +591,8 @@ def inspect_command(image: Path, as_json: bool) -> None:
 
     found = inspect_file(image)
     if as_json:
+        import json
+
         click.echo(json.dumps(found.to_json(), indent=2, ensure_ascii=False))
     else:
         click.echo("\n".join(found.lines()))
@@ -672,6 +676,8 @@ def plan_command(recipe: Path, variables: tuple[str, ...], as_json: bool, backen
     plan, found = _plan_and_verdicts(recipe, variables, backend, out, cache_dir, refresh,
                                      lock_file)
     if as_json:
+        import json
+
         click.echo(json.dumps(plan_json(plan, found), indent=2, ensure_ascii=False))
     else:
         click.echo("\n".join(plan_lines(plan, found)))

@@ -4,12 +4,14 @@ The progress display, the JSON summary and ``run.json`` (and so the report) are 
 sinks of the same events, so none of them re-computes what another knows. A caller of
 ``flowpipe.run`` gets them too: a plain function of one ``Event``, or any object with
 ``handle(event)`` (an ``EventSink``). Every event is a frozen dataclass whose ``t`` is
-seconds since the run started (docs/python.md lists them).
+seconds since the run started (docs/python.md lists them). A sink that raises is a bug
+in a display, never the end of a run: ``Broadcast`` logs it once and goes on.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -18,6 +20,7 @@ from flowpipe.errors import ErrorInfo
 __all__ = [
     "AccountPaused",
     "AccountResumed",
+    "Broadcast",
     "ErrorInfo",
     "Event",
     "EventSink",
@@ -34,8 +37,9 @@ __all__ = [
     "RunStopping",
     "Uploaded",
     "WindowChanged",
-    "broadcast",
 ]
+
+log = logging.getLogger("flowpipe.events")
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,7 +234,30 @@ class EventSink(Protocol):
     def handle(self, event: Event) -> None: ...
 
 
-def broadcast(sinks: Sequence[EventSink], event: Event) -> None:
-    """Give ``event`` to every sink, in order."""
-    for sink in sinks:
-        sink.handle(event)
+class Broadcast:
+    """One run's sinks: each event goes to every sink, in order.
+
+    A sink that raises does not stop the others, nor the run: its first failure is
+    logged as a warning with the traceback, later ones only at debug level, and it
+    keeps getting events (a display that trips on one event may show the next).
+    """
+
+    __slots__ = ("_failed", "sinks")
+
+    def __init__(self, sinks: Iterable[EventSink] = ()) -> None:
+        self.sinks = list(sinks)
+        self._failed: set[int] = set()  # indexes of the sinks that raised
+
+    def __iter__(self) -> Iterator[EventSink]:
+        return iter(self.sinks)
+
+    def __call__(self, event: Event) -> None:
+        for index, sink in enumerate(self.sinks):
+            try:
+                sink.handle(event)
+            except Exception:
+                first = index not in self._failed
+                self._failed.add(index)
+                log.log(logging.WARNING if first else logging.DEBUG,
+                        "progress sink %r raised on %s; the run goes on", sink,
+                        type(event).__name__, exc_info=first)

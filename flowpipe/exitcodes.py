@@ -35,8 +35,10 @@ FROZEN = 4
 WAITING = 5  # nothing failed, but some nodes wait for a reviewer's pick (flowpipe review)
 INTERRUPTED = 130
 
-_OUTCOMES = {"done": OK, "failed": FAILED, "stopped": STOPPED, "frozen": FROZEN,
-             "waiting": WAITING, "interrupted": INTERRUPTED}
+# A frozen miss is no outcome: it raises before the run (``for_error``), so run.json and
+# RunResult never say "frozen".
+_OUTCOMES = {"done": OK, "failed": FAILED, "stopped": STOPPED, "waiting": WAITING,
+             "interrupted": INTERRUPTED}
 
 
 def for_error(error: FlowpipeError) -> int:

@@ -18,6 +18,7 @@ so equal bodies sent to different versions of the API never share a cache entry.
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import hashlib
 import json
@@ -26,7 +27,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from flowpipe.dialects import Dialect, dialect
 from flowpipe.errors import Location, PlanError, ReferenceError_, UsageError
@@ -163,8 +164,27 @@ def check_steps(plan: Plan, steps: Iterable[str], *, option: str) -> None:
 
 def canonical_json(value: Any) -> bytes:
     """The one JSON encoding keys are computed over: sorted keys, no spaces, UTF-8."""
-    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return text.encode("utf-8")
+    return _encode(value).encode("utf-8")
+
+
+def _canonical_encoder() -> Callable[[Any], str]:
+    """``json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)``
+    without what it builds on every call: an encoder object and the C encoder inside it.
+
+    The C encoder is made once, without the circular-reference check (a request is a
+    tree; the check only chooses between an answer and an error); the pure-Python
+    encoder, where there is no C one, is used as ``json.dumps`` would.
+    """
+    settings = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    make = getattr(json.encoder, "c_make_encoder", None)  # not in the stubs: CPython's C half
+    if make is None:  # pragma: no cover - CPython always has the C encoder
+        return settings.encode
+    encoder = make(None, settings.default, json.encoder.encode_basestring, None, ":", ",",
+                   True, False, True)
+    return lambda value: "".join(encoder(value, 0))  # what JSONEncoder.encode joins
+
+
+_encode = _canonical_encoder()
 
 
 def node_request(node: Node, ref_hashes: Mapping[Ref, str]) -> dict[str, Any]:
@@ -231,13 +251,23 @@ def build_plan(
 @contextlib.contextmanager
 def _gc_paused() -> Iterator[None]:
     """Pause the cyclic GC: planning allocates many small objects and frees none, so
-    collections would re-scan a growing heap for nothing (a tenth of the time at 10k)."""
+    collections would re-scan a growing heap for nothing (a tenth of the time at 10k).
+
+    On the way out, what planning allocated joins the oldest generation at once
+    (``freeze`` then ``unfreeze``, which only moves lists): re-enabled with a million
+    new objects counted, the collector's first act would be to scan them all, and
+    they live as long as the plan. Skipped when the program froze objects itself, so
+    those stay frozen.
+    """
     was_enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
         if was_enabled:
+            if gc.get_freeze_count() == 0:
+                gc.freeze()
+                gc.unfreeze()
             gc.enable()
 
 
@@ -300,7 +330,6 @@ def _request(node: Node, text_of: Callable[[Ref], str]) -> dict[str, Any]:
     ``text_of`` gives a reference's text (a function, not a mapping: hashing Refs was a
     tenth of planning time).
     """
-    spoken = dialect(node.dialect)
     if node.source is not None:
         return {"mediaGenerationId": text_of(node.source), "resolution": node.resolution}
     body: dict[str, Any] = {
@@ -310,10 +339,16 @@ def _request(node: Node, text_of: Callable[[Ref], str]) -> dict[str, Any]:
     if node.seed is not None:
         body["seed"] = node.seed
     if node.style is not None:
-        body[spoken.reference_field("style", 1)] = text_of(node.style)
+        body[_field_name(node.dialect, "style", 1)] = text_of(node.style)
     for i, ref in enumerate(node.context, 1):
-        body[spoken.reference_field("context", i)] = text_of(ref)
+        body[_field_name(node.dialect, "context", i)] = text_of(ref)
     return body
+
+
+@functools.cache
+def _field_name(spoken: str, role: Literal["style", "context"], number: int) -> str:
+    """``Dialect.reference_field``, remembered: every node asks for the same few names."""
+    return dialect(spoken).reference_field(role, number)
 
 
 def _provisional_ref(ref: Ref, nodes: Mapping[str, Node], assets: Mapping[str, Asset]) -> str:
@@ -324,9 +359,9 @@ def _provisional_ref(ref: Ref, nodes: Mapping[str, Node], assets: Mapping[str, A
     return f"node:{nodes[ref.node].provisional_key}#{'pick' if ref.pick else ref.index}"
 
 
-@dataclass(frozen=True, slots=True)
-class _Resolved:
-    """A node whose references and model are settled, waiting for its key."""
+class _Resolved(NamedTuple):
+    """A node whose references and model are settled, waiting for its key (a tuple:
+    one is made per node and read once)."""
 
     raw: RawNode
     model: str
@@ -381,16 +416,36 @@ class _Resolver:
         self.errors = errors
         self._reported: set[tuple[str, str]] = set()  # (step, message) already said once
         self._targets: dict[str, Target | RefProblem] = {}  # by text: `hero.0` is used often
+        # A matrix step's variants share their references' places and, mostly, their
+        # settings: what resolved once is looked up, not worked out again per variant.
+        self._refs: dict[tuple[str, str], Ref] = {}  # the last made, by text and role
+        self._settled: dict[tuple[Any, ...], tuple[str, str, str | None]] = {}
 
     def resolve(self, raw: RawNode) -> _Resolved | None:
         if raw.upscale is not None:
             return self._upscale(raw, raw.upscale)
-        spoken = self.spoken
         style = self._ref(raw, raw.style) if raw.style else None
         context = tuple(self._ref(raw, r) for r in raw.context)
         if (raw.style and style is None) or None in context:
             return None
         refs = tuple(r for r in context if r is not None)
+        asked = (raw.model, raw.aspect_ratio, raw.fallback, style is not None, len(refs))
+        settled = self._settled.get(asked)
+        if settled is None:
+            settled = self._settle(raw, style, refs)
+            if settled is None:
+                return None
+            self._settled[asked] = settled
+        model, ratio, fallback = settled
+        deps = tuple(dict.fromkeys(r.node for r in (style, *refs) if r and r.node))
+        return _Resolved(raw, model, ratio, fallback, style, refs, None, deps)
+
+    def _settle(
+        self, raw: RawNode, style: Ref | None, refs: tuple[Ref, ...]
+    ) -> tuple[str, str, str | None] | None:
+        """Model, aspect ratio and fallback of a node, or None after saying what is wrong:
+        a function of its settings and its references' count, so variants share it."""
+        spoken = self.spoken
         model = spoken.canonical_model(raw.model) if raw.model else spoken.auto_model(len(refs))
         ratio = spoken.canonical_ratio(raw.aspect_ratio)
         assert model is not None and ratio is not None  # check_dialect refused the rest
@@ -416,8 +471,7 @@ class _Resolver:
             self._fail(raw, PlanError(f"step {raw.id!r}: {problem}", raw.location,
                                       hint="set 'fallback_model: none' or fix the step"))
             return None
-        deps = tuple(dict.fromkeys(r.node for r in (style, *refs) if r and r.node))
-        return _Resolved(raw, model, ratio, fallback, style, refs, None, deps)
+        return model, ratio, fallback
 
     def _upscale(self, raw: RawNode, text: RawRef) -> _Resolved | None:
         """An upscale node's source: an image of an earlier step whose model can be upscaled."""
@@ -457,6 +511,23 @@ class _Resolver:
         return False
 
     def _ref(self, raw: RawNode, ref: RawRef) -> Ref | None:
+        made = self._refs.get((ref.text, ref.role))
+        if made is None or not (made.location is ref.location or made.location == ref.location):
+            made = self._make_ref(raw, ref)
+            if made is None:
+                return None
+            self._refs[ref.text, ref.role] = made
+        if made.node == raw.id:
+            self._fail(raw, ReferenceError_(
+                f"step {raw.id!r}: {ref.role} {quote(ref.text)}: a node cannot use its own images",
+                ref.location,
+                hint="refer to an image of an earlier step",
+            ))
+            return None
+        return made
+
+    def _make_ref(self, raw: RawNode, ref: RawRef) -> Ref | None:
+        """The Ref a reference's text resolves to, or None after saying why it does not."""
         if ref.text.startswith("assets.") and ref.text[7:] in self.broken_assets:
             return None
         target = self._targets.get(ref.text)
@@ -470,13 +541,6 @@ class _Resolver:
             self._fail(raw, ReferenceError_(
                 f"step {raw.id!r}: {ref.role} {quote(ref.text)}: {target.message}",
                 ref.location, hint=target.hint,
-            ))
-            return None
-        if target.node == raw.id:
-            self._fail(raw, ReferenceError_(
-                f"step {raw.id!r}: {ref.role} {quote(ref.text)}: a node cannot use its own images",
-                ref.location,
-                hint="refer to an image of an earlier step",
             ))
             return None
         role: Literal["style", "context", "source"] = (

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flowpipe.errors import RecipeError, RecipeErrors, UsageError
 from flowpipe.planner import Plan, Ref, build_plan
 from flowpipe.recipe.messages import did_you_mean, one_line
-from flowpipe.why import STATES, Verdict, chain
+
+if TYPE_CHECKING:  # verdicts read the cache and the lock: `validate` never needs them
+    from flowpipe.why import Verdict
 
 __all__ = [
     "PLAN_JSON_FORMAT",
@@ -165,6 +167,8 @@ def plan_lines(plan: Plan, verdicts: Mapping[str, Verdict] | None = None) -> Ite
         f"{images} images, {assets}, backend {plan.backend}, api {plan.dialect}"
     )
     if verdicts is not None:
+        from flowpipe.why import STATES
+
         counts = {s: sum(v.state == s for v in verdicts.values()) for s in STATES}
         yield ", ".join(f"{n} {s}" for s, n in counts.items())
     width = min(40, max((len(i) for i in plan.nodes), default=4))
@@ -199,5 +203,7 @@ def why_lines(plan: Plan, verdicts: Mapping[str, Verdict], node_id: str) -> Iter
             f"{did_you_mean(node_id, list(plan.nodes), listing=6)}",
             hint="node ids are as `flowpipe plan` lists them, e.g. closeup[angle=side]",
         )
+    from flowpipe.why import chain
+
     for depth, line in chain(plan, verdicts, node_id):
         yield "  " * depth + line

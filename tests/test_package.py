@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import importlib
 import inspect
+from typing import get_args
 
 import pytest
 
 import flowpipe
 from flowpipe import errors, exitcodes
+from flowpipe.results import Outcome
 
 
 def _isort_key(name: str) -> tuple[int, str]:
@@ -48,3 +50,10 @@ def test_token_free_str_of_api_errors() -> None:
     exc = errors.AuthError("Unauthorized", status=401, request="POST /images", hint="check it")
     assert str(exc) == "HTTP 401: POST /images: Unauthorized (check it)"
     assert exitcodes.for_error(exc) == 3
+
+
+def test_every_outcome_a_run_can_have_has_an_exit_code_and_no_other() -> None:
+    """A frozen miss raises before the run (exit 4 via ``for_error``): it is no outcome
+    run.json could hold, so the outcome table has no entry for it (review A-14)."""
+    assert set(exitcodes._OUTCOMES) == set(get_args(Outcome))
+    assert exitcodes.for_error(errors.FrozenCacheMissError("miss")) == exitcodes.FROZEN

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import gc
 import hashlib
 import importlib.util
 import io
@@ -13,6 +14,8 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import strategies as st
 from PIL import Image
 
 from flowpipe.cli import cli
@@ -175,6 +178,39 @@ def test_keys_are_canonical_json_of_backend_and_request(tmp_path: Path) -> None:
     text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     assert hero.provisional_key == hashlib.sha256(text.encode("utf-8")).hexdigest()
     assert canonical_json({"b": 1, "a": "Zoë"}) == '{"a":"Zoë","b":1}'.encode()
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@given(JSON)
+def test_canonical_json_is_json_dumps_with_sorted_keys_and_no_spaces(value: Any) -> None:
+    """The encoder is built once and reused; its bytes must be json.dumps's exactly."""
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert canonical_json(value) == text.encode("utf-8")
+
+
+def test_planning_hands_its_objects_to_the_oldest_generation(tmp_path: Path) -> None:
+    """They live as long as the plan: the collector need not scan them when it restarts."""
+    gc.collect()
+    plan = make_plan(tmp_path)
+    assert gc.isenabled()
+    oldest = {id(o) for o in gc.get_objects(generation=2)}
+    assert all(id(node) in oldest for node in plan.nodes.values())
+
+
+def test_planning_leaves_objects_the_program_froze_frozen(tmp_path: Path) -> None:
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        make_plan(tmp_path)
+        assert gc.get_freeze_count() == frozen
+    finally:
+        gc.unfreeze()
 
 
 def ref_hashes(node_refs: tuple[Ref, ...], plan: Plan, image: bytes) -> dict[Ref, str]:

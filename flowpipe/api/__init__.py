@@ -29,7 +29,6 @@ from flowpipe.api.models import (
     UploadedAsset,
     UpscaledImage,
 )
-from flowpipe.api.responses import is_jpeg, is_png, sniff_image
 from flowpipe.api.transport import (
     AiohttpTransport,
     Handler,
@@ -38,6 +37,7 @@ from flowpipe.api.transport import (
     MockTransport,
     Transport,
 )
+from flowpipe.imagebytes import is_jpeg, is_png, sniff_image
 
 __all__ = [
     "DEFAULT_BASE_URL",

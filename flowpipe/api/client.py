@@ -24,7 +24,7 @@ import math
 import os
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from types import TracebackType
 from typing import Protocol, TypeVar
@@ -53,6 +53,7 @@ from flowpipe.api.secrets import Scrubber
 from flowpipe.api.transport import AiohttpTransport, HTTPRequest, HTTPResponse, Transport
 from flowpipe.dialects import DEFAULT_DIALECT, Dialect, dialect
 from flowpipe.errors import InvalidRequestError, ResponseError, UsageError
+from flowpipe.imagebytes import JPEG_START, PNG_START, mime_type
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -73,16 +74,7 @@ ENV_API_URL = "FLOWPIPE_API_URL"
 ENV_TOKEN = "USEAPI_TOKEN"  # noqa: S105 - the variable's name, not a secret
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 #: Accepted upload types (2025-11) and the magic bytes their files start with.
-UPLOAD_TYPES: Mapping[str, bytes] = {
-    "image/png": b"\x89PNG\r\n\x1a\n",
-    "image/jpeg": b"\xff\xd8\xff",
-}
-#: How to recognise each type any dialect uploads (WebP: ``RIFF....WEBP``).
-_SIGNATURES: Mapping[str, Callable[[bytes], bool]] = {
-    "image/png": lambda data: data.startswith(UPLOAD_TYPES["image/png"]),
-    "image/jpeg": lambda data: data.startswith(UPLOAD_TYPES["image/jpeg"]),
-    "image/webp": lambda data: data[:4] == b"RIFF" and data[8:12] == b"WEBP",
-}
+UPLOAD_TYPES: Mapping[str, bytes] = {"image/png": PNG_START, "image/jpeg": JPEG_START}
 
 
 def _version() -> str:
@@ -259,19 +251,16 @@ class FlowClient:
             content_type="application/json",
             model=request.model,
         )
-        formats = self.spoken.image_formats
-        parsed = self._parse(
-            response, summary, functools.partial(parse_generation, formats=formats)
-        )
+        parsed = self._parse(response, summary, parse_generation)
         images = await asyncio.gather(*(self._complete(image) for image in parsed.images))
         return ImageResult(images=tuple(images), raw=parsed.raw)
 
     async def _complete(self, image: PendingImage) -> GeneratedImage:
-        if image.data is not None and image.format is not None:
-            return image.complete(image.data, image.format)
+        if image.data is not None and image.info is not None:
+            return image.complete(image.data, image.info)
         assert image.fife_url is not None
-        data, kind = await self._fetcher.fetch(image.fife_url, self.spoken.image_formats)
-        return image.complete(data, kind)
+        data, info = await self._fetcher.fetch(image.fife_url)
+        return image.complete(data, info)
 
     async def upscale(
         self, media_generation_id: str, resolution: str, *, captcha_retry: int | None = None
@@ -302,10 +291,8 @@ class FlowClient:
             body=json.dumps(body).encode("ascii"),
             content_type="application/json",
         )
-        parse = functools.partial(
-            parse_upscaled, resolution=resolution, formats=spoken.image_formats
-        )
-        return self._parse(response, summary, parse)
+        return self._parse(response, summary,
+                           functools.partial(parse_upscaled, resolution=resolution))
 
     async def upload_asset(self, email: str, data: bytes, content_type: str) -> UploadedAsset:
         """``POST /assets/{email}``: upload a reference image (at most 20 MB).
@@ -452,7 +439,7 @@ def _check_upload(data: bytes, mime: str, summary: str, types: tuple[str, ...]) 
         problem = "the file is empty"
     elif len(data) > MAX_UPLOAD_BYTES:
         problem = f"{len(data)} bytes is more than the 20 MB the API accepts"
-    elif not _SIGNATURES[mime](data):
+    elif mime_type(data) != mime:  # told by the bytes (flowpipe.imagebytes)
         problem = f"the bytes are not a {mime.removeprefix('image/').upper()} file"
     if problem is not None:
         names = [t.removeprefix("image/").upper().replace("WEBP", "WebP") for t in types]

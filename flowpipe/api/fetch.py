@@ -18,14 +18,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from urllib.parse import urljoin
 
 from flowpipe.api.errors import TRANSPORT_EXCEPTIONS, Scrub, image_url_error, transport_error
-from flowpipe.api.models import ImageFormat
-from flowpipe.api.responses import sniff_image, strip_query
+from flowpipe.api.responses import read_image_bytes, strip_query
 from flowpipe.api.transport import HTTPRequest, HTTPResponse, Transport
+from flowpipe.imagebytes import ImageInfo
 
 __all__ = ["FetchPolicy", "ImageFetcher", "Sleep"]
 
@@ -79,8 +79,8 @@ class ImageFetcher:
         self._token = token
         self._rng = rng or random.Random()
 
-    async def fetch(self, url: str, formats: Sequence[ImageFormat]) -> tuple[bytes, ImageFormat]:
-        """The checked bytes behind ``url`` and their format, or ``ImageURLError``."""
+    async def fetch(self, url: str) -> tuple[bytes, ImageInfo]:
+        """The checked bytes behind ``url`` and their format and size, or ``ImageURLError``."""
         summary = f"GET {strip_query(url)}"
         self._check(url, summary)
         last = "no attempt"
@@ -96,10 +96,10 @@ class ImageFetcher:
                 logger.info("%s -> %s (attempt %d)", summary, last, attempt + 1)
                 continue
             if response.status == 200:
-                kind = sniff_image(response.body)
-                if kind is not None and kind in formats:
-                    return response.body, kind
-                last = "the answer is not a complete " + " or ".join(f.upper() for f in formats)
+                info = read_image_bytes(response.body)
+                if not isinstance(info, str):
+                    return response.body, info
+                last = f"the answer is {info}"
             elif response.status in RETRY_STATUSES:
                 last = f"HTTP {response.status}"
             else:

@@ -12,11 +12,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from flowpipe.dialects import DEFAULT_DIALECT, DIALECTS, ImageFormat, dialect
+from flowpipe.dialects import DEFAULT_DIALECT, ImageFormat, dialect
 from flowpipe.errors import InvalidRequestError
 
 __all__ = [
-    "MAX_CONTEXT_REFERENCES",
     "AccountInfo",
     "GeneratedImage",
     "ImageFormat",
@@ -27,7 +26,6 @@ __all__ = [
     "short_text",
 ]
 
-MAX_CONTEXT_REFERENCES = DIALECTS[DEFAULT_DIALECT].reference_slots  # 2025-11: 4 slots
 EXTENSIONS = {"jpeg": "jpg", "png": "png"}
 
 
@@ -124,8 +122,8 @@ def _refuse(message: str, reason: str, hint: str) -> InvalidRequestError:
 class GeneratedImage:
     """One generated image: checked bytes and what the API says about them.
 
-    ``format`` is read from the bytes (2026-07 may send PNG); ``extension`` is the
-    file name ending to write them under (``jpg`` or ``png``).
+    ``format`` and the size in pixels are read from the bytes (2026-07 may send PNG);
+    ``extension`` is the file name ending to write them under (``jpg`` or ``png``).
     """
 
     data: bytes = field(repr=False)
@@ -135,6 +133,8 @@ class GeneratedImage:
     prompt: str
     aspect_ratio: str
     format: ImageFormat = "jpeg"
+    width: int = 0  # 0: not read (an image made by hand); the client always reads it
+    height: int = 0
 
     @property
     def extension(self) -> str:
@@ -162,6 +162,8 @@ class UpscaledImage:
     format: ImageFormat = "jpeg"
     media_generation_id: str | None = None
     raw: Mapping[str, Any] = field(default_factory=dict, hash=False, repr=False)
+    width: int = 0  # read from the bytes, as for ``GeneratedImage``
+    height: int = 0
 
     @property
     def extension(self) -> str:

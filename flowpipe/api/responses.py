@@ -1,9 +1,12 @@
 """Turn 2xx bodies into typed results, or a ``ResponseError`` naming the bad field.
 
 The API pages' shapes are checked field by field: JSON that does not parse, a wrong
-type, a missing field, base64 that does not decode or bytes that are not a complete
-image all end here as ``ResponseError`` (retryable: a truncated or garbled answer is
-usually transient). Nothing from json or base64 escapes.
+type, a missing field, base64 that does not decode or bytes that are not a complete,
+readable image (``flowpipe.imagebytes.read_image``: its size comes from its header)
+all end here as ``ResponseError`` (retried once: a truncated or garbled answer is
+usually transient, but each one was a billed generation). Nothing from json, base64
+or Pillow escapes. JPEG and PNG are read in either dialect: the 2025-11 page speaks
+of JPEG only, but refusing a PNG would only buy the same image again.
 
 Both generation shapes are read, whichever the answer has: 2025-11's
 ``imagePanels[].generatedImages[]`` (bytes inline) and 2026-07's
@@ -15,7 +18,6 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -23,36 +25,29 @@ from urllib.parse import urlsplit, urlunsplit
 from flowpipe.api.models import (
     AccountInfo,
     GeneratedImage,
-    ImageFormat,
     ImageResult,
     UploadedAsset,
     UpscaledImage,
 )
 from flowpipe.errors import ResponseError
+from flowpipe.imagebytes import ImageInfo, read_image, sniff_image
 
 __all__ = [
     "ParsedGeneration",
     "PendingImage",
     "decode_json",
-    "is_jpeg",
-    "is_png",
     "parse_account",
     "parse_accounts",
     "parse_generation",
     "parse_image_result",
     "parse_uploaded_asset",
     "parse_upscaled",
-    "sniff_image",
+    "read_image_bytes",
     "strip_query",
 ]
 
 HINT = "the API answered with a body its page does not document; retry, report it if it persists"
 
-_JPEG_SOI = b"\xff\xd8\xff"
-_JPEG_EOI = b"\xff\xd9"
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-_PNG_IEND = b"\x00\x00\x00\x00IEND\xaeB`\x82"  # the empty IEND chunk every PNG ends with
-_FORMAT_NAMES = {"jpeg": "JPEG", "png": "PNG"}
 
 
 class _Bad(Exception):
@@ -122,40 +117,24 @@ def _media_id(doc: Any, where: str) -> str:
     )
 
 
-def is_jpeg(data: bytes) -> bool:
-    """SOI at the start and EOI at the end: the cheap check that catches truncation."""
-    return len(data) >= 4 and data.startswith(_JPEG_SOI) and data.endswith(_JPEG_EOI)
+def read_image_bytes(data: bytes) -> ImageInfo | str:
+    """The format and size of a complete, readable JPEG or PNG, or what is wrong with it."""
+    kind = sniff_image(data)
+    if kind is None:
+        return "not a complete JPEG or PNG"
+    info = read_image(data)
+    return info if info is not None else f"not a readable {kind.upper()} image"
 
 
-def is_png(data: bytes) -> bool:
-    """The PNG signature at the start and the IEND chunk at the end (catches truncation)."""
-    return data.startswith(_PNG_SIGNATURE) and data.endswith(_PNG_IEND)
-
-
-def sniff_image(data: bytes) -> ImageFormat | None:
-    """``jpeg`` or ``png`` for complete image bytes, by their content; None otherwise."""
-    if is_jpeg(data):
-        return "jpeg"
-    if is_png(data):
-        return "png"
-    return None
-
-
-def _format_words(formats: Sequence[ImageFormat]) -> str:
-    return " or ".join(_FORMAT_NAMES[f] for f in formats)
-
-
-def _decode(
-    encoded: str, where: str, formats: Sequence[ImageFormat]
-) -> tuple[bytes, ImageFormat]:
+def _decode(encoded: str, where: str) -> tuple[bytes, ImageInfo]:
     try:
         data = base64.b64decode("".join(encoded.split()), validate=True)
     except ValueError:
         raise _Bad(f"{where}: not valid base64") from None
-    kind = sniff_image(data)
-    if kind is None or kind not in formats:
-        raise _Bad(f"{where}: the decoded bytes are not a complete {_format_words(formats)}")
-    return data, kind
+    info = read_image_bytes(data)
+    if isinstance(info, str):
+        raise _Bad(f"{where}: the decoded bytes are {info}")
+    return data, info
 
 
 def strip_query(url: str) -> str:
@@ -177,16 +156,17 @@ class PendingImage:
     prompt: str
     aspect_ratio: str
     data: bytes | None = field(default=None, repr=False)
-    format: ImageFormat | None = None
+    info: ImageInfo | None = None
     fife_url: str | None = field(default=None, repr=False)
     where: str = ""
 
-    def complete(self, data: bytes, kind: ImageFormat) -> GeneratedImage:
+    def complete(self, data: bytes, info: ImageInfo) -> GeneratedImage:
         """The finished image once its bytes are known and checked."""
         return GeneratedImage(
             data=data, seed=self.seed, media_generation_id=self.media_generation_id,
             model_name_type=self.model_name_type, prompt=self.prompt,
-            aspect_ratio=self.aspect_ratio, format=kind,
+            aspect_ratio=self.aspect_ratio, format=info.format, width=info.width,
+            height=info.height,
         )
 
 
@@ -198,10 +178,8 @@ class ParsedGeneration:
     raw: dict[str, Any]
 
 
-def _panel_image(
-    item: Any, where: str, formats: Sequence[ImageFormat]
-) -> tuple[PendingImage, dict[str, Any]]:
-    data, kind = _decode(_str(item, "encodedImage", where), f"{where}.encodedImage", formats)
+def _panel_image(item: Any, where: str) -> tuple[PendingImage, dict[str, Any]]:
+    data, info = _decode(_str(item, "encodedImage", where), f"{where}.encodedImage")
     image = PendingImage(
         seed=_int(item, "seed", where),
         media_generation_id=_media_id(item, where),
@@ -209,20 +187,20 @@ def _panel_image(
         prompt=_str(item, "prompt", where),
         aspect_ratio=_str(item, "aspectRatio", where),
         data=data,
-        format=kind,
+        info=info,
         where=where,
     )
     return image, {k: v for k, v in item.items() if k != "encodedImage"}
 
 
-def _panels(doc: Any, formats: Sequence[ImageFormat]) -> ParsedGeneration:
+def _panels(doc: Any) -> ParsedGeneration:
     images: list[PendingImage] = []
     panels: list[dict[str, Any]] = []
     for p, panel in enumerate(_list(doc, "imagePanels", "")):
         where = f"imagePanels[{p}]"
         raw_items: list[dict[str, Any]] = []
         for g, item in enumerate(_list(panel, "generatedImages", where)):
-            image, raw_item = _panel_image(item, f"{where}.generatedImages[{g}]", formats)
+            image, raw_item = _panel_image(item, f"{where}.generatedImages[{g}]")
             images.append(image)
             raw_items.append(raw_item)
         panels.append({**panel, "generatedImages": raw_items})
@@ -249,9 +227,7 @@ def _optional_str(doc: dict[str, Any], key: str, where: str) -> str:
     return value
 
 
-def _media_image(
-    item: Any, where: str, formats: Sequence[ImageFormat]
-) -> tuple[PendingImage, dict[str, Any]]:
+def _media_image(item: Any, where: str) -> tuple[PendingImage, dict[str, Any]]:
     container = _get(item, "image", where)
     inner = f"{where}.image"
     generated = _get(container, "generatedImage", inner)
@@ -260,9 +236,9 @@ def _media_image(
         raise _Bad(f"{inner}: expected an object, got {_kind(generated)}")
     encoded, fife = generated.get("encodedImage"), generated.get("fifeUrl")
     data: bytes | None = None
-    kind: ImageFormat | None = None
+    info: ImageInfo | None = None
     if isinstance(encoded, str) and encoded:
-        data, kind = _decode(encoded, f"{inner}.encodedImage", formats)
+        data, info = _decode(encoded, f"{inner}.encodedImage")
     elif not (isinstance(fife, str) and fife):
         raise _Bad(f"{inner}: neither encodedImage nor fifeUrl")
     image = PendingImage(
@@ -272,7 +248,7 @@ def _media_image(
         prompt=_optional_str(generated, "prompt", inner),
         aspect_ratio=_optional_str(generated, "aspectRatio", inner),
         data=data,
-        format=kind,
+        info=info,
         fife_url=None if data is not None else str(fife),
         where=inner,
     )
@@ -282,11 +258,11 @@ def _media_image(
     return image, {**item, "image": {**container, "generatedImage": kept}}
 
 
-def _media(doc: Any, formats: Sequence[ImageFormat]) -> ParsedGeneration:
+def _media(doc: Any) -> ParsedGeneration:
     images: list[PendingImage] = []
     raw_items: list[dict[str, Any]] = []
     for m, item in enumerate(_list(doc, "media", "")):
-        image, raw_item = _media_image(item, f"media[{m}]", formats)
+        image, raw_item = _media_image(item, f"media[{m}]")
         images.append(image)
         raw_items.append(raw_item)
     if not images:
@@ -294,33 +270,30 @@ def _media(doc: Any, formats: Sequence[ImageFormat]) -> ParsedGeneration:
     return ParsedGeneration(images=tuple(images), raw={**doc, "media": raw_items})
 
 
-def parse_generation(
-    body: bytes, *, request: str, formats: Sequence[ImageFormat] = ("jpeg",)
-) -> ParsedGeneration:
+def parse_generation(body: bytes, *, request: str) -> ParsedGeneration:
     """Parse a 200 from ``POST /images`` in either shape; inline images are checked.
 
-    ``formats`` are the image formats the dialect may send. Images behind a
-    ``fifeUrl`` come back with ``data`` None for the client to download.
+    Images behind a ``fifeUrl`` come back with ``data`` None for the client to download.
     """
     doc = decode_json(body, request=request)
     try:
         if isinstance(doc, dict) and "imagePanels" not in doc and "media" in doc:
-            return _media(doc, formats)
+            return _media(doc)
         if isinstance(doc, dict) and "imagePanels" not in doc and "error" in doc:
             raise _Bad(f"a success status with an error: {str(doc['error'])[:200]}")
-        return _panels(doc, formats)
+        return _panels(doc)
     except _Bad as exc:
         raise _fail(request, str(exc)) from None
 
 
 def parse_image_result(body: bytes, *, request: str) -> ImageResult:
-    """Parse a 200 from ``POST /images`` whose images are all inline JPEGs (2025-11)."""
+    """Parse a 200 from ``POST /images`` whose images are all inline (2025-11)."""
     parsed = parse_generation(body, request=request)
     images = []
     for image in parsed.images:
-        if image.data is None or image.format is None:
+        if image.data is None or image.info is None:
             raise _fail(request, f"{image.where}: the image is not in the answer")
-        images.append(image.complete(image.data, image.format))
+        images.append(image.complete(image.data, image.info))
     return ImageResult(images=tuple(images), raw=parsed.raw)
 
 
@@ -359,19 +332,18 @@ def parse_uploaded_asset(body: bytes, *, request: str) -> UploadedAsset:
         raise _fail(request, str(exc)) from None
 
 
-def parse_upscaled(
-    body: bytes, *, request: str, resolution: str, formats: Sequence[ImageFormat]
-) -> UpscaledImage:
+def parse_upscaled(body: bytes, *, request: str, resolution: str) -> UpscaledImage:
     """Parse a 200 from ``POST /images/upscale``: ``{"encodedImage": ...}`` (and extras)."""
     doc = decode_json(body, request=request)
     try:
-        data, kind = _decode(_str(doc, "encodedImage", "", empty=False), "encodedImage", formats)
+        data, info = _decode(_str(doc, "encodedImage", "", empty=False), "encodedImage")
         media_id = _any_media_id(doc, "") if "mediaGenerationId" in doc else None
     except _Bad as exc:
         raise _fail(request, str(exc)) from None
     raw = {k: v for k, v in doc.items() if k != "encodedImage"}
     return UpscaledImage(
-        data=data, resolution=resolution, format=kind, media_generation_id=media_id, raw=raw
+        data=data, resolution=resolution, format=info.format, media_generation_id=media_id,
+        raw=raw, width=info.width, height=info.height,
     )
 
 

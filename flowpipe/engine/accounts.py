@@ -30,12 +30,12 @@ from flowpipe.errors import ErrorInfo, SessionError
 from flowpipe.events import (
     AccountPaused,
     AccountResumed,
+    Broadcast,
     Event,
     EventSink,
     InflightChanged,
     Rejected,
     WindowChanged,
-    broadcast,
 )
 
 __all__ = ["AccountPool", "find_accounts"]
@@ -51,16 +51,14 @@ class AccountPool:
         accounts: Sequence[str],
         *,
         clock: RunClock,
-        sinks: Sequence[EventSink] = (),
+        sinks: Sequence[EventSink] | Broadcast = (),
         limiter_config: LimiterConfig | None = None,
         fixed_window: int | None = None,
-        send_email: bool = True,
     ) -> None:
         if not accounts:
             raise ValueError("an account pool needs at least one account")
         self.accounts = list(dict.fromkeys(accounts))
-        self.sinks = list(sinks)
-        self.send_email = send_email
+        self.sinks = sinks if isinstance(sinks, Broadcast) else Broadcast(sinks)
         self.dropped: dict[str, ErrorInfo] = {}
         self.pauses = Pauses()
         self._clock = clock
@@ -77,7 +75,7 @@ class AccountPool:
             self._limiters[account] = limiter
 
     def _emit(self, event: Event) -> None:
-        broadcast(self.sinks, event)
+        self.sinks(event)
 
     def _forward(self, account: str) -> Callable[[LimiterEvent], None]:
         def on_event(ev: LimiterEvent) -> None:
@@ -152,11 +150,14 @@ async def find_accounts(
     policy: RetryPolicy,
     clock: RunClock,
     rng: random.Random,
+    stopped: Callable[[], bool] = lambda: False,
 ) -> list[str]:
-    """``chosen`` if any, else every healthy account ``GET /accounts`` lists."""
+    """``chosen`` if any, else every healthy account ``GET /accounts`` lists (no retry
+    once ``stopped()``)."""
     if chosen:
         return list(chosen)
-    accounts = await retrying(client.accounts, policy=policy, clock=clock, rng=rng)
+    accounts = await retrying(client.accounts, policy=policy, clock=clock, rng=rng,
+                              stopped=stopped)
     healthy = [email for email, info in accounts.items() if info.ok]
     for email, info in accounts.items():
         if not info.ok:

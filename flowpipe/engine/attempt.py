@@ -41,6 +41,10 @@ class NodeAttempt:
         self.counts.sent += 1
         return self.counts.sent
 
+    def backoff(self) -> float:
+        """A capacity retry's delay (API seconds), for a node that must not go again at once."""
+        return self._rng.uniform(*self._policy.capacity_delay)
+
     @staticmethod
     def outcome(error: APIError) -> Outcome:
         """What ``error`` tells the limiter about capacity."""

@@ -112,7 +112,8 @@ async def open_backend(
 
     The embedded simulator speaks ``dialect`` (the recipe's), whatever ``sim`` says.
     ``media_folder`` keeps its mediaGenerationIds across runs (the runner gives one in
-    its cache folder), so the ids a run cached stay good.
+    its cache folder), so the ids a run cached stay good; a ``sim`` that names its own
+    folder keeps that one.
     """
     if choice.base_url is not None:
         assert choice.token is not None
@@ -121,8 +122,9 @@ async def open_backend(
     from flowpipe.sim import SimConfig, running_sim  # only an embedded run needs it
 
     sim_token = secrets.token_urlsafe(16)
-    base = sim or SimConfig(time_scale=time_scale, seed=0, media_folder=media_folder)
+    base = sim or SimConfig(time_scale=time_scale, seed=0)
     config = dataclasses.replace(base, tokens=(sim_token,), time_scale=time_scale,
-                                 dialect=dialect)
+                                 dialect=dialect,
+                                 media_folder=base.media_folder or media_folder)
     async with running_sim(config) as running:
         yield Backend(choice.kind, running.base_url, sim_token, True)

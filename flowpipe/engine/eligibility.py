@@ -15,7 +15,7 @@ from collections.abc import Mapping
 
 from flowpipe.engine.accounts import AccountPool
 from flowpipe.engine.clock import RunClock
-from flowpipe.engine.pauses import describe_pauses
+from flowpipe.engine.pauses import UPSCALES, describe_pauses
 from flowpipe.engine.ready import ReadyQueue
 from flowpipe.engine.resolver import Resolver
 from flowpipe.engine.state import NodeState
@@ -38,15 +38,22 @@ class Eligibility:
         self.max_wait = max_wait
         self._pinned = any(node.kind == "upscale" for node in plan.nodes.values())
 
+    def asks(self, nid: str) -> str:
+        """What ``nid`` asks for, as pauses name it: its model, or ``UPSCALES`` (the upscale
+        endpoint names no model: a quota answer to it holds upscales, not the source's
+        model)."""
+        return UPSCALES if self.plan.nodes[nid].kind == "upscale" \
+            else self.states[nid].attempt.model
+
     def candidates(self, nid: str) -> list[tuple[str, str | None]]:
-        """(account, model) pairs that could run ``nid``: where it may go, what it asks
-        for there (an upscale names no model: only its account's pause holds it)."""
+        """(account, model) pairs that could run ``nid``: where it may go (an upscale: its
+        source's account), what it asks for there (``asks``)."""
         node = self.plan.nodes[nid]
         usable = self.pool.usable_accounts()
         if node.kind == "upscale":
             home = self.resolver.home(node, usable)
-            return [(a, None) for a in ([home] if home else usable)]
-        return [(a, self.states[nid].attempt.model) for a in usable]
+            usable = [home] if home else usable
+        return [(a, self.asks(nid)) for a in usable]
 
     def can_take(self, account: str, nid: str) -> bool:
         """Whether ``nid`` may go to ``account`` now."""

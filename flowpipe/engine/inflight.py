@@ -24,7 +24,7 @@ class InFlight:
         self._on_done = on_done
         self.tasks: set[asyncio.Task[None]] = set()
         self._storing: set[asyncio.Task[None]] = set()
-        self._timers: set[asyncio.Future[None]] = set()
+        self._timers: set[asyncio.Task[None]] = set()
 
     def __bool__(self) -> bool:
         return bool(self.tasks)
@@ -35,6 +35,13 @@ class InFlight:
         self.tasks.add(task)
         task.add_done_callback(self._finished)
 
+    def store(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` (keeping a result) as a task of its own that is never abandoned."""
+        task = asyncio.create_task(work)
+        self.tasks.add(task)
+        self._storing.add(task)
+        task.add_done_callback(self._finished)
+
     def storing(self) -> None:
         """The calling request has its answer: from here on it is not abandoned."""
         task = asyncio.current_task()
@@ -42,10 +49,16 @@ class InFlight:
         self._storing.add(task)
 
     def later(self, api_delay: float, then: Callable[[], None]) -> None:
-        """Call ``then`` after ``api_delay`` API seconds on the run's clock."""
-        timer = asyncio.ensure_future(self._later(api_delay, then))
+        """Call ``then`` after ``api_delay`` API seconds on the run's clock (if ``then``
+        raises, the run hears of it as of a request that raised)."""
+        timer = asyncio.create_task(self._later(api_delay, then))
         self._timers.add(timer)
-        timer.add_done_callback(self._timers.discard)
+        timer.add_done_callback(self._timer_done)
+
+    def _timer_done(self, timer: asyncio.Task[None]) -> None:
+        self._timers.discard(timer)
+        if not timer.cancelled() and timer.exception() is not None:
+            self._on_done(timer)
 
     async def _later(self, api_delay: float, then: Callable[[], None]) -> None:
         await self._clock.api_sleep(api_delay)

@@ -13,16 +13,20 @@ After any stop the manifest must describe the image files on disk (docs/outputs.
   folders they leave empty. Their bytes go into the cache first when it lacks them, so
   the only copy is never lost. Only files a manifest lists with the SHA-256 they still
   have are touched: a file flowpipe did not write, or one edited since, stays. A node
-  that did not finish keeps its earlier entry while its files are its current result.
+  that did not finish keeps its earlier entry while its files are its current result
+  (same key, or no key this run: skipped below a node that failed).
 
 A node's entry is final when the node ends: it goes to the run's ``ManifestJournal``
 then (``record``), not into memory, and the manifest is written from the journal a
-node at a time. So the ledger holds nothing per finished node but an offset.
+node at a time. So the ledger holds nothing per finished node but an offset. A cache
+hit's files may still be written (in a thread) when its node ends: its entry waits in
+memory for their hashes until a later ``record`` or ``finish`` finds them.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
@@ -115,6 +119,7 @@ class OutputLedger:
         self._assets = asset_files(plan)
         self._journal = ManifestJournal(self.out, len(plan.nodes))
         self._kept: dict[str, ManifestNode] = {}  # earlier entries finish() keeps
+        self._unwritten: dict[str, ManifestNode] = {}  # ended, files still being written
         self.removed = 0  # files of nodes no node lists any more, removed by finish()
         self.images = 0  # images of the entries recorded
 
@@ -136,7 +141,8 @@ class OutputLedger:
         """Write ``node``'s images, each with its provenance packet (safe off the loop).
 
         The files are the API's bytes plus an XMP packet that depends on nothing but the
-        request and its answer, so a cached re-run writes the same bytes.
+        request, its answer and the flowpipe version, so a cached re-run writes the same
+        bytes.
         """
         files = []
         for index, (image, data) in enumerate(zip(gen.images, blobs, strict=True)):
@@ -156,18 +162,35 @@ class OutputLedger:
         )
 
     def record(self, node: Node) -> None:
-        """``node`` has ended: its entry goes to the journal, its files' hashes with it."""
+        """``node`` has ended: its entry goes to the journal with its files' hashes (or
+        waits for them, while a thread still writes the files)."""
         entry = self._entry(node)
-        self._journal.put(self._position(node.id), entry)
-        self._files.pop(node.id, None)
         self.images += len(entry.images)
+        if entry.images and node.id not in self._files:
+            self._unwritten[node.id] = entry
+        else:
+            self._put(entry)
+        self._settle()
+
+    def _put(self, entry: ManifestNode) -> None:
+        self._journal.put(self._position(entry.id), entry)
+        self._files.pop(entry.id, None)
+
+    def _settle(self, *, ended: bool = False) -> None:
+        """Journal the waiting entries whose files are written (``ended``: all of them,
+        nothing is being written any more)."""
+        for nid in [nid for nid in self._unwritten if ended or nid in self._files]:
+            entry, files = self._unwritten.pop(nid), self._files.get(nid, ())
+            images = tuple(dataclasses.replace(img, file_sha256=files[i]) if i < len(files)
+                           else img for i, img in enumerate(entry.images))
+            self._put(dataclasses.replace(entry, images=images))
 
     def entries(self) -> Iterator[ManifestNode]:
         """Each node's entry as it stands, in plan order: what ``finish`` kept of an
         earlier manifest, else what the journal has, else the node's state now."""
         for nid, node in self.plan.nodes.items():
-            yield (self._kept.get(nid) or self._journal.get(self._position(nid))
-                   or self._entry(node))
+            yield (self._kept.get(nid) or self._unwritten.get(nid)
+                   or self._journal.get(self._position(nid)) or self._entry(node))
 
     def _entry(self, node: Node) -> ManifestNode:
         return manifest_node(node, self.states[node.id], self._files.get(node.id, ()),
@@ -183,8 +206,10 @@ class OutputLedger:
     def finish(self, cache: ResponseCache) -> None:
         """Write the final manifest, with what no entry lists any more dealt with.
 
-        The entries stay readable (``entries``) until ``close``.
+        Nothing is being written any more. The entries stay readable (``entries``)
+        until ``close``.
         """
+        self._settle(ended=True)
         listed = {img.path for entry in self.entries() for img in entry.images}
         for old in self._previous.values():
             stale = [(img, data) for img in old.images if img.path not in listed
@@ -203,9 +228,15 @@ class OutputLedger:
         self._journal.discard()
 
     def _keeps(self, old: ManifestNode) -> bool:
-        """Whether ``old`` stays the node's entry: its files are still its valid result."""
+        """Whether ``old`` stays the node's entry: its files are still its valid result.
+
+        So it is when the node did not finish and nothing replaced them: its key is the
+        same, or it has none (skipped below a node that failed: its references are the
+        bytes it was made from).
+        """
         state = self.states.get(old.id)
-        return state is not None and state.status != "done" and old.key == state.key
+        return state is not None and state.status != "done" \
+            and state.key in (None, old.key)
 
     def _intact(self, image: ManifestImage) -> bytes | None:
         """The API's bytes of the file (its provenance packet taken off) if they are still

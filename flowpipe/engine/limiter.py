@@ -65,6 +65,8 @@ class Outcome(enum.Enum):
     OK = "ok"  # the API answered (200 or any non-capacity status): the slot worked
     REJECTED = "rejected"  # 429, 503, timeout, connection reset: over capacity
     ERROR = "error"  # no verdict (cancelled, failed before sending): frees the slot only
+    UNUSED = "unused"  # nothing was sent with it (no node, the cache answered): as if never
+    # issued, so it proves no window and paces no send
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -324,6 +326,10 @@ class AdaptiveLimiter(_BaseLimiter):
         self._confirm_after = self.config.confirm_after
         self._probe_pace = self.config.probe_pace
         self._probe_sent_at: float | None = None  # the last send above the last good window
+        # Who set _probe_sent_at (seq, the value before) and _filled_at (seq): a permit
+        # given back UNUSED takes back what it set, if nothing set it again since.
+        self._prober: tuple[int, float | None] | None = None
+        self._filler: int | None = None
         self._step = 1
         self._last_good = self.config.initial_window
         self._raise_seq: int | None = None  # first permit issued after the last raise
@@ -422,18 +428,30 @@ class AdaptiveLimiter(_BaseLimiter):
         if window > self._window:
             previous, self._window = self._window, window
             self._last_good = window
-            self._filled_at = now  # those requests fill the window and were accepted
+            self._filled_at, self._filler = now, None  # those requests fill it, accepted
             self._emit(now, "raise", previous, f"failed probe still had {accepted} accepted")
             self._wake_head()
         return None
 
     def _issued(self, permit: Permit) -> None:
         if permit.level > self._last_good:
+            self._prober = (permit.seq, self._probe_sent_at)
             self._probe_sent_at = permit.sent_at
         if permit.level >= self._window and self._filled_at is None:
             self._filled_at = permit.sent_at
+            self._filler = permit.seq
+
+    def _unused(self, permit: Permit) -> None:
+        """Take back what ``permit`` set when it was issued: nothing was sent with it."""
+        if self._filler == permit.seq:
+            self._filled_at = self._filler = None
+        if self._prober is not None and self._prober[0] == permit.seq:
+            self._probe_sent_at, self._prober = self._prober[1], None
 
     def _released(self, permit: Permit, outcome: Outcome, now: float) -> None:
+        if outcome is Outcome.UNUSED:
+            self._unused(permit)
+            return
         if outcome is Outcome.OK:
             self._budget = min(self.config.budget_cap, self._budget + self.config.rejection_budget)
             return

@@ -5,11 +5,18 @@ cache key known (DESIGN section 3). The book then answers it from the cache when
 can (the images are written at once) and queues it otherwise. Finishing a node
 releases what waits on it, or skips it when the node did not end done. A node whose
 ``STEP.pick`` has no valid pick waits for review, and so does everything below it.
+
+Before the run (``prime``) nothing is in flight, so the book may wait: for the remote
+cache (a batch pulled what it asks for) and for the files of a cache hit. Once the run
+goes (``offload`` set), a key that becomes known is looked up in the cache folder only
+(the remote is asked, awaited off the run's loop, when the node is dispatched: ``pull``)
+and a hit's files are written in a thread, as a made node's are.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import random
 from collections.abc import Callable
 from pathlib import Path
@@ -72,6 +79,8 @@ class NodeBook:
         self.explainer = Explainer(plan, baseline, refreshing=refreshing)
         self._verdicts: dict[Verdict, Verdict] = {}  # the common ones, made once
         self.open = len(plan.nodes)  # nodes not finished yet
+        # While the run goes: where work that would hold the loop goes (a thread).
+        self.offload: Callable[[Callable[[], None]], None] | None = None
 
     def start(self) -> None:
         """Answer every node the cache can, from the roots down, sending nothing."""
@@ -88,10 +97,9 @@ class NodeBook:
         Returns the node's final status when it finished here (a cache hit, or a
         reference that cannot resolve), None when it was queued.
         """
-        node = self.plan.nodes[nid]
         state = self.states[nid]
         try:
-            state.ref_hashes = self.resolver.hashes(node)
+            self._key(nid)
         except NeedsReview as exc:
             self._wait(nid, exc.message, stale=exc.stale)
             return "waiting"
@@ -99,32 +107,49 @@ class NodeBook:
             state.error = ErrorInfo(type="ReferenceError", message=str(exc))
             self._emit(NodeFailed(self._clock.now(), nid, state.error))
             return "failed"
-        state.key = request_key(node, state.ref_hashes, self.plan.backend)
-        if self.from_cache(nid):
+        if self.from_cache(nid, remote=self.offload is None):
             return "done"
         self.explain(nid, cached=False)
         state.status = "ready"
         self.queue.push(nid)
         return None
 
-    def from_cache(self, nid: str, *, refresh: bool = True) -> bool:
-        """Finish ``nid`` from the cache if its key is there (and not being refreshed)."""
+    def _key(self, nid: str) -> None:
+        """``nid``'s reference hashes and real key, from its upstream images (LookupError
+        when one is missing, NeedsReview when a pick is)."""
+        node, state = self.plan.nodes[nid], self.states[nid]
+        state.ref_hashes = self.resolver.hashes(node)
+        state.key = request_key(node, state.ref_hashes, self.plan.backend)
+
+    def from_cache(self, nid: str, *, refresh: bool = True, remote: bool = True) -> bool:
+        """Finish ``nid`` from the cache if its key is there (and not being refreshed);
+        ``remote`` False: from the local cache only."""
         node = self.plan.nodes[nid]
         state = self.states[nid]
         if state.key is None or (refresh and self._refreshing(node.step)):
             return False
-        hit = self.cache.get_generation(state.key)
+        hit = self.cache.get_generation(state.key, remote=remote)
         if hit is None:
             return False
         gen, blobs = hit
         self.ledger.before_writing(node, gen.images)
-        self.ledger.write_images(node, gen, blobs)
+        write = functools.partial(self.ledger.write_images, node, gen, blobs)
+        if self.offload is None:
+            write()
+        else:
+            self.offload(write)
         state.cache_hit = True
         state.generation = gen
-        state.account = gen.account
         self.explain(nid, cached=True)
         self._emit(NodeCached(self._clock.now(), nid))
         return True
+
+    async def pull(self, nid: str) -> None:
+        """Bring ``nid``'s result from the remote if it is there, awaited off the loop (so
+        a ``from_cache`` right after reads it locally); nothing for a refreshed node."""
+        key = self.states[nid].key
+        if key is not None and not self._refreshing(self.plan.nodes[nid].step):
+            await self.cache.pull(key)
 
     def explain(self, nid: str, *, cached: bool) -> None:
         """Say why ``nid`` is cached or sent: what changed since the lock (its real key and
@@ -141,7 +166,6 @@ class NodeBook:
         only what the run still needs (an upstream node's images, for the nodes below)."""
         self.ledger.record(self.plan.nodes[nid])
         state = self.states[nid]
-        state.account = None
         if not self.queue.children(nid):
             state.generation = None
         elif state.generation is not None and state.generation.request is not None:
@@ -192,10 +216,9 @@ class NodeBook:
                 continue
             if state.key is None:
                 try:
-                    state.ref_hashes = self.resolver.hashes(node)
+                    self._key(nid)
                 except (LookupError, NeedsReview):
                     continue
-                state.key = request_key(node, state.ref_hashes, self.plan.backend)
             if self.from_cache(nid, refresh=False):
                 state.status = "done"
                 self._ended(nid)

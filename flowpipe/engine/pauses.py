@@ -6,6 +6,9 @@ about 30 minutes, one model on an account until midnight UTC, or every account f
 window shrinks. The account pool keeps one ``Pauses``; every time in it is API time
 (``RunClock.api_time``), so a simulator's time scale shrinks a pause like any delay.
 A pause only ever grows: a shorter one for what is already out changes nothing.
+The upscale endpoint names no model: a per-model quota answer to an upscale pauses the
+account's upscales (``UPSCALES`` in the model's place), not the model its source was
+made with.
 """
 
 from __future__ import annotations
@@ -16,9 +19,10 @@ from dataclasses import dataclass
 
 from flowpipe.api.errors import duration_text
 
-__all__ = ["SLACK", "Pause", "Pauses", "describe_pauses"]
+__all__ = ["SLACK", "UPSCALES", "Pause", "Pauses", "describe_pauses"]
 
 SLACK = 1e-3  # API seconds: a timer that wakes a hair early still sees its pause over
+UPSCALES = "upscale"  # what an upscale asks for, where a generation names its model
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +56,7 @@ class Pauses:
     def free_at(self, account: str, model: str | None) -> float:
         """When ``account`` may take a request for ``model`` again (0.0: it may now).
 
-        ``model`` None asks about the account alone (an upscale names no model).
+        ``model`` None asks about the account alone.
         """
         keys = [(account, None)] if model is None else [(account, None), (account, model)]
         return max((self._pauses[k].until for k in keys if k in self._pauses), default=0.0)

@@ -22,10 +22,11 @@ import asyncio
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 
-from flowpipe.api import FlowClient, ImageRequest, sniff_image
+from flowpipe.api import FlowClient, ImageRequest
 from flowpipe.dialects import dialect
 from flowpipe.engine.state import NodeState
 from flowpipe.errors import FlowpipeError, PlanError
+from flowpipe.imagebytes import sniff_image, strip_packet
 from flowpipe.planner import Node, Plan, Ref
 from flowpipe.store.picks import Picks
 from flowpipe.store.responses import ResponseCache, sha256_hex
@@ -130,7 +131,7 @@ class Resolver:
         return pick.image
 
     async def request(
-        self, node: Node, state: NodeState, account: str, client: FlowClient, *, email: bool,
+        self, node: Node, state: NodeState, account: str, client: FlowClient, *,
         captcha_retry: int | None = None,
     ) -> Request:
         """The API request for ``node`` on ``account``, every reference as a usable id.
@@ -140,9 +141,9 @@ class Resolver:
         captcha = captcha_retry if captcha_retry is not None else node.captcha_retry
         if node.kind == "upscale":
             self._check_upscalable(node)
-        ids = [
-            await self._media_id(ref, state.ref_hashes[ref], account, client) for ref in node.refs
-        ]
+        ids = list(await asyncio.gather(*(  # uploads go up together
+            self._media_id(ref, state.ref_hashes[ref], account, client) for ref in node.refs
+        )))
         if node.kind == "upscale":
             assert node.resolution is not None
             return Upscale(ids[0], node.resolution, captcha)
@@ -153,7 +154,7 @@ class Resolver:
             aspect_ratio=node.aspect_ratio,
             count=node.count,
             seed=node.seed,
-            email=account if email else None,
+            email=account,
             style_reference=style,
             context_references=tuple(ids),
             dialect=node.dialect,
@@ -235,7 +236,7 @@ class Resolver:
         if ref.kind == "asset":
             assert ref.asset is not None
             asset = self.plan.assets[ref.asset]
-            data = asset.path.read_bytes()
+            data = strip_packet(asset.path.read_bytes())  # the bytes its hash names
             if sha256_hex(data) != sha:
                 raise FlowpipeError(
                     f"asset '{ref.asset}' changed on disk during the run", hint="run again"

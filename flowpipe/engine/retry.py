@@ -44,12 +44,15 @@ class RetryPolicy:
     node fails with the reason instead of spending more. ``max_pauses``: how often one
     node may be sent back by a quota pause before it fails (pauses themselves are
     bounded by ``max_wait``; this bounds a service that keeps answering
-    ``no_eligible_account`` with short waits).
+    ``no_eligible_account`` with short waits). ``max_bad_responses``: a 200 that cannot
+    be read (``ResponseError``) was a billed generation, so it is bought again only
+    this many times (a cut body that never arrived is a transport error instead).
     """
 
     capacity_delay: tuple[float, float] = (5.0, 10.0)
     max_capacity_retries: int = 200
     max_transport_retries: int = 10
+    max_bad_responses: int = 1
     moderation_delay: tuple[float, float] = (0.5, 2.0)
     captcha_delay: tuple[float, float] = (2.0, 5.0)
     max_captcha_retries: int = 3
@@ -64,6 +67,7 @@ class Attempts:
     sent: int = 0
     capacity: int = 0
     transport: int = 0
+    bad_responses: int = 0
     moderation: int = 0
     captcha: int = 0
     pauses: int = 0
@@ -74,12 +78,14 @@ class Attempts:
         """Spend the budget that an error of ``kind`` draws on.
 
         A lost image URL spends the transport budget: like a cut body, the answer
-        came but its image did not.
+        came but its image did not. A 200 that cannot be read spends its own, small one.
         """
         if kind is ErrorKind.CAPACITY:
             self.capacity += 1
-        elif kind in (ErrorKind.TRANSPORT, ErrorKind.BAD_RESPONSE, ErrorKind.IMAGE_URL):
+        elif kind in (ErrorKind.TRANSPORT, ErrorKind.IMAGE_URL):
             self.transport += 1
+        elif kind is ErrorKind.BAD_RESPONSE:
+            self.bad_responses += 1
         elif kind is ErrorKind.MODERATED:
             self.moderation += 1
         elif kind is ErrorKind.CAPTCHA:
@@ -117,7 +123,11 @@ def decide(
         if attempts.capacity >= policy.max_capacity_retries:
             return Decision(Action.FAIL)
         return Decision(Action.RETRY, rng.uniform(*policy.capacity_delay))
-    if kind in (ErrorKind.TRANSPORT, ErrorKind.BAD_RESPONSE, ErrorKind.IMAGE_URL):
+    if kind is ErrorKind.BAD_RESPONSE:
+        if attempts.bad_responses > policy.max_bad_responses:
+            return Decision(Action.FAIL)
+        return Decision(Action.RETRY, rng.uniform(*policy.capacity_delay))
+    if kind in (ErrorKind.TRANSPORT, ErrorKind.IMAGE_URL):
         if attempts.transport >= policy.max_transport_retries:
             return Decision(Action.FAIL)
         # A lost image URL says nothing about capacity: make the node again at once.
@@ -136,11 +146,13 @@ def decide(
 
 
 async def retrying(
-    call: Callable[[], Awaitable[T]], *, policy: RetryPolicy, clock: RunClock, rng: random.Random
+    call: Callable[[], Awaitable[T]], *, policy: RetryPolicy, clock: RunClock, rng: random.Random,
+    stopped: Callable[[], bool] = lambda: False,
 ) -> T:
     """Await ``call()``, again after each error the policy retries, ``max_lookups`` tries.
 
-    Anything the policy does not retry (a 401, a 596, the last try) is raised.
+    Anything the policy does not retry (a 401, a 596, the last try) is raised, and so is
+    the last error once ``stopped()`` says the run is stopping (a Ctrl-C).
     """
     lookups = dataclasses.replace(
         policy, max_capacity_retries=policy.max_lookups, max_transport_retries=policy.max_lookups
@@ -153,6 +165,8 @@ async def retrying(
             attempts.count(classify(exc))
             decision = decide(exc, attempts, policy=lookups, moderation_retries=0,
                               can_switch=False, rng=rng)
-            if decision.action is not Action.RETRY:
+            if decision.action is not Action.RETRY or stopped():
                 raise
             await clock.api_sleep(decision.delay)
+            if stopped():
+                raise

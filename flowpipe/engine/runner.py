@@ -14,11 +14,11 @@ import dataclasses
 import os
 import random
 import signal
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from flowpipe import exitcodes
 from flowpipe.api import FlowClient, Transport
@@ -38,7 +38,7 @@ from flowpipe.engine.record import RunRecorder
 from flowpipe.engine.retry import RetryPolicy
 from flowpipe.engine.scheduler import MAX_WAIT, Scheduler, SchedulerOptions
 from flowpipe.engine.state import NodeState, summarize
-from flowpipe.errors import FrozenCacheMissError, StopRunError, UsageError
+from flowpipe.errors import APIError, FrozenCacheMissError, StopRunError, UsageError
 from flowpipe.events import EventSink
 from flowpipe.planner import Plan, Recipe, build_plan, check_steps
 from flowpipe.results import NodeResult, Outcome, RunResult
@@ -68,6 +68,7 @@ if TYPE_CHECKING:
 __all__ = ["RunControl", "RunOptions", "run_recipe", "run_recipe_async"]
 
 SIM_MEDIA = "sim-media"  # the embedded simulator's ids, kept in the cache folder
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -137,24 +138,50 @@ def _names(value: Iterable[str] | str) -> Iterable[str]:
     return (value,) if isinstance(value, str) else value
 
 
+class _Interrupted(Exception):
+    """A second Ctrl-C cancelled a step outside the send loop (``RunControl.step``)."""
+
+
 class RunControl:
-    """Lets a signal handler reach the running scheduler (Ctrl-C once, then twice)."""
+    """Lets a signal handler reach the running scheduler (Ctrl-C once, then twice).
+
+    Once: nothing new is sent, requests in flight finish, and looking for accounts is
+    not retried. Twice: requests in flight are abandoned (answers that arrived are
+    kept), and the step the run awaits outside the send loop (looking for accounts,
+    the remote's batch pull or its last pushes) is cancelled.
+    """
 
     def __init__(self) -> None:
         self.scheduler: Scheduler | None = None
         self.interrupted = 0
+        self._step: asyncio.Future[Any] | None = None
 
     def interrupt(self) -> None:
         self.interrupted += 1
         sched = self.scheduler
-        if sched is None:
-            return
         if self.interrupted == 1:
-            sched.request_stop(
-                "interrupted: waiting for requests in flight (Ctrl-C again to abandon them)"
-            )
-        else:
+            if sched is not None:
+                sched.request_stop(
+                    "interrupted: waiting for requests in flight (Ctrl-C again to abandon them)"
+                )
+            return
+        if sched is not None:
             sched.abandon()
+        if self._step is not None:
+            self._step.cancel()
+
+    async def step(self, work: Awaitable[T]) -> T:
+        """Await ``work`` so that a second Ctrl-C cancels it: raises ``_Interrupted`` then."""
+        task = asyncio.ensure_future(work)
+        self._step = task
+        try:
+            return await task
+        except asyncio.CancelledError:
+            if task.cancelled() and self.interrupted > 1:
+                raise _Interrupted from None
+            raise
+        finally:
+            self._step = None
 
 
 async def run_recipe_async(
@@ -166,13 +193,14 @@ async def run_recipe_async(
 ) -> RunResult:
     """Run ``recipe`` to the end and write its outputs; raise only for bad input."""
     options = options or RunOptions()
+    _check_numbers(options)
     source = recipe if isinstance(recipe, Recipe) else Path(recipe)
     path = source.path if isinstance(source, Recipe) else source
     choice = _choose(options, path)
     plan = _plan(source, path, options, choice.kind)
     job = _Job(path, plan, choice, options, sinks)
-    if control is not None:
-        control.scheduler = job.sched
+    control = control or RunControl()
+    control.scheduler = job.sched
     return await job.execute(control)
 
 
@@ -216,11 +244,22 @@ def _plan(source: Path | Recipe, path: Path, options: RunOptions, kind: str) -> 
     return plan
 
 
+def _check_numbers(options: RunOptions) -> None:
+    """Numbers a caller can get wrong, refused before anything is opened (NaN too)."""
+    for name in ("max_concurrency", "fixed_concurrency"):
+        value = getattr(options, name)
+        if value is not None and not value >= 1:
+            raise UsageError(f"must be at least 1, not {value}", option=name)
+    if options.time_scale is not None and not options.time_scale > 0:
+        raise UsageError(f"must be more than 0, not {options.time_scale}", option="time_scale")
+    for name, unit in (("stop_grace", "seconds"), ("max_wait", "API seconds")):
+        value = getattr(options, name)
+        if not value >= 0:
+            raise UsageError(f"must be 0 or more {unit}, not {value}", option=name)
+
+
 def _check_dialect_options(plan: Plan, options: RunOptions) -> None:
-    """``max_wait`` and ``captcha_retry`` make sense before anything is opened."""
-    if not options.max_wait >= 0:
-        raise UsageError(f"must be 0 or more API seconds, not {options.max_wait}",
-                         option="max_wait")
+    """``captcha_retry`` makes sense for the recipe's dialect only."""
     if options.captcha_retry is None:
         return
     spoken = dialect(plan.dialect)
@@ -269,8 +308,6 @@ def _open_remote(options: RunOptions, recipe: Path, store: CacheStore) -> Remote
 
 def _limiter_config(options: RunOptions) -> LimiterConfig:
     cap = options.max_concurrency
-    if cap is not None and cap < 1:
-        raise UsageError("must be at least 1", option="max_concurrency")
     base = options.limiter or LimiterConfig()
     max_window = base.max_window if cap is None else min(cap, base.max_window)
     return dataclasses.replace(
@@ -311,22 +348,32 @@ class _Job:
         self.store = _open_cache(options)
         self.remote = _open_remote(options, recipe, self.store)
         self.cache = ResponseCache(self.store, remote=self.remote)
+        self.recorder = RunRecorder(RunJournal(self.out))
+        self.started_at = datetime.now(UTC)
+        self.backend_url = choice.base_url or "embedded simulator"
+        try:  # what follows can fail (a bad picks file): close what was opened
+            self.lock = _lock_place(recipe, plan, options, self.out)
+            self.sched = self._scheduler(sinks)
+        except BaseException:
+            if self.remote is not None:
+                self.remote.close()
+            self.store.close()
+            raise
+
+    def _scheduler(self, sinks: Sequence[EventSink]) -> Scheduler:
+        options = self.options
         folder = self.store.folder if isinstance(self.store, DiskCache) else None
         claims: Claims | None = KeyClaims(folder / "claims") if folder is not None else None
         if self.remote is not None:
             claims = SharedClaims(claims, RemoteClaims(self.remote))
-        self.recorder = RunRecorder(RunJournal(self.out))
-        self.started_at = datetime.now(UTC)
-        self.backend_url = choice.base_url or "embedded simulator"
-        self.lock = _lock_place(recipe, plan, options, self.out)
-        self.sched = Scheduler(
-            plan,
+        return Scheduler(
+            self.plan,
             cache=self.cache,
             out=self.out,
             clock=self.clock,
             claims=claims,
             sinks=[self.recorder, *sinks],
-            picks=_picks(recipe, plan),
+            picks=_picks(self.recipe, self.plan),
             options=SchedulerOptions(
                 refresh_all=options.refresh_all,
                 refresh_steps=options.refresh_steps,
@@ -340,13 +387,41 @@ class _Job:
                                    self.out),
         )
 
-    async def execute(self, control: RunControl | None) -> RunResult:
-        try:  # decided from the cache alone, before any request could be sent
+    async def execute(self, control: RunControl) -> RunResult:
+        pending = await self._prime(control)
+        try:
+            if pending and not self.sched.stopping:
+                await self._send_all(control)
+            elif pending:  # a Ctrl-C before anything was sent
+                self.sched.end("run interrupted before this node was sent")
+        except _Interrupted:  # a second Ctrl-C while looking for accounts
+            self.sched.end("run interrupted before this node was sent")
+        except APIError as exc:  # before the first generation: GET /accounts said no
+            self.sched.stop_error = exc
+            self.sched.end(f"run stopped: {exc.message}")
+        finally:
+            if self.remote is not None:  # claim releases and pushes end first: run.json counts
+                with contextlib.suppress(_Interrupted):  # unpushed keys stay noted as pending
+                    await control.step(self.remote.aclose())
+            try:
+                result = self._finish(control)
+            finally:
+                self.store.close()
+        return result
+
+    async def _prime(self, control: RunControl) -> list[str]:
+        """What needs a request, decided from the cache alone before anything could be
+        sent (a frozen run raises here); nothing when a second Ctrl-C cut the remote's
+        batch pull short."""
+        try:
             if self.remote is not None:  # one batch from the remote, so prime reads locally
-                await self.remote.prepare(self.cache, self.plan, self.lock.path)
+                await control.step(self.remote.prepare(self.cache, self.plan, self.lock.path))
             pending = self.sched.prime()
             if self.options.frozen:
                 _check_frozen(self.lock.path, self.sched.ledger.entries(), pending)
+        except _Interrupted:  # the cache is not read: the remote may be what hangs
+            self.sched.end("run interrupted before this node was sent", settle=False)
+            return []
         except BaseException:
             if self.remote is not None:
                 await self.remote.aclose()
@@ -354,22 +429,9 @@ class _Job:
             self.recorder.journal.discard()  # no run.json for a run that never started
             self.sched.ledger.close()
             raise
-        try:
-            if pending:
-                await self._send_all()
-        except StopRunError as exc:  # before the first generation: GET /accounts said no
-            self.sched.stop_error = exc
-            self.sched.end(f"run stopped: {exc.message}")
-        finally:
-            if self.remote is not None:  # claim releases and pushes end first: run.json counts
-                await self.remote.aclose()
-            try:
-                result = self._finish(control)
-            finally:
-                self.store.close()
-        return result
+        return pending
 
-    async def _send_all(self) -> None:
+    async def _send_all(self, control: RunControl) -> None:
         options = self.options
         media = self.store.folder / SIM_MEDIA if isinstance(self.store, DiskCache) else None
         async with open_backend(self.choice, time_scale=self.clock.scale, sim=options.sim,
@@ -378,19 +440,20 @@ class _Job:
             async with FlowClient(base_url=backend.base_url, token=backend.token,
                                   transport=options.transport, dialect=self.plan.dialect,
                                   sleep=self.clock.api_sleep) as client:
-                accounts = await find_accounts(
+                accounts = await control.step(find_accounts(
                     client,
                     chosen=options.accounts or self.plan.accounts,
                     policy=options.retry,
                     clock=self.clock,
                     rng=random.Random(options.seed),
-                )
+                    stopped=lambda: self.sched.stopping,
+                ))
                 pool = AccountPool(accounts, clock=self.clock, sinks=self.sched.sinks,
                                    limiter_config=self.limiter,
                                    fixed_window=options.fixed_concurrency)
                 await self.sched.run(client, pool)
 
-    def _finish(self, control: RunControl | None) -> RunResult:
+    def _finish(self, control: RunControl) -> RunResult:
         """Write what the run leaves behind and say how it ended."""
         outcome, message = _outcome(self.sched, control)
         self.sched.ledger.finish(self.cache)
@@ -417,6 +480,7 @@ class _Job:
     def _log(self, outcome: Outcome, message: str | None) -> RunLog:
         sched = self.sched
         finished_at = datetime.now(UTC)
+        pauses = tuple(self.recorder.pauses())  # an extension is no new pause
         summary = summarize(sched.states, images=sched.ledger.images)
         summary.update(
             api_calls=sched.api_calls,
@@ -424,7 +488,7 @@ class _Job:
             retries=sched.retries,
             reuploads=sched.reuploads,
             rejections=sched.rejections,
-            pauses=sched.pauses,
+            pauses=len(pauses),
             waited_for_other_runs=sched.claim_waits,
             corrupt_cache_entries=self.cache.corrupt_entries,
             removed_files=sched.ledger.removed,
@@ -447,7 +511,7 @@ class _Job:
             inflight=(),
             rejections=(),
             remote=self.remote.summary() if self.remote is not None else None,
-            pauses=tuple(self.recorder.pauses()),
+            pauses=pauses,
         )
 
 
@@ -455,8 +519,8 @@ def _stamp(when: datetime) -> str:
     return when.isoformat().replace("+00:00", "Z")
 
 
-def _outcome(sched: Scheduler, control: RunControl | None) -> tuple[Outcome, str | None]:
-    if control is not None and control.interrupted:
+def _outcome(sched: Scheduler, control: RunControl) -> tuple[Outcome, str | None]:
+    if control.interrupted:
         return "interrupted", "interrupted"
     if isinstance(sched.stop_error, StopRunError):
         return "stopped", str(sched.stop_error)

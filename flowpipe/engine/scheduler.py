@@ -17,11 +17,13 @@ and says who comes back when.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from flowpipe.api import FlowClient, ImageRequest, ImageResult, UpscaledImage
 from flowpipe.engine.accounts import AccountPool
@@ -44,6 +46,7 @@ from flowpipe.errors import (
     StopRunError,
 )
 from flowpipe.events import (
+    Broadcast,
     Event,
     EventSink,
     NodeDone,
@@ -52,7 +55,6 @@ from flowpipe.events import (
     RunStarted,
     RunStopping,
     Uploaded,
-    broadcast,
 )
 from flowpipe.planner import Plan, node_request
 from flowpipe.store.claims import Claims
@@ -61,6 +63,8 @@ from flowpipe.store.responses import CachedGeneration, ResponseCache
 from flowpipe.why import Baseline
 
 __all__ = ["Scheduler", "SchedulerOptions"]
+
+T = TypeVar("T")
 
 CLAIM_WAIT = 1.0  # API seconds between looks at a key another process is making
 STORE_THREADS = 2  # threads that hash, cache and write answers
@@ -92,7 +96,7 @@ class Scheduler:
         out: Path,
         clock: RunClock,
         claims: Claims | None = None,
-        sinks: Sequence[EventSink] = (),
+        sinks: Sequence[EventSink] | Broadcast = (),
         options: SchedulerOptions | None = None,
         picks: Picks | None = None,
         baseline: Baseline | None = None,
@@ -101,7 +105,7 @@ class Scheduler:
         self.cache = cache
         self.clock = clock
         self.claims = claims
-        self.sinks = list(sinks)
+        self.sinks = sinks if isinstance(sinks, Broadcast) else Broadcast(sinks)
         self.options = options or SchedulerOptions()
         self.book = NodeBook(
             plan,
@@ -125,9 +129,9 @@ class Scheduler:
         self.crash: BaseException | None = None
         self.stopping = False
         self.api_calls = self.uploads = self.retries = self.rejections = self.claim_waits = 0
-        self.pauses = 0
         self.eligible: Eligibility | None = None
         self.reuploads = 0  # requests sent again after a 403 re-upload: not retries
+        self._sending: set[str] = set()  # keys a node of this run is sending (no claim needed)
         self._primed = False
         self._cond: asyncio.Condition | None = None
         self.inflight = InFlight(clock, self._task_done)
@@ -143,7 +147,7 @@ class Scheduler:
         return self.clock.now()
 
     def emit(self, event: Event) -> None:
-        broadcast(self.sinks, event)
+        self.sinks(event)
 
     def _refreshing(self, step: str) -> bool:
         return self.options.refresh_all or step in self.options.refresh_steps
@@ -178,7 +182,10 @@ class Scheduler:
                                     max_wait=self.options.max_wait)
         self._cond = asyncio.Condition()
         self.prime()
+        self.book.offload = self._offload  # from here on nothing the book does holds the loop
         dispatchers = [asyncio.create_task(self._dispatch(account)) for account in pool.accounts]
+        for task in dispatchers:  # a dispatcher that dies of a bug ends the run, not hangs it
+            task.add_done_callback(self._task_done)
         try:
             await self._wait_for_the_end()
         finally:
@@ -189,6 +196,7 @@ class Scheduler:
             await asyncio.gather(*dispatchers, return_exceptions=True)
             await self.inflight.drain(self.options.stop_grace)
             self._writer.shutdown(wait=False)  # the drain waited for every answer stored
+            self.book.offload = None  # nothing in flight: what end() reads and writes may wait
             self.end("run stopped before this node was sent")
         if self.crash is not None:
             raise self.crash
@@ -207,9 +215,11 @@ class Scheduler:
                 return
             self.request_stop(stalled.message, stalled)
 
-    def end(self, reason: str) -> None:
-        """Close the run: what the cache can still answer is done, the rest skipped."""
-        self.book.settle_from_cache()
+    def end(self, reason: str, *, settle: bool = True) -> None:
+        """Close the run: what the cache can still answer is done (unless ``settle`` is
+        False: the cache is not read), the rest skipped."""
+        if settle:
+            self.book.settle_from_cache()
         self.book.skip_unfinished(reason)
         if self.claims is not None:
             self.claims.release_all()
@@ -274,7 +284,7 @@ class Scheduler:
             if not self.stopping and pool.usable(account):
                 nid = self.queue.pop_first(lambda n: eligible.can_take(account, n))
             if nid is None or self.states[nid].status != "ready":
-                self._release(account, permit, Outcome.ERROR)
+                self._release(account, permit, Outcome.UNUSED)
                 continue
             self.states[nid].status = "running"
             pool.note_inflight(account)
@@ -291,49 +301,90 @@ class Scheduler:
         self._poke()
 
     async def _execute(self, nid: str, account: str, permit: Permit) -> None:
-        """Send ``nid`` unless the cache or another process answers it first."""
+        """Send ``nid`` unless the cache, another node of this run or another process
+        answers it first."""
         key = self.states[nid].key
         assert key is not None
-        if self.book.from_cache(nid):  # another process may have made it since it became ready
-            self._release(account, permit, Outcome.ERROR)
-            self._complete(nid, "done")
+        if await self._answered(nid, account, permit):  # another process may have made it
             return
+        if key in self._sending:  # a node of this run sends this very request: wait for it
+            self._release(account, permit, Outcome.UNUSED)
+            self._requeue(nid, CLAIM_WAIT)
+            return
+        self._sending.add(key)
+        try:
+            # References first (uploads, together): the claim then covers only the billed
+            # request, well within its lease (store/leases.py).
+            request = await self._attempt(nid, account, permit, None, self._resolve(nid, account))
+            if request is not None:
+                await self._claim_and_send(nid, key, account, permit, request)
+        finally:
+            self._sending.discard(key)
+
+    async def _answered(self, nid: str, account: str, permit: Permit) -> bool:
+        """Whether the cache answers ``nid`` now (the remote, if any, awaited off the
+        loop): then it is done and the slot goes back unused."""
+        try:
+            await self.book.pull(nid)
+        except asyncio.CancelledError:
+            self._release(account, permit, Outcome.UNUSED)
+            raise
+        if not self.book.from_cache(nid):
+            return False
+        self._release(account, permit, Outcome.UNUSED)
+        self._complete(nid, "done")
+        return True
+
+    async def _resolve(self, nid: str, account: str) -> Request:
+        assert self.client is not None and self.pool is not None
+        return await self.resolver.request(
+            self.plan.nodes[nid], self.states[nid], account, self.client,
+            captcha_retry=self.options.captcha_retry,
+        )
+
+    async def _claim_and_send(self, nid: str, key: str, account: str, permit: Permit,
+                              request: Request) -> None:
+        """Claim ``key`` against other processes, then send unless one made it meanwhile."""
         # awaited: a remote claim is a round trip to the object store (a file claim is not)
         if self.claims is not None and not await self.claims.try_claim_async(key):
             # Another process is sending this very request: wait for its result.
-            self._release(account, permit, Outcome.ERROR)
+            self._release(account, permit, Outcome.UNUSED)
             self.claim_waits += 1
             self._requeue(nid, CLAIM_WAIT)
             return
         try:
-            if self.claims is not None and self.book.from_cache(nid):
-                # it stored and released between our two looks
-                self._release(account, permit, Outcome.ERROR)
-                self._complete(nid, "done")
+            # it may have stored and released between our two looks (remote: a "done" claim)
+            if self.claims is not None and await self._answered(nid, account, permit):
                 return
-            await self._send(nid, account, permit)
+            await self._send(nid, account, permit, request)
         finally:
             if self.claims is not None:
                 self.claims.release(key)
 
-    async def _send(self, nid: str, account: str, permit: Permit) -> None:
+    async def _send(self, nid: str, account: str, permit: Permit, request: Request) -> None:
         """One request for ``nid`` on ``account``; its answer is stored or handled."""
-        assert self.client is not None and self.pool is not None
-        node, state = self.plan.nodes[nid], self.states[nid]
+        state = self.states[nid]
         started = self.now()
-        request: Request | None = None
+        self.api_calls += 1
+        attempt = state.attempt.sending()
+        verdict = state.verdict
+        self.emit(NodeStarted(self.now(), nid, account, attempt, state.attempt.model,
+                              verdict.state if verdict else "", verdict.why if verdict else ()))
+        result = await self._attempt(nid, account, permit, request, self._call(request))
+        if result is None:
+            return
+        self._release(account, permit, Outcome.OK)
+        state.seconds = self.now() - started
+        await self._store(nid, account, result)
+
+    async def _attempt(self, nid: str, account: str, permit: Permit, request: Request | None,
+                       work: Awaitable[T]) -> T | None:
+        """``work`` for ``nid`` on ``account``; None when it failed, the error handled
+        (the slot released with what the error says about capacity, the decision carried
+        out)."""
+        assert self.pool is not None
         try:
-            request = await self.resolver.request(
-                node, state, account, self.client, email=self.pool.send_email,
-                captcha_retry=self.options.captcha_retry,
-            )
-            self.api_calls += 1
-            attempt = state.attempt.sending()
-            verdict = state.verdict
-            self.emit(NodeStarted(self.now(), nid, account, attempt, state.attempt.model,
-                                  verdict.state if verdict else "",
-                                  verdict.why if verdict else ()))
-            result = await self._call(request)
+            return await work
         except APIError as exc:
             outcome = NodeAttempt.outcome(exc)
             self._release(account, permit, outcome)
@@ -341,17 +392,13 @@ class Scheduler:
                 self.rejections += 1
                 self.pool.note_rejection(account, exc.status)
             self._handle_error(nid, account, exc, request)
-            return
         except FlowpipeError as exc:
             self._release(account, permit, Outcome.ERROR)
             self._fail(nid, ErrorInfo.of(exc))
-            return
         except asyncio.CancelledError:
             self._release(account, permit, Outcome.ERROR)
             raise
-        self._release(account, permit, Outcome.OK)
-        state.seconds = self.now() - started
-        await self._store(nid, account, result)
+        return None
 
     async def _call(self, request: Request) -> ImageResult | UpscaledImage:
         """``POST /images`` or ``POST /images/upscale``."""
@@ -375,16 +422,24 @@ class Scheduler:
             # Hashing, caching and fsync-ed writes off the event loop: at scale they
             # would otherwise delay every other request's dispatch and answer.
             assert state.key is not None
-            await asyncio.get_running_loop().run_in_executor(
-                self._writer, self._persist, nid, state.key, gen, blobs)
+            await self._in_writer(functools.partial(self._persist, nid, state.key, gen, blobs))
         except FlowpipeError as exc:
             self._fail(nid, ErrorInfo.of(exc))
             self.request_stop(f"cannot store results: {exc}", exc)
             return
-        state.generation, state.account = gen, account
+        state.generation = gen
         self.emit(NodeDone(self.now(), nid, account, state.seconds, state.attempt.sent,
                            state.attempt.model))
         self._complete(nid, "done")
+
+    def _offload(self, work: Callable[[], None]) -> None:
+        """Run ``work`` (a cached node's files) in a thread; like an answer being stored,
+        the run waits for it and a stop never abandons it."""
+        self.inflight.store(self._in_writer(work))
+
+    async def _in_writer(self, work: Callable[[], None]) -> None:
+        """Run ``work`` on the threads that store answers."""
+        await asyncio.get_running_loop().run_in_executor(self._writer, work)
 
     def _persist(self, nid: str, key: str, gen: CachedGeneration, blobs: list[bytes]) -> None:
         self.cache.put_generation(key, gen, blobs)
@@ -431,18 +486,25 @@ class Scheduler:
     # -- quota pauses (2026-07) --------------------------------------------------------
 
     def _pause(self, nid: str, account: str, exc: QuotaError, info: ErrorInfo) -> None:
-        """Take out what ``exc`` says is out; ``nid`` waits for an account that can take it."""
-        assert self.pool is not None
+        """Take out what ``exc`` says is out; ``nid`` waits for an account that can take it.
+
+        A pause that does not hold ``nid`` back on ``account`` (a ``Retry-After: 0``, one
+        already over) must not send it there again at once: it waits like a capacity
+        retry instead.
+        """
+        assert self.pool is not None and self.eligible is not None
         kind = classify(exc)
-        model = (exc.model or self.states[nid].attempt.model) \
-            if kind is ErrorKind.PAUSED_MODEL else None
+        asks = self.eligible.asks(nid)
+        model = asks if kind is ErrorKind.PAUSED_MODEL else None
         out = self.pool.usable_accounts() if kind is ErrorKind.PAUSED_SERVICE else [account]
         for each in out:
             if self.pool.pause(each, model, exc.pause, exc.reason or type(exc).__name__):
-                self.pauses += 1
                 self.inflight.later(exc.pause, self._resume)
-        self.emit(NodeRetried(self.now(), nid, account, info, 0.0, "paused"))
-        self._requeue(nid, 0.0)
+        held = not self.pool.available(account, asks)
+        delay = 0.0 if held else self.states[nid].attempt.backoff()
+        self.emit(NodeRetried(self.now(), nid, account, info, self.clock.to_clock(delay),
+                              "paused"))
+        self._requeue(nid, delay)
 
     def _resume(self) -> None:
         assert self.pool is not None

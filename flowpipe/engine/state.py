@@ -6,12 +6,9 @@ caller's ``NodeResult`` are all built from it when the run ends.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
-
-from PIL import Image
 
 from flowpipe.api import ImageResult, UpscaledImage
 from flowpipe.engine.attempt import NodeAttempt
@@ -36,7 +33,6 @@ class NodeState:
     generation: CachedGeneration | None = None
     cache_hit: bool = False
     error: ErrorInfo | None = None
-    account: str | None = None
     seconds: float = 0.0
     verdict: Verdict | None = None  # cached, new or changed, and why (flowpipe.why)
 
@@ -51,29 +47,24 @@ def describe(
 ) -> CachedGeneration:
     """What the cache keeps about a response: image hashes, ids, formats, sizes, timings.
 
-    An upscale's answer is one image with no seed and (on today's page) no id.
+    The client read each image's format and size (a garbled image was a bad answer
+    there, never an error here). An upscale's answer is one image with no seed and (on
+    today's page) no id.
     """
     made = (
-        [(img.data, img.seed, img.media_generation_id, img.format) for img in result.images]
+        [(img.data, img.seed, img.media_generation_id, img.format, img.width, img.height)
+         for img in result.images]
         if isinstance(result, ImageResult)
-        else [(result.data, None, result.media_generation_id or "", result.format)]
+        else [(result.data, None, result.media_generation_id or "", result.format,
+               result.width, result.height)]
     )
-    images = []
-    for data, seed, media_id, kind in made:
-        with Image.open(io.BytesIO(data)) as im:  # reads the header only
-            width, height = im.size
-        images.append(
-            CachedImage(
-                sha256=sha256_hex(data),
-                seed=seed,
-                media_generation_id=media_id,
-                width=width,
-                height=height,
-                format=kind,
-            )
-        )
+    images = tuple(
+        CachedImage(sha256=sha256_hex(data), seed=seed, media_generation_id=media_id,
+                    width=width, height=height, format=kind)
+        for data, seed, media_id, kind, width, height in made
+    )
     return CachedGeneration(
-        images=tuple(images),
+        images=images,
         account=account,
         model_used=model,
         attempts=attempts,

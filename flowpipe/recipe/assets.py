@@ -3,24 +3,26 @@
 An asset must be a relative path that stays inside the recipe's folder once symlinks
 are resolved (a recipe from someone else's repository must not read ``~/.ssh``), name
 a PNG or JPEG file by its magic bytes (what the upload endpoint accepts), and be at
-most 20 MB. Its SHA-256 stands for it in cache keys.
+most 20 MB. Its SHA-256 stands for it in cache keys: of the image as the API made it
+when the file is a flowpipe output (``flowpipe.imagebytes.api_sha256``: without the
+provenance packet, which names the flowpipe version), so its key outlives an upgrade.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from flowpipe.errors import AssetError
+from flowpipe.imagebytes import api_sha256, mime_type
 from flowpipe.recipe.load import Document
 from flowpipe.recipe.messages import ErrorList, did_you_mean, quote
 
 __all__ = ["MAX_ASSET_BYTES", "Asset", "load_assets", "sniff_mime"]
 
 MAX_ASSET_BYTES = 20 * 1024 * 1024
-_MAGIC = ((b"\x89PNG\r\n\x1a\n", "image/png"), (b"\xff\xd8\xff", "image/jpeg"))
+_TYPES = ("image/png", "image/jpeg")  # what both dialects' upload endpoints take
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,10 +38,8 @@ class Asset:
 
 def sniff_mime(head: bytes) -> str | None:
     """``image/png`` or ``image/jpeg`` from a file's first bytes, else None."""
-    for magic, mime in _MAGIC:
-        if head.startswith(magic):
-            return mime
-    return None
+    mime = mime_type(head)
+    return mime if mime in _TYPES else None
 
 
 def load_assets(doc: Document, folder: Path, errors: ErrorList) -> dict[str, Asset]:
@@ -87,7 +87,7 @@ def load_assets(doc: Document, folder: Path, errors: ErrorList) -> dict[str, Ass
         except OSError as exc:
             errors.add(AssetError(f"{what}: cannot read it ({exc.strerror or 'not a file'})", loc))
             continue
-        mime = sniff_mime(data[:8])
+        mime = sniff_mime(data[:12])
         if mime is None:
             errors.add(AssetError(
                 f"{what}: not a PNG or JPEG image" + (" (the file is empty)" if not data else ""),
@@ -95,7 +95,7 @@ def load_assets(doc: Document, folder: Path, errors: ErrorList) -> dict[str, Ass
             ))
             continue
         assets[name] = Asset(
-            name=name, path=target, sha256=hashlib.sha256(data).hexdigest(), mime=mime, size=size
+            name=name, path=target, sha256=api_sha256(data), mime=mime, size=size
         )
     return assets
 

@@ -18,7 +18,7 @@ import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import PurePosixPath
-from typing import Any
+from typing import Any, NamedTuple
 
 from flowpipe.dialects import Dialect, dialect
 from flowpipe.errors import Location, PlanError, TemplateError
@@ -60,6 +60,7 @@ INHERITED = (
     "model", "aspectRatio", "count", "seed", "fallback_model", "moderation_retries",
     "captchaRetry",
 )
+_INHERITED_SET = frozenset(INHERITED)
 
 
 
@@ -174,6 +175,8 @@ def expand(
     nodes: list[RawNode] = []
     steps: dict[str, StepInfo] = {}
     folded: dict[str, str] = {}
+    warnings = warnings if warnings is not None else WarningList()
+    inherited = {key: defaults.get(key) for key in INHERITED}
     _check_node_count(doc, errors)
     for step_id, spec in data["steps"].items():
         step_loc = doc.key_at(("steps", step_id))
@@ -185,11 +188,13 @@ def expand(
             ))
             continue
         matrix: dict[str, list[Any]] = spec.get("matrix") or {}
-        settings = {key: spec.get(key, defaults.get(key)) for key in INHERITED}
+        settings = inherited.copy()
+        for key in _INHERITED_SET.intersection(spec):
+            settings[key] = spec[key]
         step = _StepExpander(
             doc, step_id, spec=spec, settings=settings, recipe_name=name,
             variables=variables, renderer=renderer, errors=errors,
-            spoken=spoken, warnings=warnings if warnings is not None else WarningList(),
+            spoken=spoken, warnings=warnings, location=step_loc,
         )
         step_nodes = step.expand(matrix)
         nodes.extend(step_nodes)
@@ -198,7 +203,7 @@ def expand(
             id=step_id,
             count=1 if step.upscale else fixed or DEFAULT_COUNT,
             matrix_keys=tuple(matrix),
-            variants={tuple(t for _, t in n.variant): n.id for n in step_nodes},
+            variants={tuple([t for _, t in n.variant]): n.id for n in step_nodes},
             location=step_loc,
             counts={n.id: n.count for n in step_nodes} if step.varies else {},
         )
@@ -241,8 +246,13 @@ def _variables(
     return declared
 
 
-@dataclass(frozen=True, slots=True)
-class _Field:
+def _out_dir(step_id: str, folder: str) -> PurePosixPath:
+    """``PurePosixPath(step_id, folder)``: neither holds a ``/`` (a step id's pattern, a
+    slug), and pathlib parses one string in half the time of two."""
+    return PurePosixPath(f"{step_id}/{folder}")
+
+
+class _Field(NamedTuple):
     """A templated string of a step: where it is, what it is, its source text."""
 
     path: YamlPath
@@ -267,6 +277,7 @@ class _StepExpander:
         errors: ErrorList,
         spoken: Dialect,
         warnings: WarningList,
+        location: Location,
     ) -> None:
         self.doc, self.step_id = doc, step_id
         self.recipe_name, self.variables = recipe_name, variables
@@ -288,23 +299,16 @@ class _StepExpander:
                 for i, v in enumerate(matrix[key])
             }
             for key in REQUEST_FIELDS if key in matrix
-        }
+        } if matrix else {}
         self.varies = bool(self.per_node or self.from_matrix)
-        self.upscale = (
-            _Field((*base, "upscale"), "upscale", spec["upscale"], doc.at((*base, "upscale")))
-            if "upscale" in spec else None
-        )
-        self.prompt = _Field(
-            (*base, "prompt"), "prompt", spec.get("prompt", ""), doc.at((*base, "prompt"))
-        )
-        self.style = (
-            _Field((*base, "style"), "style", spec["style"], doc.at((*base, "style")))
-            if "style" in spec else None
-        )
-        self.context = tuple(
-            _Field((*base, "context", i), "context", text, doc.at((*base, "context", i)))
-            for i, text in enumerate(spec.get("context") or ())
-        )
+        self.upscale = self._field(base, "upscale", spec) if "upscale" in spec else None
+        self.prompt = self._field(base, "prompt", spec)
+        self.style = self._field(base, "style", spec) if "style" in spec else None
+        context = spec.get("context") or ()
+        self.context = tuple([
+            _Field(path, "context", text, doc.at(path))
+            for i, text in enumerate(context) for path in [(*base, "context", i)]
+        ])
         seed = settings["seed"]
         self.seed: int | str | None = (
             None if seed == "random" else seed if seed is not None else ""
@@ -317,31 +321,36 @@ class _StepExpander:
             "count": 1 if self.upscale else settings["count"] or DEFAULT_COUNT,
             "fallback": settings["fallback_model"],
             "moderation_retries": DEFAULT_MODERATION_RETRIES if retries is None else retries,
-            "location": doc.key_at(base),
+            "location": location,
             "model_location": _setting_location(doc, base, spec, settings, "model"),
             "aspect_ratio_location": _setting_location(doc, base, spec, settings, "aspectRatio"),
             "resolution": spec.get("resolution", DEFAULT_RESOLUTION) if self.upscale else None,
             "captcha_retry": settings["captchaRetry"],
         }
 
+    def _field(self, base: YamlPath, key: str, spec: Mapping[str, Any]) -> _Field:
+        path = (*base, key)
+        return _Field(path, key, spec.get(key, ""), self.doc.at(path))
+
     def expand(self, matrix: Mapping[str, list[Any]]) -> list[RawNode]:
         if not matrix:
-            node = self._node(self.step_id, (), {}, PurePosixPath(self.step_id, "default"))
+            node = self._node(self.step_id, (), {}, _out_dir(self.step_id, "default"))
             return [node] if node is not None else []
         keys = tuple(matrix)
         if not self._distinct_texts(matrix):
             return []
-        columns = [  # per variable: (value, text, id part, folder part), computed once
-            [(v, t, f"{k}={one_line(t, 10**6)}", f"{k}={slug(t)}")
+        columns = [  # per variable: (value, id part, folder part, (name, text)), once
+            [(v, f"{k}={one_line(t, 10**6)}", f"{k}={slug(t)}", (k, t))
              for v, t in ((v, value_text(v)) for v in values)]
             for k, values in matrix.items()
         ]
         nodes: list[RawNode] = []
         dirs: dict[str, list[int]] = {}
         seen: dict[str, tuple[Any, ...]] = {}
+        step_id, make = self.step_id, self._node
         for combo in itertools.product(*columns):
-            node_id = f"{self.step_id}[{','.join(c[2] for c in combo)}]"
-            values = tuple(c[0] for c in combo)
+            node_id = f"{step_id}[{','.join([c[1] for c in combo])}]"
+            values = tuple([c[0] for c in combo])
             if node_id in seen:
                 self.errors.add(PlanError(
                     f"step {self.step_id!r}: matrix values {quote(seen[node_id])} and "
@@ -351,10 +360,10 @@ class _StepExpander:
                 ))
                 continue
             seen[node_id] = values
-            folder = short_folder(",".join(c[3] for c in combo), node_id)
-            variant = tuple(zip(keys, (c[1] for c in combo), strict=True))
+            folder = short_folder(",".join([c[2] for c in combo]), node_id)
+            variant = tuple([c[3] for c in combo])
             scope = dict(zip(keys, values, strict=True))
-            node = self._node(node_id, variant, scope, PurePosixPath(self.step_id, folder))
+            node = make(node_id, variant, scope, _out_dir(step_id, folder))
             if node is not None:
                 dirs.setdefault(folder.casefold(), []).append(len(nodes))
                 nodes.append(node)
@@ -402,7 +411,7 @@ class _StepExpander:
             return None
         prompt = self._render(self.prompt, scope, node_id)
         style = self._ref(self.style, scope, node_id) if self.style else None
-        context = tuple(self._ref(f, scope, node_id) for f in self.context)
+        context = [self._ref(f, scope, node_id) for f in self.context]
         if prompt is None or (self.style and style is None) or None in context:
             return None
         if not prompt.strip():
@@ -429,8 +438,8 @@ class _StepExpander:
             prompt=prompt,
             seed=seed if isinstance(seed, int) else None,
             style=style,
-            context=tuple(c for c in context if c is not None),
-            **{**self.common, **fields},
+            context=tuple([c for c in context if c is not None]),
+            **({**self.common, **fields} if fields else self.common),
         )
 
     def _fields(

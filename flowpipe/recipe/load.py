@@ -10,7 +10,7 @@ path. Only standard YAML tags are accepted: no python tags, no custom ones.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,7 +50,10 @@ class Document:
 
     def at(self, path: YamlPath) -> Location:
         """Where the value at ``path`` was written (or its nearest written parent)."""
-        for end in range(len(path), -1, -1):
+        loc = self.positions.get(path)
+        if loc is not None:
+            return loc  # the usual case, without slicing the path
+        for end in range(len(path) - 1, -1, -1):
             loc = self.positions.get(path[:end])
             if loc is not None:
                 return loc
@@ -104,7 +107,7 @@ def load_text(text: str, *, file: str = "<recipe>", path: Path | None = None) ->
         raise _unquoted_template(text, file, mark) or _syntax_error(exc, text, file) from None
     except yaml.YAMLError as exc:
         raise _reader_error(exc, text, file) from None
-    builder = _Builder(file)
+    builder = _Builder(file, aliases="&" in text)
     try:
         data = builder.build(root, ()) if root is not None else None
     except RecursionError:
@@ -232,19 +235,81 @@ def _reader_error(exc: yaml.YAMLError, text: str, file: str) -> RecipeSyntaxErro
     )
 
 
-class _Builder:
-    """Turns a composed node tree into plain data, recording positions on the way."""
+class _Positions(Mapping[YamlPath, Location]):
+    """Positions as libyaml marked them, made Locations only when asked for: a recipe
+    has a position per value and only the few in messages are ever read."""
 
-    def __init__(self, file: str) -> None:
+    __slots__ = ("_file", "_marks")
+
+    def __init__(self, file: str, marks: dict[YamlPath, Any]) -> None:
+        self._file = file
+        self._marks = marks
+
+    def __getitem__(self, path: YamlPath) -> Location:
+        mark = self._marks[path]
+        return Location(self._file, mark.line + 1, mark.column + 1)
+
+    def get(self, path: YamlPath, default: Any = None) -> Any:
+        mark = self._marks.get(path)
+        return default if mark is None else Location(self._file, mark.line + 1, mark.column + 1)
+
+    def __contains__(self, path: object) -> bool:
+        return path in self._marks
+
+    def __iter__(self) -> Iterator[YamlPath]:
+        return iter(self._marks)
+
+    def __len__(self) -> int:
+        return len(self._marks)
+
+
+class _Builder:
+    """Turns a composed node tree into plain data, recording positions on the way.
+
+    Positions are kept as libyaml's marks (``_Positions`` turns them into Locations);
+    one pass, one path tuple per value: this is most of loading a large recipe.
+    """
+
+    def __init__(self, file: str, *, aliases: bool = True) -> None:
         self.file = file
-        self.positions: dict[YamlPath, Location] = {}
-        self.key_positions: dict[YamlPath, Location] = {}
+        # Without an '&' in the text there is no anchor, so no alias: no node is reached
+        # twice and the alias budget has nothing to count.
+        self.aliases = aliases
+        self.marks: dict[YamlPath, Any] = {}
+        self.key_marks: dict[YamlPath, Any] = {}
         self.block_scalars: set[YamlPath] = set()
         self._seen: set[int] = set()
         self._stack: set[int] = set()
         self._alias_budget = MAX_ALIAS_NODES
 
+    @property
+    def positions(self) -> _Positions:
+        return _Positions(self.file, self.marks)
+
+    @property
+    def key_positions(self) -> _Positions:
+        return _Positions(self.file, self.key_marks)
+
     def build(self, node: yaml.Node, path: YamlPath) -> Any:
+        if self.aliases:
+            return self._build_counting(node, path)
+        self.marks[path] = node.start_mark
+        if type(node) is yaml.ScalarNode:
+            if node.style in ("|", ">"):
+                self.block_scalars.add(path)
+            if node.tag == _STR:
+                return node.value
+            return self.scalar(node)
+        if node.tag not in _COLLECTION_TAGS:
+            raise self.bad_tag(node)
+        if type(node) is yaml.MappingNode:
+            return self.mapping(node, path)
+        build = self.build
+        return [build(item, (*path, i)) for i, item in enumerate(node.value)]
+
+    def _build_counting(self, node: yaml.Node, path: YamlPath) -> Any:
+        """``build`` for a text with anchors: each node reached again is an alias, and
+        costs the alias budget; an alias inside its own anchor is refused."""
         node_id = id(node)
         if node_id in self._seen:
             self._alias_budget -= 1
@@ -253,11 +318,13 @@ class _Builder:
                     "YAML aliases expand to too many values", self.location(node),
                     hint="write the values out or use fewer nested aliases",
                 )
-        if isinstance(node, yaml.ScalarNode):
+        if type(node) is yaml.ScalarNode:
             self._seen.add(node_id)
-            self.positions[path] = self.location(node)
+            self.marks[path] = node.start_mark
             if node.style in ("|", ">"):
                 self.block_scalars.add(path)
+            if node.tag == _STR:
+                return node.value
             return self.scalar(node)
         if node_id in self._stack:
             raise RecipeSyntaxError("a YAML alias refers to itself", self.location(node))
@@ -265,11 +332,12 @@ class _Builder:
             raise self.bad_tag(node)
         self._seen.add(node_id)
         self._stack.add(node_id)
-        self.positions[path] = self.location(node)
+        self.marks[path] = node.start_mark
         try:
-            if isinstance(node, yaml.MappingNode):
+            if type(node) is yaml.MappingNode:
                 return self.mapping(node, path)
-            return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
+            build = self.build
+            return [build(item, (*path, i)) for i, item in enumerate(node.value)]
         finally:
             self._stack.discard(node_id)
 
@@ -297,10 +365,10 @@ class _Builder:
 
     def mapping(self, node: yaml.MappingNode, path: YamlPath) -> dict[str, Any]:
         result: dict[str, Any] = {}
-        first_seen: dict[str, Location] = {}
         merges: list[yaml.Node] = []
+        key_marks, build = self.key_marks, self.build
         for key_node, value_node in node.value:
-            if not isinstance(key_node, yaml.ScalarNode):
+            if type(key_node) is not yaml.ScalarNode:
                 raise RecipeSyntaxError(
                     "a mapping key must be a plain word, not a list or mapping",
                     self.location(key_node),
@@ -309,17 +377,17 @@ class _Builder:
                 merges.append(value_node)
                 continue
             key = key_node.value  # as written: `on:` stays "on", `1:` stays "1"
-            key_loc = self.location(key_node)
-            if key in first_seen:
+            if key in result:
+                first = key_marks[(*path, key)]
                 raise RecipeSyntaxError(
                     f"duplicate key {one_line(key)!r} (first written at line "
-                    f"{first_seen[key].line})",
-                    key_loc,
+                    f"{first.line + 1})",
+                    self.location(key_node),
                     hint="keys of a mapping must be unique; rename or merge one of them",
                 )
-            first_seen[key] = key_loc
-            self.key_positions[(*path, key)] = key_loc
-            result[key] = self.build(value_node, (*path, key))
+            here = (*path, key)
+            key_marks[here] = key_node.start_mark
+            result[key] = build(value_node, here)
         for source in merges:
             self.merge(result, source, path)
         return result
@@ -337,7 +405,7 @@ class _Builder:
             for key, value in merged.items():
                 if key not in result:
                     result[key] = value
-                    where = self.positions.get((*path, "<<", key))
+                    where = self.marks.get((*path, "<<", key))
                     if where is not None:
-                        self.positions[(*path, key)] = where
-                        self.key_positions[(*path, key)] = where
+                        self.marks[(*path, key)] = where
+                        self.key_marks[(*path, key)] = where

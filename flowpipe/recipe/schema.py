@@ -10,20 +10,29 @@ from __future__ import annotations
 
 import functools
 import json
-from importlib import resources
-from typing import Any
+import pkgutil
+from typing import TYPE_CHECKING, Any
 
-from jsonschema import Draft202012Validator
+from flowpipe.recipe.schemacheck import Check, compile_check
 
-__all__ = ["SCHEMA_NAME", "recipe_schema", "schema_text", "schema_validator"]
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
+
+__all__ = ["SCHEMA_NAME", "recipe_schema", "schema_check", "schema_text", "schema_validator"]
 
 SCHEMA_NAME = "recipe.schema.json"
 
 
 def schema_text() -> str:
-    """The recipe schema exactly as shipped (what ``flowpipe schema`` prints)."""
-    folder = resources.files("flowpipe.recipe").joinpath("schemas")
-    return folder.joinpath(SCHEMA_NAME).read_text("utf-8")
+    """The recipe schema exactly as shipped (what ``flowpipe schema`` prints).
+
+    Read with ``pkgutil.get_data`` (the package's own loader, so a zipped install works
+    too): ``importlib.resources`` would import tempfile and shutil, a tenth of the start
+    of ``flowpipe validate``. Newlines are read as a text file reads them.
+    """
+    data = pkgutil.get_data("flowpipe.recipe", f"schemas/{SCHEMA_NAME}")
+    assert data is not None  # the package is imported, so its loader is known
+    return data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
 
 
 @functools.cache
@@ -35,14 +44,31 @@ def recipe_schema() -> dict[str, Any]:
 
 @functools.cache
 def schema_validator() -> Draft202012Validator:
-    """A validator for the recipe schema, built once.
+    """A validator for the recipe schema, built once (jsonschema is imported here, so
+    only a recipe with a problem pays for it).
 
     The schema's local ``$ref``s are inlined first: it has no recursion, and resolving
     references on every step was half the validation time.
     """
+    from jsonschema import Draft202012Validator
+
     schema = recipe_schema()
     Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(_inline_refs(schema, schema["$defs"]))
+    return Draft202012Validator(_inlined())
+
+
+@functools.cache
+def schema_check() -> Check | None:
+    """The compiled yes/no check of the schema (flowpipe.recipe.schemacheck), built once;
+    None if the schema uses a keyword it does not know."""
+    return compile_check(_inlined())
+
+
+@functools.cache
+def _inlined() -> dict[str, Any]:
+    schema = recipe_schema()
+    inlined: dict[str, Any] = _inline_refs(schema, schema["$defs"])
+    return inlined
 
 
 def _inline_refs(node: Any, defs: dict[str, Any]) -> Any:

@@ -1,7 +1,9 @@
 """Check a loaded recipe against ``schemas/recipe.schema.json``, with positions.
 
-The whole raw document is validated once (not per node). jsonschema's errors carry a
-path into the data; the Document maps that path back to ``line:col``, and the error is
+The whole raw document is validated once (not per node), first by a compiled check
+(flowpipe.recipe.schemacheck) that only says yes or no; jsonschema, imported then, runs
+only on a document that check does not pass, and gives every message. Its errors carry
+a path into the data; the Document maps that path back to ``line:col``, and the error is
 reworded for a person: unknown keys get a did-you-mean, type errors say what was
 expected and what was found, and a schema's own ``errorMessage`` (also shown by
 editors) is used where it has one.
@@ -10,16 +12,18 @@ editors) is used where it has one.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
-
-from jsonschema.exceptions import ValidationError
+from typing import TYPE_CHECKING, Any
 
 from flowpipe.dialects import DEFAULT_DIALECT, DIALECTS
 from flowpipe.errors import SchemaError
 from flowpipe.recipe.load import Document, YamlPath
 from flowpipe.recipe.messages import ErrorList, did_you_mean, one_line, quote, type_name
 from flowpipe.recipe.rules import too_many_references
-from flowpipe.recipe.schema import schema_validator
+from flowpipe.recipe.schema import schema_check, schema_validator
+from flowpipe.recipe.schemacheck import Unsure
+
+if TYPE_CHECKING:
+    from jsonschema.exceptions import ValidationError
 
 __all__ = ["describe_path", "validate_document"]
 
@@ -47,10 +51,23 @@ def validate_document(doc: Document) -> None:
             )
         )
         errors.raise_if_any()
+    if _surely_valid(doc.data):
+        return
     for error in schema_validator().iter_errors(doc.data):
         for problem in _explain(error, doc):
             errors.add(problem)
     errors.raise_if_any()
+
+
+def _surely_valid(data: Any) -> bool:
+    """The compiled check's plain yes; anything else asks jsonschema for the errors."""
+    check = schema_check()
+    if check is None:
+        return False
+    try:
+        return check(data)
+    except Unsure:
+        return False
 
 
 def describe_path(path: Sequence[Any]) -> str:

@@ -28,7 +28,7 @@ from flowpipe.errors import CacheError
 
 __all__ = ["STALE_AFTER", "UNREADABLE_GRACE", "Claims", "KeyClaims"]
 
-STALE_AFTER = 600.0  # seconds; longer than a generation with its client timeout
+STALE_AFTER = 600.0  # seconds; longer than the request a claim covers (375 s at most)
 UNREADABLE_GRACE = 10.0  # seconds an empty or garbled claim is respected
 _DISK_FULL = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)})
 _NO_LINKS = frozenset(

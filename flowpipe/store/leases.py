@@ -40,7 +40,7 @@ __all__ = ["LEASE_SECONDS", "RemoteClaims", "SharedClaims"]
 
 log = logging.getLogger("flowpipe.remote")
 
-LEASE_SECONDS = 600.0  # longer than one request with its client timeout (120 s)
+LEASE_SECONDS = 600.0  # longer than the request a claim covers (375 s at most: caching.md)
 
 
 class RemoteClaims:

@@ -12,7 +12,8 @@ Three rules keep runs reproducible (docs/outputs.md):
 - the pixels and every other byte are the API's: ``strip(embed(data, p)) == data``,
   so the cache keeps the API's bytes and keys hash them, and ``api_sha256(file)``
   recovers the hash that the manifest, the lock and picks record;
-- nothing in the packet depends on time or place, so equal inputs give equal files;
+- nothing in the packet depends on time or place, so equal inputs give equal files
+  (with the same flowpipe: the packet names its version);
 - an image that already carries someone else's XMP keeps it; ours comes first.
 """
 
@@ -20,13 +21,26 @@ from __future__ import annotations
 
 import struct
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from xml.etree import ElementTree
 from xml.sax.saxutils import escape, quoteattr
 
 from flowpipe.errors import OutputError
+from flowpipe.imagebytes import (
+    JPEG_START,
+    NAMESPACE,
+    PNG_START,
+    PNG_XMP_KEYWORD,
+    XMP_HEADER,
+    api_sha256,
+    jpeg_segments,
+    packet_span,
+    png_chunks,
+    signature,
+)
+from flowpipe.imagebytes import strip_packet as strip
 from flowpipe.store.responses import sha256_hex
 
 __all__ = [
@@ -45,15 +59,10 @@ __all__ = [
 TRAINED_ALGORITHMIC_MEDIA = (
     "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
 )
-NAMESPACE = "urn:flowpipe:xmp:1.0/"
-"""flowpipe's own XMP namespace (a URN: nothing to fetch)."""
 
 _IPTC_EXT = "http://iptc.org/std/Iptc4xmpExt/2008-02-29/"
 _RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
-_XMP_HEADER = b"http://ns.adobe.com/xap/1.0/\x00"
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-_PNG_KEYWORD = b"XML:com.adobe.xmp"
-_JPEG_MAX_SEGMENT = 0xFFFF - 2 - len(_XMP_HEADER)  # the length field counts itself
+_JPEG_MAX_SEGMENT = 0xFFFF - 2 - len(XMP_HEADER)  # the length field counts itself
 _PROMPT_ROOM = 48_000  # bytes of escaped prompt that keep a packet inside one segment
 
 
@@ -130,37 +139,26 @@ def packet(p: Provenance) -> bytes:
 def embed(data: bytes, p: Provenance) -> bytes:
     """``data`` (a JPEG or PNG) with ``p``'s packet added; any other bytes unchanged."""
     xmp = packet(p)
-    if data.startswith(b"\xff\xd8"):
+    if data.startswith(JPEG_START):
         at = _jpeg_insert_at(data)
         if at is None or len(xmp) > _JPEG_MAX_SEGMENT:
             return data
-        segment = b"\xff\xe1" + struct.pack(">H", 2 + len(_XMP_HEADER) + len(xmp))
-        return data[:at] + segment + _XMP_HEADER + xmp + data[at:]
-    if data.startswith(_PNG_SIGNATURE):
-        chunks = list(_png_chunks(data))
+        segment = b"\xff\xe1" + struct.pack(">H", 2 + len(XMP_HEADER) + len(xmp))
+        return data[:at] + segment + XMP_HEADER + xmp + data[at:]
+    if data.startswith(PNG_START):
+        chunks = list(png_chunks(data))
         if not chunks or chunks[0][0] != b"IHDR":
             return data
-        body = _PNG_KEYWORD + b"\x00\x00\x00\x00\x00" + xmp  # no compression, no language
+        body = PNG_XMP_KEYWORD + b"\x00\x00\x00\x00\x00" + xmp  # no compression, no language
         chunk = _png_chunk(b"iTXt", body)
         at = chunks[0][2]
         return data[:at] + chunk + data[at:]
     return data
 
 
-def strip(data: bytes) -> bytes:
-    """The image as the API made it: ``data`` less flowpipe's packet (if it has one)."""
-    span = _our_span(data)
-    return data if span is None else data[: span[0]] + data[span[1]:]
-
-
-def api_sha256(data: bytes) -> str:
-    """SHA-256 of the image as the API made it: what manifests, locks, picks and keys use."""
-    return sha256_hex(strip(data))
-
-
 def read_provenance(data: bytes) -> Provenance | None:
     """flowpipe's packet in ``data``, or None when flowpipe did not make the file."""
-    span = _our_span(data)
+    span = packet_span(data)
     if span is None:
         return None
     xmp = _packet_of(data, span)
@@ -200,28 +198,10 @@ def _from_description(desc: ElementTree.Element) -> Provenance | None:
 # -- JPEG ----------------------------------------------------------------------------------
 
 
-def _jpeg_segments(data: bytes) -> Iterator[tuple[int, int, int]]:
-    """(marker, start, end) of each marker segment before the scan data."""
-    pos = 2
-    while pos + 4 <= len(data) and data[pos] == 0xFF:
-        marker = data[pos + 1]
-        if marker == 0xFF:  # fill byte
-            pos += 1
-            continue
-        if marker in (0xDA, 0xD9):  # start of scan, end of image
-            return
-        (length,) = struct.unpack(">H", data[pos + 2: pos + 4])
-        end = pos + 2 + length
-        if length < 2 or end > len(data):
-            return
-        yield marker, pos, end
-        pos = end
-
-
 def _jpeg_insert_at(data: bytes) -> int | None:
     """After SOI and any leading APP0 (JFIF) and Exif APP1 segments."""
     at = 2
-    for marker, start, end in _jpeg_segments(data):
+    for marker, start, end in jpeg_segments(data):
         if marker == 0xE0 or (marker == 0xE1 and data[start + 4: start + 10] == b"Exif\x00\x00"):
             at = end
             continue
@@ -232,21 +212,6 @@ def _jpeg_insert_at(data: bytes) -> int | None:
 # -- PNG -----------------------------------------------------------------------------------
 
 
-def _png_chunks(data: bytes) -> Iterator[tuple[bytes, int, int]]:
-    """(type, start, end) of each chunk, up to and with IEND."""
-    pos = len(_PNG_SIGNATURE)
-    while pos + 12 <= len(data):
-        (length,) = struct.unpack(">I", data[pos: pos + 4])
-        kind = data[pos + 4: pos + 8]
-        end = pos + 12 + length
-        if end > len(data):
-            return
-        yield kind, pos, end
-        if kind == b"IEND":
-            return
-        pos = end
-
-
 def _png_chunk(kind: bytes, body: bytes) -> bytes:
     crc = zlib.crc32(kind + body) & 0xFFFFFFFF
     return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
@@ -255,27 +220,11 @@ def _png_chunk(kind: bytes, body: bytes) -> bytes:
 # -- finding our packet --------------------------------------------------------------------
 
 
-def _our_span(data: bytes) -> tuple[int, int] | None:
-    """Where flowpipe's packet sits (the whole segment or chunk), if anywhere."""
-    marker = f'xmlns:flowpipe="{NAMESPACE}"'.encode()
-    if data.startswith(b"\xff\xd8"):
-        for marker_byte, start, end in _jpeg_segments(data):
-            body = data[start + 4: end]
-            if marker_byte == 0xE1 and body.startswith(_XMP_HEADER) and marker in body:
-                return start, end
-    elif data.startswith(_PNG_SIGNATURE):
-        for kind, start, end in _png_chunks(data):
-            body = data[start + 8: end - 4]
-            if kind == b"iTXt" and body.startswith(_PNG_KEYWORD + b"\x00") and marker in body:
-                return start, end
-    return None
-
-
 def _packet_of(data: bytes, span: tuple[int, int]) -> bytes | None:
     start, end = span
-    if data.startswith(b"\xff\xd8"):
-        return data[start + 4 + len(_XMP_HEADER): end]
-    rest = data[start + 8 + len(_PNG_KEYWORD) + 1: end - 4]  # after "keyword\0"
+    if data.startswith(JPEG_START):
+        return data[start + 4 + len(XMP_HEADER): end]
+    rest = data[start + 8 + len(PNG_XMP_KEYWORD) + 1: end - 4]  # after "keyword\0"
     if rest[:2] != b"\x00\x00":  # compressed: flowpipe never writes that
         return None
     language_end = rest.find(b"\x00", 2)
@@ -342,6 +291,6 @@ def inspect_file(path: Path) -> Inspection:
         data = Path(path).read_bytes()
     except OSError as exc:
         raise OutputError(f"cannot read {path}: {exc.strerror or exc}") from None
-    kind = ("jpeg" if data.startswith(b"\xff\xd8")
-            else "png" if data.startswith(_PNG_SIGNATURE) else "other")
+    found = signature(data)
+    kind = found if found in ("jpeg", "png") else "other"
     return Inspection(str(path), kind, sha256_hex(data), api_sha256(data), read_provenance(data))

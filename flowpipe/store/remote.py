@@ -41,8 +41,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from flowpipe.errors import FlowpipeError, RemoteError, UsageError
+from flowpipe.imagebytes import sniff_image
 from flowpipe.store.lock import read_lock
-from flowpipe.store.responses import CachedGeneration, looks_like_image, sha256_hex
+from flowpipe.store.responses import CachedGeneration, sha256_hex
 from flowpipe.store.s3 import Bucket, RemoteSpec, parse_remote
 
 if TYPE_CHECKING:
@@ -239,7 +240,7 @@ class RemoteCache:
         actual = sha256_hex(data)
         if actual != sha:
             return f"its bytes hash to {actual[:16]}…, not to the SHA-256 in its name"
-        if not looks_like_image(data):
+        if sniff_image(data) is None:
             return "it is not a whole JPEG or PNG"
         return None
 
@@ -250,6 +251,13 @@ class RemoteCache:
         if not self.available or key in self._absent:
             return False
         return self.attempt(self._pull(key, local), False)
+
+    async def fetch_async(self, key: str, local: ResponseCache) -> bool:
+        """``fetch`` for a caller on another event loop: it awaits the remote's loop, so
+        nothing blocks while the object comes."""
+        if not self.available or key in self._absent:
+            return False
+        return await self.attempt_async(self._pull(key, local), False)
 
     def recheck(self, key: str) -> None:
         """Forget that ``key`` was missing: another process may have made it since."""

@@ -30,11 +30,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from flowpipe.errors import CacheError, CacheIndexError
+from flowpipe.imagebytes import sniff_image
 from flowpipe.store.cache import INDEX_NAME, THUMBS_NAME, DiskCache
 from flowpipe.store.responses import (
     CacheReport,
     ResponseCache,
-    looks_like_image,
     sha256_hex,
     verify_cache,
 )
@@ -108,7 +108,7 @@ def rebuild_index(folder: Path) -> IndexRepair:
         for path in sorted(values - used):
             with contextlib.suppress(OSError):
                 data = path.read_bytes()
-                if looks_like_image(data):
+                if sniff_image(data) is not None:
                     key = f"img:{sha256_hex(data)}"
                     if not store.contains(key):
                         store.put(key, data)

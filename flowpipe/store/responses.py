@@ -7,7 +7,8 @@ Layout (all values are bytes):
 
 Image bytes go in before the record that points at them, so a crash between the two
 leaves an orphan image, never a record without its bytes. Every read is checked
-(JSON shape, SHA-256 of the bytes, JPEG or PNG markers); a bad entry is reported once
+(JSON shape, SHA-256 of the bytes, JPEG or PNG markers: ``flowpipe.imagebytes``); a bad
+entry is reported once
 and treated as a miss, so it is re-made instead of poisoning a run.
 
 With a remote (``flowpipe.store.remote``), a local miss is looked up there and what
@@ -26,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from flowpipe.dialects import ImageFormat
 from flowpipe.errors import CacheEntryError
+from flowpipe.imagebytes import sniff_image
 from flowpipe.store.cache import CacheStore
 
 if TYPE_CHECKING:
@@ -37,9 +39,6 @@ __all__ = [
     "CachedGeneration",
     "CachedImage",
     "ResponseCache",
-    "image_format",
-    "looks_like_image",
-    "looks_like_jpeg",
     "sha256_hex",
     "verify_cache",
 ]
@@ -50,24 +49,6 @@ log = logging.getLogger("flowpipe.cache")
 def sha256_hex(data: bytes) -> str:
     """Hex SHA-256: the name of image bytes everywhere in flowpipe."""
     return hashlib.sha256(data).hexdigest()
-
-
-def looks_like_jpeg(data: bytes) -> bool:
-    """Cheap integrity check: a JPEG starts with SOI and ends with EOI."""
-    return len(data) > 4 and data[:2] == b"\xff\xd8" and data.rstrip(b"\x00")[-2:] == b"\xff\xd9"
-
-
-def image_format(data: bytes) -> ImageFormat | None:
-    """``jpeg`` or ``png`` for whole image bytes (start and end markers), else None."""
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        whole = data[-12:-8] == b"\x00\x00\x00\x00" and data[-8:-4] == b"IEND"
-        return "png" if whole else None
-    return "jpeg" if looks_like_jpeg(data) else None
-
-
-def looks_like_image(data: bytes) -> bool:
-    """A whole JPEG, or a whole PNG (signature first, IEND chunk last): what the API sends."""
-    return image_format(data) is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,6 +189,13 @@ class ResponseCache:
             blobs.append(data)
         return gen, blobs
 
+    async def pull(self, key: str) -> None:
+        """Bring ``key`` from the remote into this cache if it is there and not here,
+        awaiting the remote's loop: for callers on an event loop (the run's), which a
+        ``get_generation`` miss would block for the round trip."""
+        if self.remote is not None and not self.store.contains(f"gen:{key}"):
+            await self.remote.fetch_async(key, self)
+
     def peek_generation(self, key: str) -> tuple[str, ...] | None:
         """The image hashes of a stored generation whose images are all stored, without
         reading their bytes (``flowpipe plan`` asks this of every node; a run reads and
@@ -221,9 +209,6 @@ class ResponseCache:
             return None
         shas = tuple(img.sha256 for img in gen.images)
         return shas if all(self.store.contains(f"img:{sha}") for sha in shas) else None
-
-    def has_generation(self, key: str) -> bool:
-        return self.get_generation(key) is not None
 
     def put_generation(self, key: str, gen: CachedGeneration, blobs: list[bytes]) -> None:
         """Store a new generation here, then on the remote (which never raises)."""
@@ -240,7 +225,7 @@ class ResponseCache:
     def get_image(self, sha: str, *, remote: bool = True) -> bytes | None:
         """The bytes named ``sha``; a local miss or damaged entry asks the remote."""
         data = self.read_entry(f"img:{sha}")
-        if data is not None and (sha256_hex(data) != sha or not looks_like_image(data)):
+        if data is not None and (sha256_hex(data) != sha or sniff_image(data) is None):
             self._corrupt(f"img:{sha}", "bytes do not match their hash or are not a whole image")
             data = None
         if data is None and remote and self.remote is not None:
@@ -259,9 +244,6 @@ class ResponseCache:
 
     def put_upload(self, account: str, sha: str, media_generation_id: str) -> None:
         self.store.put(f"up:{account}:{sha}", media_generation_id.encode())
-
-    def forget_upload(self, account: str, sha: str) -> None:
-        self.store.delete(f"up:{account}:{sha}")
 
 
 @dataclass(frozen=True, slots=True)

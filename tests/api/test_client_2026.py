@@ -269,13 +269,14 @@ async def test_a_broken_media_entry_is_a_response_error_naming_the_field(
     assert "media[0].image.generatedImage" in str(caught.value)
 
 
-async def test_png_inline_is_read_in_2026_and_refused_in_2025(make_client: MakeClient) -> None:
-    doc = media_doc(media_item(data=make_png()))
+async def test_png_inline_is_read_in_either_dialect(make_client: MakeClient) -> None:
+    """2025-11's page speaks of JPEG only, but refusing a PNG would buy it again."""
+    doc = media_doc(media_item(data=make_png(12, 7)))
     client, _ = new_client(make_client, lambda r: json_response(200, doc))
-    assert (await client.generate(ImageRequest("p", dialect=NEW))).images[0].format == "png"
+    [image] = (await client.generate(ImageRequest("p", dialect=NEW))).images
+    assert (image.format, image.width, image.height) == ("png", 12, 7)
     old, _ = make_client(lambda r: json_response(200, doc))
-    with pytest.raises(ResponseError, match="not a complete JPEG"):
-        await old.generate(ImageRequest("p"))
+    assert (await old.generate(ImageRequest("p"))).images[0].format == "png"
 
 
 # -- upscale ---------------------------------------------------------------------------------

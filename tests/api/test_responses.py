@@ -112,6 +112,12 @@ BAD_IMAGE_BODIES: list[Any] = [
         "not a complete JPEG",
         id="truncated-jpeg",
     ),
+    pytest.param(
+        lambda d: _item(d).update(encodedImage=base64.b64encode(
+            b"\xff\xd8\xff" + b"\x00garbage" * 10 + b"\xff\xd9").decode()),
+        "not a readable JPEG image",
+        id="markers-around-garbage",
+    ),
     pytest.param(lambda d: _item(d).update(seed="1"), "seed: expected an integer", id="seed-str"),
     pytest.param(lambda d: _item(d).update(seed=True), "seed: expected an integer", id="seed-bool"),
     pytest.param(

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import flowpipe
+from flowpipe.engine.clock import VirtualClock
 from flowpipe.results import RunResult
 
 from .fakeapi import BASE_URL, FakeAPI
@@ -67,8 +69,26 @@ def all_files(*folders: Path) -> dict[str, bytes]:
     return files
 
 
+DEADLINE = 1e7  # virtual seconds (about 4 months of API time): no test run needs more
+
+
+async def within(clock: VirtualClock, main: Coroutine[Any, Any, RunResult],
+                 deadline: float = DEADLINE) -> RunResult:
+    """``main``, or a failure (not a hung test) when it has not ended ``deadline`` virtual
+    seconds on: a run that waits for nothing lets the clock jump straight there."""
+    run = asyncio.ensure_future(main)
+    guard = asyncio.ensure_future(clock.sleep(deadline))
+    await asyncio.wait({run, guard}, return_when=asyncio.FIRST_COMPLETED)
+    if run.done():
+        guard.cancel()
+        return run.result()
+    run.cancel()
+    raise AssertionError(f"the run did not end within {deadline:g} virtual seconds")
+
+
 def virtual_run(recipe: Path, api: FakeAPI, tmp_path: Path, **options: Any) -> RunResult:
-    """``flowpipe.run_async`` of ``recipe`` against ``api`` on its virtual clock."""
+    """``flowpipe.run_async`` of ``recipe`` against ``api`` on its virtual clock; a run
+    that hangs fails the test (``within``)."""
     settings: dict[str, Any] = {
         "backend": "sim",
         "base_url": BASE_URL,
@@ -81,4 +101,5 @@ def virtual_run(recipe: Path, api: FakeAPI, tmp_path: Path, **options: Any) -> R
         "seed": 5,
     }
     settings.update(options)
-    return api.clock.run(flowpipe.run_async(recipe, out=tmp_path / "out", **settings))
+    return api.clock.run(within(api.clock, flowpipe.run_async(recipe, out=tmp_path / "out",
+                                                               **settings)))

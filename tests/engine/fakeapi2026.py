@@ -60,6 +60,7 @@ class FakeAPI2026(FakeAPI):
 
     throttle: dict[str, float] = field(default_factory=dict)  # account -> from API second
     model_quota: dict[str, int] = field(default_factory=dict)  # model -> per account per day
+    upscale_quota: int | None = None  # upscales per account per day, then the model quota 429
     no_eligible_until: float = 0.0  # every request before this API second: no_eligible
     captcha_fails: dict[str, int] = field(default_factory=dict)  # prompt word -> refusals
     expire_once: set[str] = field(default_factory=set)  # prompt words: first URLs expired
@@ -211,15 +212,24 @@ class FakeAPI2026(FakeAPI):
         self.requests.append(("/images/upscale", account))
         if media_id not in self._generated_ids:
             return self._answer("/images", 400, error("Only generated images can be upscaled"))
-        refused = self._quota(account, None)
+        refused = self._quota(account, None) or self._upscale_quota(account)
         if refused is not None:
             return refused
+        self._day_counts[(account, "upscale", self._day())] += 1
         await self.clock.sleep(15.0)
         buffer = io.BytesIO()
         Image.new("RGB", (64, 36), (9, 9, 9)).save(buffer, "JPEG")
         self.upscales += 1
         return self._answer("/images", 200,
                             {"encodedImage": base64.b64encode(buffer.getvalue()).decode()})
+
+    def _upscale_quota(self, account: str) -> HTTPResponse | None:
+        """The per-model quota answer to an upscale, once the day's upscales are used up."""
+        if self.upscale_quota is None:
+            return None
+        if self._day_counts[(account, "upscale", self._day())] < self.upscale_quota:
+            return None
+        return self._answer("/images", 429, rejected_429(PER_MODEL_DAILY_QUOTA_REACHED))
 
     # -- for assertions ------------------------------------------------------------------
 

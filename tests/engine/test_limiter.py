@@ -273,6 +273,31 @@ def test_no_probe_without_rejection_budget() -> None:
     assert lim.window == 4
 
 
+def test_a_slot_given_back_unused_proves_nothing() -> None:
+    """A permit that filled the window but sent nothing (the node went elsewhere, the
+    cache answered it) is no proof that the window holds: the raise waits for a send
+    that really filled it (review A-22)."""
+    lim, _ = make()
+    unused = fill(lim, 0.0)[-1]
+    lim.release(unused, Outcome.UNUSED, now=0.0)
+    assert lim.try_acquire(0.5) is not None  # the window is full again, for real
+    assert lim.poll(1.0, waiting=1) == pytest.approx(1.5)
+    assert lim.window == 3
+    assert lim.poll(1.5, waiting=1) is None
+    assert lim.window == 4
+
+
+def test_a_probe_slot_given_back_unused_does_not_pace_the_next_send() -> None:
+    lim, _ = make(probe_pace=0.25)
+    now = ramp_to(lim, 6)  # last good 4: levels 5 and 6 are the probe
+    fill(lim, now)
+    assert lim.in_flight == 5
+    newest = lim.try_acquire(now + 0.25)
+    assert newest is not None
+    lim.release(newest, Outcome.UNUSED, now=now + 0.25)
+    assert lim.try_acquire(now + 0.25) is not None  # not another 0.25 s later
+
+
 def test_sends_above_the_last_good_window_are_paced() -> None:
     lim, _ = make(probe_pace=0.25)
     now = ramp_to(lim, 6)  # last good 4: levels 5 and 6 are the probe

@@ -5,12 +5,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from flowpipe import exitcodes
 from flowpipe.cli import cli
+from flowpipe.engine import runner
 from flowpipe.engine.clock import VirtualClock
+from flowpipe.errors import PicksError
 from flowpipe.results import RunResult
+from flowpipe.store.cache import DiskCache
 from flowpipe.store.lock import lock_path, read_lock
 from flowpipe.store.picks import Picks, picks_path, read_picks, write_picks
 
@@ -160,3 +164,29 @@ def test_a_broken_picks_file_stops_the_run_before_anything_is_sent(
     assert result.exit_code == 2
     assert "recipe.picks.yaml:2:10:" in result.stderr
     assert not (tmp_path / "o").exists()
+
+
+def test_a_broken_picks_file_closes_the_cache_and_the_remote_it_opened(
+    write_recipe, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run's setup fails after the cache folder and the remote are open: both are
+    closed before the error reaches the caller (review A-13)."""
+    recipe = _recipe(write_recipe)
+    picks_path(recipe).write_text("hero: [unclosed\n")
+    closed: list[str] = []
+
+    class Remote:  # what the runner opens for a remote cache, and closes
+        def close(self) -> None:
+            closed.append("remote")
+
+    close = DiskCache.close
+
+    def closing(self: DiskCache) -> None:
+        closed.append("cache")
+        close(self)
+
+    monkeypatch.setattr(runner, "open_remote", lambda *a, **k: Remote())
+    monkeypatch.setattr(DiskCache, "close", closing)
+    with pytest.raises(PicksError):
+        virtual_run(recipe, FakeAPI(VirtualClock()), tmp_path, use_remote=True)
+    assert sorted(closed) == ["cache", "remote"]

@@ -52,3 +52,23 @@ def test_run_output_carries_provenance_and_two_folders_get_the_same_bytes(
             assert found.recipe == "prov" and found.image_sha256 == img["sha256"]
             assert api_sha256(data) == img["sha256"]
             assert sha256_hex(data) == img["file_sha256"]
+
+
+def test_an_output_used_as_an_asset_goes_up_as_the_api_made_it(
+    write_recipe, tmp_path: Path
+) -> None:
+    """Its hash and its upload are the API's bytes: the packet (which names the flowpipe
+    version) is not part of what the key stands for (review A-15)."""
+    first = virtual_run(write_recipe(RECIPE), FakeAPI(VirtualClock()), tmp_path / "1")
+    assert first.ok
+    made = (tmp_path / "1" / "out" / "hero" / "default" / "0.jpg").read_bytes()
+    assert read_provenance(made) is not None
+    folder = tmp_path / "recipes"
+    (folder / "made.jpg").write_bytes(made)
+    recipe = write_recipe("version: 1\nname: reuse\nassets: {made: made.jpg}\nsteps:\n"
+                          "  again:\n    prompt: again\n    count: 1\n"
+                          "    context: [assets.made]\n", "reuse.yaml")
+    api = FakeAPI(VirtualClock())
+    result = virtual_run(recipe, api, tmp_path / "2")
+    assert result.ok, result.message
+    assert [sha for _, sha in api.uploads] == [api_sha256(made)]

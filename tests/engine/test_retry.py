@@ -6,6 +6,7 @@ import random
 
 import pytest
 
+from flowpipe.engine.classify import classify
 from flowpipe.engine.retry import Action, Attempts, RetryPolicy, decide
 from flowpipe.errors import (
     AccountNotFoundError,
@@ -70,6 +71,17 @@ def test_capacity_like_errors_wait_five_to_ten_api_seconds(error: APIError) -> N
 def test_capacity_retries_are_bounded() -> None:
     spent = Attempts(capacity=POLICY.max_capacity_retries)
     assert _decide(CapacityError("x", status=429), spent).action is Action.FAIL
+
+
+def test_an_unreadable_200_is_bought_again_once_apart_from_the_transport_budget() -> None:
+    """Each unreadable 200 was billed: it gets a budget of its own, not the 10 resets."""
+    attempts, error = Attempts(), ResponseError("garbled", status=200)
+    actions = []
+    for _ in range(3):
+        attempts.count(classify(error))
+        actions.append(_decide(error, attempts).action)
+    assert actions[:2] == [Action.RETRY, Action.FAIL]
+    assert attempts.transport == 0
 
 
 def test_second_403_fails() -> None:

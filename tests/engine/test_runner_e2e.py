@@ -140,3 +140,22 @@ async def test_a_cached_rerun_into_a_new_folder_draws_no_thumbnail(
     shown = set(re.findall(r'src="(\.thumbs/[0-9a-f]{64}\.jpg)"', html))
     assert len(shown) == 9 and all((new / rel).is_file() for rel in shown)
     assert {p.name for p in (new / ".thumbs").iterdir()} == {rel[8:] for rel in shown}
+
+
+async def test_an_embedded_simulator_given_a_config_keeps_its_ids_across_runs(
+    write_recipe, tmp_path: Path
+) -> None:
+    """The second run sends hero's cached id back to the account that made it: a fresh
+    embedded simulator that forgot it would refuse it (403) and the bytes go up again."""
+    hero = "version: 1\nname: ids\nsteps:\n  hero:\n    prompt: a ridge\n    count: 1\n"
+    more = "  more:\n    prompt: more of it\n    model: nano-banana\n    count: 1\n" \
+        "    context: [hero.0]\n"
+    options = {"backend": "sim", "base_url": None, "token": None,
+               "sim": SimConfig(seed=3, time_scale=SCALE)}
+    first = await run_recipe_async(write_recipe(hero), _options("", tmp_path, **options))
+    assert first.ok, first.message
+    second = await run_recipe_async(write_recipe(hero + more),
+                                    _options("", tmp_path, **options))
+    assert second.ok, second.message
+    assert second.nodes["hero"].cache_hit
+    assert (second.summary["uploads"], second.summary["reuploads"]) == (0, 0)

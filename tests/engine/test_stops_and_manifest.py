@@ -15,8 +15,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from flowpipe.api import HTTPResponse
 from flowpipe.engine.clock import VirtualClock
 from flowpipe.sim import CapacitySpec, SimConfig, SimThread
+from flowpipe.sim.bodies import error
 from flowpipe.store.provenance import api_sha256
 
 from .conftest import TOKEN, virtual_run
@@ -81,6 +83,34 @@ def test_a_stopped_refresh_keeps_the_cached_result_of_what_it_did_not_redo(
     assert {n["status"] for n in manifest["nodes"]} == {"done"}
     assert all(node.state == "done" for node in again.nodes.values())
     assert _listed(tmp_path / "out") == _on_disk(tmp_path / "out")
+
+
+class _Refusing(FakeAPI):
+    """FakeAPI that refuses (400, a plain error: the node fails) prompts with ``word``."""
+
+    word: str = "ridge"
+
+    async def _images(self, body: dict[str, object]) -> HTTPResponse:
+        if self.word in str(body["prompt"]):
+            self.requests.append(("/images", str(body.get("email"))))
+            return self._answer("/images", 400, error("refused for the test"))
+        return await super()._images(body)
+
+
+def test_a_failed_refresh_keeps_the_files_of_what_it_skipped_below(
+    write_recipe, tmp_path: Path
+) -> None:
+    """hero is refreshed and fails: the tiles below it were skipped, with no new key, and
+    their files (made from the hero image that is still there) stay listed."""
+    recipe = _recipe(write_recipe, "teal")
+    assert virtual_run(recipe, FakeAPI(VirtualClock()), tmp_path).ok
+    before = _on_disk(tmp_path / "out")
+    again = virtual_run(recipe, _Refusing(VirtualClock()), tmp_path, refresh_steps={"hero"})
+    assert again.nodes["hero"].state == "failed"
+    assert {again.nodes[n].state for n in again.nodes if n != "hero"} == {"skipped"}
+    assert again.removed == 0
+    assert _on_disk(tmp_path / "out") == before
+    assert _listed(tmp_path / "out") == before
 
 
 def test_a_run_stopped_after_an_edit_lists_exactly_the_files_on_disk(

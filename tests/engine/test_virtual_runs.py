@@ -8,17 +8,36 @@ about the run's clock (the retry delays, the window's growth).
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import io
 import itertools
 import json
 import logging
+import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image
 
+from flowpipe.api import FetchPolicy, HTTPRequest, HTTPResponse, Timeouts
 from flowpipe.engine.clock import VirtualClock
-from flowpipe.events import Event, NodeDone, NodeRetried, NodeStarted, WindowChanged
+from flowpipe.engine.ledger import OutputLedger
+from flowpipe.engine.limiter import AdaptiveLimiter, Outcome
+from flowpipe.engine.ready import ReadyQueue
+from flowpipe.engine.scheduler import Scheduler
+from flowpipe.errors import UsageError
+from flowpipe.events import (
+    Event,
+    InflightChanged,
+    NodeDone,
+    NodeRetried,
+    NodeStarted,
+    WindowChanged,
+)
+from flowpipe.store.claims import STALE_AFTER, KeyClaims
+from flowpipe.store.leases import LEASE_SECONDS
 
 from .conftest import virtual_run
 from .fakeapi import TOKEN, FakeAPI
@@ -328,3 +347,272 @@ def test_records_are_on_disk_while_the_run_goes(write_recipe, tmp_path: Path) ->
     assert not journal.exists() and not entries.exists()  # written out: the journals are gone
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     assert [n["id"] for n in manifest["nodes"]] == list(result.nodes)  # in plan order
+
+
+# -- a sink or a timer that raises (review A-1) ------------------------------------------
+
+
+def test_a_progress_function_that_raises_is_logged_once_and_the_run_goes_on(
+    write_recipe, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    recipe = write_recipe(CHAIN)
+    seen: list[Event] = []
+
+    def progress(event: Event) -> None:
+        seen.append(event)
+        if isinstance(event, InflightChanged):
+            raise RuntimeError("a display bug")
+
+    caplog.set_level(logging.WARNING, logger="flowpipe.events")
+    result = virtual_run(recipe, FakeAPI(VirtualClock()), tmp_path, progress=progress)
+    assert result.ok, result.message
+    assert sum(isinstance(e, InflightChanged) for e in seen) > 2  # it kept getting events
+    warnings = [r for r in caplog.records if r.name == "flowpipe.events"]
+    assert len(warnings) == 1 and "a display bug" in caplog.text
+
+
+def test_a_crash_in_a_dispatcher_ends_the_run_instead_of_hanging_it(
+    write_recipe, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    recipe = write_recipe(CHAIN)
+
+    def broken(self: object, can_take: object) -> str | None:
+        raise RuntimeError("dispatcher bug")
+
+    monkeypatch.setattr(ReadyQueue, "pop_first", broken)
+    with pytest.raises(RuntimeError, match="dispatcher bug"):
+        virtual_run(recipe, FakeAPI(VirtualClock()), tmp_path)
+    run = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert run["outcome"] == "failed"
+
+
+def test_a_crash_in_a_retry_timer_ends_the_run_instead_of_hanging_it(
+    write_recipe, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    recipe = write_recipe(CHAIN)
+    calls = 0
+    push = Scheduler._push_if_ready
+
+    def broken(self: Scheduler, nid: str) -> None:
+        nonlocal calls
+        calls += 1
+        if self.states[nid].attempt.sent:  # a retry's timer, not a first push
+            raise RuntimeError("timer bug")
+        push(self, nid)
+
+    monkeypatch.setattr(Scheduler, "_push_if_ready", broken)
+    with pytest.raises(RuntimeError, match="timer bug"):
+        virtual_run(recipe, FakeAPI(VirtualClock(), capacity=1), tmp_path, fixed_concurrency=4)
+
+
+# -- answers that cannot be kept (review A-3, A-4) ---------------------------------------
+
+ONE = """
+version: 1
+name: one
+steps:
+  a:
+    prompt: "a cat"
+    count: 1
+    seed: 1
+"""
+
+
+class _Answers(FakeAPI):
+    """FakeAPI whose 200s carry other image bytes (``encode``), or no JSON at all."""
+
+    encode: str = "JPEG"
+    garbled: bool = False
+    not_json: bool = False
+
+    def _generated(self, path: str, email: str, body: dict[str, object]) -> HTTPResponse:
+        if self.not_json:
+            self.generations += 1
+            return HTTPResponse(200, {"content-type": "application/json"}, b'{"imagePa')
+        return super()._generated(path, email, body)
+
+    def _image(self, email: str, body: dict[str, object], index: int) -> dict[str, object]:
+        item = super()._image(email, body, index)
+        buffer = io.BytesIO()
+        Image.new("RGB", (16, 9), (1, 2, 3)).save(buffer, self.encode)
+        data = b"\xff\xd8\xff" + b"\x00garbage" * 10 + b"\xff\xd9" if self.garbled \
+            else buffer.getvalue()
+        return {**item, "encodedImage": base64.b64encode(data).decode()}
+
+
+def test_a_200_that_cannot_be_read_is_bought_again_once_not_ten_times(
+    write_recipe, tmp_path: Path
+) -> None:
+    api = _Answers(VirtualClock())
+    api.not_json = True
+    result = virtual_run(write_recipe(ONE), api, tmp_path)
+    assert api.images_requests == 2  # one retry: each 200 was billed
+    assert result.nodes["a"].state == "failed"
+    assert "malformed response" in (result.nodes["a"].reason or "")
+
+
+def test_a_png_in_a_2025_11_answer_is_kept_as_png(write_recipe, tmp_path: Path) -> None:
+    api = _Answers(VirtualClock())
+    api.encode = "PNG"
+    result = virtual_run(write_recipe(ONE), api, tmp_path)
+    assert result.ok, result.message
+    assert api.images_requests == 1
+    assert [p.name for p in result.images] == ["0.png"]
+
+
+def test_a_garbled_image_is_a_bad_answer_not_a_crash(write_recipe, tmp_path: Path) -> None:
+    api = _Answers(VirtualClock())
+    api.garbled = True
+    result = virtual_run(write_recipe(ONE), api, tmp_path)
+    assert result.exit_code == 1 and result.nodes["a"].state == "failed"
+    assert "not a readable" in (result.nodes["a"].reason or "")
+    assert api.images_requests == 2
+
+
+@pytest.mark.parametrize(
+    ("options", "expect"),
+    [
+        pytest.param({"fixed_concurrency": 0}, "must be at least 1", id="fixed-0"),
+        pytest.param({"max_concurrency": 0}, "must be at least 1", id="max-0"),
+        pytest.param({"time_scale": -1.0}, "must be more than 0", id="scale-negative"),
+        pytest.param({"time_scale": 0.0}, "must be more than 0", id="scale-0"),
+        pytest.param({"time_scale": float("nan")}, "must be more than 0", id="scale-nan"),
+        pytest.param({"stop_grace": -1.0}, "must be 0 or more", id="grace-negative"),
+    ],
+)
+def test_bad_numbers_are_usage_errors_naming_the_option(
+    write_recipe, tmp_path: Path, options: dict[str, object], expect: str
+) -> None:
+    api = FakeAPI(VirtualClock())
+    with pytest.raises(UsageError, match=expect) as caught:
+        virtual_run(write_recipe(ONE), api, tmp_path, **options)
+    assert caught.value.option == next(iter(options))
+    assert api.requests == [] and not (tmp_path / "out").exists()
+
+
+TWINS = """
+version: 1
+name: twins
+steps:
+  a:
+    prompt: "a cat"
+    count: 1
+    seed: 5
+  b:
+    prompt: "a cat"
+    count: 1
+    seed: 5
+"""
+
+
+@pytest.mark.parametrize("use_cache", [False, True], ids=["no-cache", "cache-folder"])
+def test_two_nodes_of_one_run_with_the_same_key_pay_once(
+    write_recipe, tmp_path: Path, use_cache: bool
+) -> None:
+    api = FakeAPI(VirtualClock())
+    result = virtual_run(write_recipe(TWINS), api, tmp_path, use_cache=use_cache)
+    assert result.ok, result.message
+    assert result.nodes["a"].key == result.nodes["b"].key
+    assert api.images_requests == 1
+    assert result.summary["waited_for_other_runs"] == 0  # it waited for itself
+    assert sorted(n.cache_hit for n in result.nodes.values()) == [False, True]
+
+
+# -- a claim covers the billed request only (review A-11) ----------------------------------
+
+UPLOAD_TIME = 300.0  # API seconds one slow upload takes
+
+
+class _SlowUploads(FakeAPI):
+    """FakeAPI whose uploads take ``UPLOAD_TIME``; records when each started."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.upload_starts: list[float] = []
+
+    async def __call__(self, request: HTTPRequest) -> HTTPResponse:
+        if "/assets/" in request.url:
+            self.upload_starts.append(self.clock.time())
+            await self.clock.sleep(UPLOAD_TIME)
+        return await super().__call__(request)
+
+
+def test_uploads_go_up_together_before_the_claim_that_covers_the_request(
+    write_recipe, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    recipe = _logo_recipe(write_recipe, tmp_path, steps="""\
+  both:
+    context: [assets.logo, assets.mark]
+    prompt: "a badge with both marks"
+""")
+    api = _SlowUploads(VirtualClock(), latency=(10.0, 10.0))
+    claimed: list[float] = []
+    claim = KeyClaims.try_claim
+
+    def spy(self: KeyClaims, key: str) -> bool:
+        claimed.append(api.clock.time())
+        return claim(self, key)
+
+    monkeypatch.setattr(KeyClaims, "try_claim", spy)
+    result = virtual_run(recipe, api, tmp_path)
+    assert result.ok, result.message
+    assert api.upload_starts == [0.0, 0.0]  # together, not one after the other
+    assert claimed == [UPLOAD_TIME]  # the claim waited for the uploads: it covers the request
+
+
+def test_a_claim_outlives_the_longest_request_it_covers() -> None:
+    """Generation with its signed-URL reads (every image at once), or an upscale: a
+    lease that ran out under a request would let another process send it again."""
+    timeouts, fetch = Timeouts(), FetchPolicy()
+    reads = fetch.attempts * timeouts.fetch + (fetch.attempts - 1) * fetch.delay[1]
+    longest = max(timeouts.generate + reads, timeouts.upscale)
+    assert longest < LEASE_SECONDS and longest < STALE_AFTER
+
+
+def test_files_of_nodes_the_cache_answers_during_a_run_are_written_off_its_loop(
+    write_recipe, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """hero is made again with the same bytes, so every node below it is a cache hit found
+    while requests may be in flight: its files (provenance, fsync) go to a thread, as a
+    made node's do (review A-21)."""
+    recipe = write_recipe(CHAIN)
+    assert virtual_run(recipe, FakeAPI(VirtualClock()), tmp_path).ok
+    on_loop: list[str] = []
+    write = OutputLedger.write_images
+
+    def watched(self: OutputLedger, node: Any, gen: Any, blobs: Any) -> None:
+        if threading.current_thread() is threading.main_thread():
+            on_loop.append(node.id)
+        write(self, node, gen, blobs)
+
+    monkeypatch.setattr(OutputLedger, "write_images", watched)
+    again = virtual_run(recipe, FakeAPI(VirtualClock()), tmp_path, refresh_steps={"hero"})
+    assert again.ok, again.message
+    assert [n for n, r in again.nodes.items() if not r.cache_hit] == ["hero"]
+    assert on_loop == []
+    assert all(p.is_file() for p in again.images)
+    # their manifest entries waited for the files: each names its file's own hash
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    files = [(tmp_path / "out" / img["path"], img["file_sha256"])
+             for node in manifest["nodes"] for img in node["images"]]
+    assert len(files) == len(again.images)
+    assert all(hashlib.sha256(path.read_bytes()).hexdigest() == sha for path, sha in files)
+
+
+def test_a_slot_that_sent_nothing_goes_back_to_the_limiter_unused(
+    write_recipe, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The twin that waits for the other's request took a slot and sent nothing: it proves
+    no window (review A-22)."""
+    outcomes: list[Outcome] = []
+    release = AdaptiveLimiter.release
+
+    def watched(self: AdaptiveLimiter, permit: Any, outcome: Outcome, **kw: Any) -> None:
+        outcomes.append(outcome)
+        release(self, permit, outcome, **kw)
+
+    monkeypatch.setattr(AdaptiveLimiter, "release", watched)
+    result = virtual_run(write_recipe(TWINS), FakeAPI(VirtualClock()), tmp_path)
+    assert result.ok, result.message
+    assert outcomes.count(Outcome.OK) == 1
+    assert set(outcomes) == {Outcome.OK, Outcome.UNUSED}

@@ -7,10 +7,12 @@ minutes or hours of API time that ends in milliseconds, with no server and no sl
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -22,6 +24,7 @@ from flowpipe.dialects import (
     USER_REQUESTS_THROTTLED,
 )
 from flowpipe.engine.clock import VirtualClock
+from flowpipe.engine.retry import RetryPolicy
 from flowpipe.errors import UsageError
 from flowpipe.events import (
     AccountPaused,
@@ -32,6 +35,7 @@ from flowpipe.events import (
     RunStarted,
     WindowChanged,
 )
+from flowpipe.sim.bodies import no_eligible_account, rejected_429
 
 from .conftest import virtual_run
 from .fakeapi2026 import PAUSE, FakeAPI2026
@@ -426,3 +430,91 @@ def test_the_cli_names_the_flag_of_a_bad_dialect_option(write_recipe) -> None:
     assert result.exit_code == 2
     assert "flowpipe: --captcha-retry: recipe.yaml speaks api 2025-11, which has no " \
         "captchaRetry" in result.stderr
+
+
+# -- a pause that holds nothing back (review A-2) ------------------------------------------
+
+UPSCALE_AND_MORE = """\
+  base:
+    prompt: "the base"
+    model: nano-banana-2
+    count: 1
+  big:
+    upscale: base.0
+    resolution: 2k
+  more:
+    prompt: "more of the base"
+    model: nano-banana-2
+    count: 1
+    context: [base.0]
+"""
+
+
+def test_a_model_quota_on_an_upscale_holds_upscales_only_and_is_not_resent(
+    write_recipe, tmp_path: Path
+) -> None:
+    recipe = _recipe(write_recipe, UPSCALE_AND_MORE)
+    api = FakeAPI2026(VirtualClock(), accounts=(A,), upscale_quota=0)
+    events: list[Event] = []
+    result = virtual_run(recipe, api, tmp_path, accounts=(A,), progress=events.append)
+    assert [s.path for s in api.sent].count("/images/upscale") == 1  # not resent at once
+    [paused] = _of(events, AccountPaused)
+    assert (paused.account, paused.model) == (A, "upscale")
+    # the source model is not held: a generation of it on that account goes on
+    assert result.nodes["more"].state == "done"
+    assert result.outcome == "stopped" and "max_wait" in (result.message or "")
+    assert "(upscale)" in (result.message or "")
+
+
+class _NoEligibleAtOnce(FakeAPI2026):
+    """``no_eligible_account`` with ``Retry-After: 0`` for the first ``refusals`` requests."""
+
+    refusals: int = 3
+
+    def _quota(self, account: str, model: str | None) -> Any:
+        if self.refusals > 0:
+            self.refusals -= 1
+            return self._answer("/images", 429, no_eligible_account(0), {"retry-after": "0"})
+        return super()._quota(account, model)
+
+
+def test_a_pause_of_no_time_waits_like_a_capacity_retry_before_the_node_goes_again(
+    write_recipe, tmp_path: Path
+) -> None:
+    recipe = _recipe(write_recipe, _shots(1))
+    api = _NoEligibleAtOnce(VirtualClock(), accounts=(A,))
+    result = virtual_run(recipe, api, tmp_path, accounts=(A,))
+    assert result.ok, result.message
+    times = [s.t for s in api.sent if s.path == "/images"]
+    assert len(times) == 4
+    low, high = RetryPolicy().capacity_delay
+    assert all(low <= b - a <= high for a, b in itertools.pairwise(times))
+
+
+class _ThrottledTwice(FakeAPI2026):
+    """The first two requests are throttled: the first at once, the second 10 s later
+    (it was in flight), which extends the account's pause."""
+
+    answered: int = 0
+
+    async def _images(self, body: dict[str, Any]) -> Any:
+        n, self.answered = self.answered, self.answered + 1
+        if n < 2:
+            await self.clock.sleep(10.0 * n)
+            return self._answer("/images", 429, rejected_429(USER_REQUESTS_THROTTLED))
+        return await super()._images(body)
+
+
+def test_an_extended_pause_is_one_pause_in_the_summary_as_in_the_list(
+    write_recipe, tmp_path: Path
+) -> None:
+    recipe = _recipe(write_recipe, _shots(2))
+    api = _ThrottledTwice(VirtualClock(), accounts=(A,))
+    events: list[Event] = []
+    result = virtual_run(recipe, api, tmp_path, accounts=(A,), fixed_concurrency=2,
+                         max_wait=2 * PAUSE, progress=events.append)
+    assert result.ok, result.message
+    assert len(_of(events, AccountPaused)) == 2  # the pause, then its extension
+    listed = json.loads((tmp_path / "out" / "run.json").read_text())["pauses"]
+    assert len(listed) == 1
+    assert result.summary["pauses"] == len(listed)

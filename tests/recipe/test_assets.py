@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import os
@@ -11,6 +12,7 @@ from PIL import Image
 from flowpipe.errors import AssetError, RecipeError, RecipeErrors
 from flowpipe.planner import build_plan
 from flowpipe.recipe.assets import MAX_ASSET_BYTES, sniff_mime
+from flowpipe.store.provenance import Provenance, embed
 
 from .conftest import WriteRecipe, png_bytes
 
@@ -44,6 +46,29 @@ def test_png_and_jpeg_are_hashed(write_recipe: WriteRecipe, tmp_path: Path) -> N
     assert asset.sha256 == hashlib.sha256(buf.getvalue()).hexdigest()
     assert asset.path == (tmp_path / "assets" / "photo.jpg").resolve()
     assert asset.size == len(buf.getvalue())
+
+
+def test_a_flowpipe_output_used_as_an_asset_is_known_by_its_api_bytes(
+    write_recipe: WriteRecipe, tmp_path: Path
+) -> None:
+    """Its packet names the flowpipe version: an upgrade rewrites the file, never the key
+    of the recipe that uses it (review A-15)."""
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8), (1, 2, 3)).save(buf, format="JPEG")
+    api = buf.getvalue()
+    made = Provenance(recipe="r", node="hero", image=0, prompt="p", model="imagen-4",
+                      seed=1, aspect_ratio="landscape", request_key="k" * 64,
+                      image_sha256=hashlib.sha256(api).hexdigest(), flowpipe_version="0.1.0")
+    (tmp_path / "assets").mkdir(exist_ok=True)
+    target = tmp_path / "assets" / "made.jpg"
+    recipe = write_recipe(RECIPE.format(path="assets/made.jpg"))
+    keys = []
+    for version in ("0.1.0", "0.2.0"):
+        target.write_bytes(embed(api, dataclasses.replace(made, flowpipe_version=version)))
+        plan = build_plan(recipe)
+        assert plan.assets["pic"].sha256 == hashlib.sha256(api).hexdigest()
+        keys.append(plan.nodes["hero"].provisional_key)
+    assert keys[0] == keys[1]
 
 
 @pytest.mark.parametrize(

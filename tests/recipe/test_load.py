@@ -16,6 +16,29 @@ def test_positions_of_values_and_keys_are_one_based() -> None:
     assert doc.at(("steps", "hero", "context", 1)) == Location("r.yaml", 5, 20)
 
 
+def test_positions_read_as_a_mapping_of_locations() -> None:
+    doc = load_text("a:\n  b: [1, 2]\n", file="r.yaml")
+    assert dict(doc.positions) == {
+        (): Location("r.yaml", 1, 1), ("a",): Location("r.yaml", 2, 3),
+        ("a", "b"): Location("r.yaml", 2, 6), ("a", "b", 0): Location("r.yaml", 2, 7),
+        ("a", "b", 1): Location("r.yaml", 2, 10),
+    }
+    assert dict(doc.key_positions) == {
+        ("a",): Location("r.yaml", 1, 1), ("a", "b"): Location("r.yaml", 2, 3)}
+    assert ("a", "b") in doc.positions and ("a", "c") not in doc.positions
+    assert doc.positions.get(("a", "c")) is None
+
+
+def test_a_text_with_anchors_loads_as_one_without() -> None:
+    """Without an '&' the loader skips alias counting; the result must not differ."""
+    plain = "steps:\n  hero: {prompt: a, context: [x.0]}\n  next:\n    prompt: b\n"
+    anchored = plain + "x-a: &a 1\n"
+    one, other = load_text(plain, file="r.yaml"), load_text(anchored, file="r.yaml")
+    assert other.data == {**one.data, "x-a": 1}
+    assert dict(one.positions).items() <= dict(other.positions).items()
+    assert dict(one.key_positions).items() <= dict(other.key_positions).items()
+
+
 def test_unknown_path_falls_back_to_nearest_parent() -> None:
     doc = load_text("steps:\n  hero: {prompt: a}\n", file="r.yaml")
     assert doc.at(("steps", "hero", "nope", 3)) == Location("r.yaml", 2, 9)

@@ -17,6 +17,7 @@ def test_package_reads_the_repository_schema_byte_for_byte() -> None:
     """schemas/ is the single source: the copy the package reads may never drift."""
     packaged = resources.files("flowpipe.recipe").joinpath("schemas").joinpath(SCHEMA_NAME)
     assert packaged.read_bytes() == (REPO / "schemas" / SCHEMA_NAME).read_bytes()
+    assert schema_text() == (REPO / "schemas" / SCHEMA_NAME).read_text("utf-8")
 
 
 def test_schema_is_valid_draft_2020_12_with_the_documented_defs() -> None:

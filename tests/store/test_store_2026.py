@@ -9,8 +9,8 @@ from pathlib import Path
 
 from PIL import Image
 
+from flowpipe.imagebytes import sniff_image
 from flowpipe.store import CachedGeneration, CachedImage, CacheStore, ResponseCache, sha256_hex
-from flowpipe.store.responses import image_format
 from flowpipe.store.runlog import PauseRun, read_run_log, write_run_log
 
 from .conftest import make_jpeg
@@ -43,8 +43,8 @@ def test_png_bytes_are_kept_and_their_format_recorded(store: CacheStore) -> None
 
 def test_a_cut_png_is_damage_like_a_cut_jpeg(store: CacheStore) -> None:
     data = _png()
-    assert image_format(data) == "png" and image_format(make_jpeg((1, 1, 1))) == "jpeg"
-    assert image_format(data[:-5]) is None and image_format(b"") is None
+    assert sniff_image(data) == "png" and sniff_image(make_jpeg((1, 1, 1))) == "jpeg"
+    assert sniff_image(data[:-5]) is None and sniff_image(b"") is None
     store.put(f"img:{sha256_hex(data)}", data[:-5])
     assert ResponseCache(store).get_image(sha256_hex(data)) is None
 
