@@ -26,8 +26,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
 
-from PIL import Image
-
 from flowpipe.dialects import ImageFormat
 
 __all__ = [
@@ -110,6 +108,8 @@ def read_image(data: bytes) -> ImageInfo | None:
     kind = sniff_image(data)
     if kind is None:
         return None
+    from PIL import Image  # here: validating a recipe hashes assets but never decodes one
+
     try:
         with Image.open(io.BytesIO(data), formats=[kind.upper()]) as image:
             width, height = image.size
