@@ -3,8 +3,8 @@
     .venv/bin/python benchmarks/report_reuse.py                              # 2,000 images
     .venv/bin/python benchmarks/report_reuse.py --baseline ../base --repeat 5   # side by side
 
-The recipe is ``benchmarks/overhead.py``'s (500 nodes of 4 images on the embedded
-simulator). Per tree, a first run fills a fresh cache folder (report included, so its
+The recipe is ``benchmarks/overhead.py``'s shape (500 nodes of 4 images on the
+embedded simulator). Per tree, a first run fills a fresh cache folder (report included, so its
 thumbnails are drawn once); then each repeat is a fresh process that runs the recipe
 again, everything from the cache, into a folder that did not exist, report included.
 The figures of a repeat: the whole ``run_recipe`` call, and ``write_report`` within it
@@ -25,10 +25,6 @@ import sys
 import tempfile
 from pathlib import Path
 from typing import Any
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from overhead import images_recipe
 
 TREE = Path(__file__).resolve().parents[1]
 
@@ -63,6 +59,21 @@ print(json.dumps({"package": str(Path(flowpipe.report.__file__).parents[1]),
                   "cached": result.summary["cached"], "images": result.summary["images"],
                   "thumbs": sum(1 for _ in thumbs.iterdir()), "exit": result.exit_code}))
 """
+
+
+def images_recipe(folder: Path, images: int) -> Path:
+    """A matrix of ``images / 4`` nodes of 4 square images each."""
+    values = ", ".join(str(i) for i in range(max(1, images // 4)))
+    path = folder / "recipe.yaml"
+    path.write_text(
+        "version: 1\nname: reuse\n"
+        "defaults: {model: imagen-4, aspectRatio: square, count: 4}\n"
+        "steps:\n  shot:\n"
+        f"    matrix: {{i: [{values}]}}\n"
+        '    prompt: "catalogue shot {{ i }}"\n',
+        encoding="utf-8",
+    )
+    return path
 
 
 def child(python: Path, recipe: Path, out: Path, cache: Path) -> dict[str, Any]:
