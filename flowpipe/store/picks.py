@@ -51,6 +51,7 @@ __all__ = [
 ]
 
 _HEX = re.compile(r"[0-9a-f]{64}")
+_IMAGE_NUMBER = re.compile(r"[0-9]{1,9}")  # not isdigit(): '²' is a digit to it, not to int()
 _PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*(\[[A-Za-z0-9_.=,+-]*\])?")
 _FIELDS = ("image", "sha256", "note", "rejected")
 _MAX_NOTE = 2000
@@ -185,7 +186,7 @@ def _scalar(path: Path, node: yaml.Node, what: str) -> str:
 
 def _index(path: Path, node: yaml.Node, what: str) -> int:
     text = _scalar(path, node, what)
-    if not text.isdigit():
+    if not _IMAGE_NUMBER.fullmatch(text):
         raise PicksError(f"{what}: expected an image number (0, 1, ...), got {text!r}",
                          _at(path, node), hint="image numbers start at 0")
     return int(text)
