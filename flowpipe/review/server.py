@@ -183,6 +183,8 @@ async def _post_picks(request: web.Request) -> web.Response:
         return _refuse(409, str(exc))
     except (ValueError, OutputError) as exc:
         return _refuse(400, str(exc))
+    except RecursionError:  # 64 KB of '[' is deeper than json.loads goes
+        return _refuse(400, "the JSON nests too deeply")
     order = [n.id for n in manifest.nodes]
     try:
         async with request.app[_WRITE_LOCK]:

@@ -22,7 +22,7 @@ def _request(url: str, path: str, *, method: str = "GET", body: object = None,
              headers: dict[str, str] | None = None) -> tuple[int, bytes]:
     parts = urlsplit(url)
     conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
-    data = None if body is None else json.dumps(body).encode()
+    data = None if body is None else body if isinstance(body, bytes) else json.dumps(body).encode()
     sent = {"Content-Type": "application/json"} if data is not None else {}
     sent.update(headers or {})
     conn.request(method, path, body=data, headers=sent)
@@ -106,13 +106,16 @@ def test_writes_need_the_pages_origin_and_json(made: Made, served) -> None:
         pytest.param({"action": "note", "node": "hero", "note": "x" * 2001}, 400,
                      id="long-note"),
         pytest.param(["pick"], 400, id="not-an-object"),
+        pytest.param(b"{", 400, id="not-json"),
+        pytest.param(b"[" * 30_000 + b"]" * 30_000, 400, id="nested-too-deep"),
     ],
 )
 def test_bad_changes_are_refused_and_write_nothing(served, body: object, status: int) -> None:
     path = urlsplit(served.url).path + "api/picks"
-    got, _ = _request(served.url, path, method="POST", body=body,
-                      headers={"Origin": _origin(served.url)})
+    got, answer = _request(served.url, path, method="POST", body=body,
+                           headers={"Origin": _origin(served.url)})
     assert got == status
+    assert json.loads(answer)["error"]  # a reason, not a bare server error
     assert not served.config.picks.exists()
 
 
