@@ -495,7 +495,7 @@ def report_command(out: Path) -> None:
 @click.argument("out", type=click.Path(path_type=Path))
 @click.option("--recipe", type=click.Path(path_type=Path), default=None,
               help="The recipe the picks belong to (RECIPE.picks.yaml goes beside it).  "
-              "[default: the one OUT/run.json names]")
+              "[default: the one OUT/run.json names, if it lies under the current folder]")
 @click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True,
               help="Port on 127.0.0.1; 0 picks a free one.")
 @click.option("--no-browser", is_flag=True, help="Only print the URL; do not open a browser.")
