@@ -109,10 +109,14 @@ refresh_option = click.option(
 cache_dir_option = click.option(
     "--cache-dir", type=click.Path(path_type=Path), default=None, envvar="FLOWPIPE_CACHE_DIR",
     help="Cache folder.  [default: the user cache folder, or FLOWPIPE_CACHE_DIR]")
+_LOCK_DEFAULT = ("  [default: RECIPE.lock.json beside the recipe; OUT/RECIPE.lock.json when "
+                 "--var is given]")
 lock_option = click.option(
     "--lock", "lock_file", type=click.Path(path_type=Path), default=None, metavar="PATH",
-    help="The lock file to write (and to compare with).  [default: RECIPE.lock.json beside "
-    "the recipe; OUT/RECIPE.lock.json when --var is given]")
+    help="The lock file to write (and to compare with)." + _LOCK_DEFAULT)
+read_lock_option = click.option(  # plan and why never write one
+    "--lock", "lock_file", type=click.Path(path_type=Path), default=None, metavar="PATH",
+    help="The lock file to compare with (only read; `run` writes it)." + _LOCK_DEFAULT)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -637,7 +641,7 @@ def _plan_options(func: F) -> F:
         "--backend", type=click.Choice(["auto", "sim", "useapi"]), default="auto",
         show_default=True, help="Backend kind that goes into every cache key; auto: the one "
         "`run` would use (useapi when USEAPI_TOKEN is set, else sim).")
-    for option in (lock_option, cache_dir_option, refresh_option, out_option, backend):
+    for option in (read_lock_option, cache_dir_option, refresh_option, out_option, backend):
         func = option(func)
     return func
 
