@@ -152,7 +152,8 @@ def cli() -> None:
 @click.option("--moderation-word", default="forbidden", show_default=True,
               help="A prompt with this word is always moderated.")
 @click.option("--nano-500-rate", default=0.0, show_default=True,
-              help="Fraction of nano-banana requests without references that get a 500.")
+              help="Fraction of requests to a nano-banana model (2026-07: nano-banana-2-lite, -2, "
+              "-pro) without references that get a 500.")
 @click.option("--fault-rate", default=0.0, show_default=True,
               help="Fraction of /images requests answered by a reset or a truncated body.")
 @click.option("--credits", type=int, default=None,
