@@ -44,7 +44,6 @@ from flowpipe.recipe.render import Renderer
 from flowpipe.recipe.rules import MAX_PROMPT_CHARS
 
 __all__ = [
-    "DEFAULT_ASPECT_RATIO",
     "DEFAULT_COUNT",
     "DEFAULT_MODERATION_RETRIES",
     "MAX_NODES",
@@ -57,7 +56,6 @@ __all__ = [
     "value_text",
 ]
 
-DEFAULT_ASPECT_RATIO = "landscape"  # api 2025-11's; each dialect names its own
 DEFAULT_COUNT = 4
 DEFAULT_MODERATION_RETRIES = 2
 DEFAULT_RESOLUTION = "2k"

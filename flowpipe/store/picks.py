@@ -70,10 +70,6 @@ class Pick:
     rejected: Mapping[int, str] = field(default_factory=lambda: MappingProxyType({}))
     location: Location | None = field(default=None, compare=False)
 
-    @property
-    def picked(self) -> bool:
-        return self.image is not None
-
     def stale(self, images: Iterable[str]) -> bool:
         """Whether the pick names bytes the node's images (API hashes, in order) lack."""
         shas = list(images)
