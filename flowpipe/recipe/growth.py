@@ -258,4 +258,3 @@ CHEAP_FILTERS = frozenset(
     {"attr", "count", "length", "d", "default", "first", "safe", "abs", "int", "float",
      "round", "items"}
 )
-
