@@ -56,11 +56,10 @@ from flowpipe.store.lock import (
     write_lock,
 )
 from flowpipe.store.outputs import default_out_dir
-from flowpipe.store.picks import Picks, picks_path, read_picks
 from flowpipe.store.remote import RemoteCache, open_remote
 from flowpipe.store.responses import ResponseCache
 from flowpipe.store.runlog import RunLog, write_run_log
-from flowpipe.why import load_baseline
+from flowpipe.why import load_baseline, plan_picks
 
 if TYPE_CHECKING:
     from flowpipe.sim import SimConfig
@@ -274,13 +273,6 @@ def _check_dialect_options(plan: Plan, options: RunOptions) -> None:
                          option="captcha_retry")
 
 
-def _picks(recipe: Path, plan: Plan) -> Picks | None:
-    """RECIPE.picks.yaml when a node uses ``STEP.pick`` (a bad file is a PicksError)."""
-    if any(ref.pick for node in plan.nodes.values() for ref in node.refs):
-        return read_picks(picks_path(recipe))
-    return None
-
-
 def _relative(path: Path, start: Path) -> str:
     """``path`` as seen from ``start`` (POSIX), or absolute when there is no relative way."""
     try:
@@ -374,7 +366,7 @@ class _Job:
             clock=self.clock,
             claims=claims,
             sinks=[self.recorder, *sinks],
-            picks=_picks(self.recipe, self.plan),
+            picks=plan_picks(self.plan),
             options=SchedulerOptions(
                 refresh_all=options.refresh_all,
                 refresh_steps=options.refresh_steps,
