@@ -33,9 +33,16 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
 
-from flowpipe.dialects import dialect
 from flowpipe.errors import FrozenCacheMissError, OutputError
-from flowpipe.planner import Node, Plan, Ref, check_steps, node_request, request_key
+from flowpipe.planner import (
+    Node,
+    Plan,
+    Ref,
+    check_steps,
+    node_request,
+    request_key,
+    request_refs,
+)
 from flowpipe.recipe.messages import one_line
 from flowpipe.store.cache import INDEX_NAME, DiskCache, default_cache_dir
 from flowpipe.store.lock import Lock, LockEntry, lock_place, read_lock
@@ -226,7 +233,7 @@ class Explainer:
             changes.append(f"backend: {base.backend} → {self.plan.backend}")
         if base.api is not None and base.api != node.dialect:
             changes.append(f"api: {base.api} → {node.dialect}")
-        refs = _ref_fields(node)
+        refs = dict(request_refs(node))
         pending = {name for name, value in request.items()
                    if name in refs and isinstance(value, str) and value.startswith("node:")}
         for name in sorted(pending):
@@ -257,7 +264,7 @@ class Explainer:
         self, node: Node, before: Mapping[str, Any], after: Mapping[str, Any],
         *, skip: Set[str] = frozenset(),
     ) -> list[str]:
-        refs = _ref_fields(node)
+        refs = dict(request_refs(node))
         changes = []
         for name in _ordered(before, after):
             old, new = before.get(name), after.get(name)
@@ -446,19 +453,6 @@ def _is_reference(value: object) -> bool:
 def _ordered(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[str]:
     names = list(dict.fromkeys([*after, *before]))
     return sorted(names, key=lambda n: (_ORDER.index(n) if n in _ORDER else len(_ORDER), n))
-
-
-def _ref_fields(node: Node) -> dict[str, Ref]:
-    """The request field that carries each reference of ``node``."""
-    if node.source is not None:
-        return {"mediaGenerationId": node.source}
-    spoken = dialect(node.dialect)
-    fields = {}
-    if node.style is not None:
-        fields[spoken.reference_field("style", 1)] = node.style
-    for i, ref in enumerate(node.context, 1):
-        fields[spoken.reference_field("context", i)] = ref
-    return fields
 
 
 def _named(ref: Ref) -> str:

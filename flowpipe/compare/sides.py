@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from flowpipe.dialects import request_references
 from flowpipe.errors import FlowpipeError, OutputError, UsageError
 from flowpipe.planner import Node, Ref, build_plan, request_key
 from flowpipe.store.jsonread import scalar_text
@@ -62,15 +63,10 @@ class Side:
     nodes: Mapping[str, SideNode]
 
 
-_REF_FIELDS = ("styleReference", "contextReference", "reference_", "mediaGenerationId")
-
-
 def _request_refs(request: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
-    """References as a cached request names them (field, hash): the texts are not kept."""
-    return tuple(
-        (k, str(v).removeprefix("sha256:")) for k, v in sorted(request.items())
-        if k.startswith(_REF_FIELDS)
-    )
+    """References as a cached request names them (field, hash), in the request's order
+    (as a recipe's side lists them): the texts are not kept."""
+    return tuple((k, str(request[k]).removeprefix("sha256:")) for k in request_references(request))
 
 
 def _fields(request: Mapping[str, Any] | None) -> dict[str, str | None]:
