@@ -44,12 +44,11 @@ from flowpipe.planner import (
     request_refs,
 )
 from flowpipe.recipe.messages import one_line
-from flowpipe.store.cache import INDEX_NAME, DiskCache, default_cache_dir
 from flowpipe.store.lock import Lock, LockEntry, lock_place, read_lock
 from flowpipe.store.manifest import read_manifest
 from flowpipe.store.outputs import default_out_dir
 from flowpipe.store.picks import Picks, picks_path, read_picks
-from flowpipe.store.responses import ResponseCache
+from flowpipe.store.responses import ResponseCache, existing_cache
 
 __all__ = [
     "STATES",
@@ -346,15 +345,10 @@ def verdicts(
     place = lock_place(plan.recipe_path, out, backend=plan.backend, variables=variables,
                        chosen=lock_path)
     baseline = load_baseline(list(dict.fromkeys([place.path, place.committed])), out)
-    folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    store = DiskCache(folder) if (folder / INDEX_NAME).exists() else None
-    try:
-        return explain_plan(plan, ResponseCache(store) if store else None, baseline,
+    with existing_cache(cache_dir) as cache:
+        return explain_plan(plan, cache, baseline,
                             refreshing=lambda step: refresh_all or step in refresh_steps,
                             picks=plan_picks(plan))
-    finally:
-        if store is not None:
-            store.close()
 
 
 def plan_picks(plan: Plan) -> Picks | None:

@@ -3,6 +3,7 @@ images before and after; nodes whose key and images are the same are folded away
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import re
 from collections.abc import Iterator, Mapping
@@ -11,9 +12,8 @@ from pathlib import Path
 
 from flowpipe.compare.sides import Side, SideImage, SideNode, load_side
 from flowpipe.errors import FlowpipeError
-from flowpipe.store.cache import DiskCache, default_cache_dir
 from flowpipe.store.lock import read_lock
-from flowpipe.store.responses import ResponseCache
+from flowpipe.store.responses import existing_cache
 
 __all__ = ["Change", "Comparison", "NodeDiff", "compare", "word_diff"]
 
@@ -119,15 +119,10 @@ def compare(a: Path, b: Path, *, cache_dir: Path | None = None,
             variables: Mapping[str, object] | None = None, backend: str | None = None,
             use_cache: bool = True) -> Comparison:
     """Compare ``a`` (old) with ``b`` (new): output folders, a lock file or a recipe."""
-    cache_store = DiskCache(cache_dir or default_cache_dir()) if use_cache else None
-    try:
-        cache = ResponseCache(cache_store) if cache_store is not None else None
-        kind = backend or _backend_of(a) or _backend_of(b) or "sim"
+    kind = backend or _backend_of(a) or _backend_of(b) or "sim"
+    with existing_cache(cache_dir) if use_cache else contextlib.nullcontext() as cache:
         old = load_side(a, cache, variables=variables or {}, backend=kind)
         new = load_side(b, cache, variables=variables or {}, backend=kind)
-    finally:
-        if cache_store is not None:
-            cache_store.close()
     order = list(new.nodes) + [n for n in old.nodes if n not in new.nodes]
     texts = "lock" not in (old.kind, new.kind)  # a lock's cached request keeps no texts
     return Comparison(old, new, tuple(_diff(n, old.nodes.get(n), new.nodes.get(n), texts)

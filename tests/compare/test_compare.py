@@ -101,3 +101,15 @@ def test_a_lock_lists_references_in_the_requests_order(tmp_path: Path) -> None:
         diff = compare(path.with_name(f"{path.stem}.lock.json"), path, cache_dir=cache)
         changed = {n.id: [c.label for c in n.changes] for n in diff.changed()}
         assert changed == {"poster" if path is recipe else "mosaic": ["prompt"]}
+
+
+def test_diff_creates_no_cache(edited, tmp_path: Path) -> None:
+    """Like plan and why, diff only looks: no cache folder, no empty index, is made."""
+    recipe, before, _, _ = edited
+    empty, missing = tmp_path / "empty-cache", tmp_path / "no-cache"
+    empty.mkdir()
+    for folder in (empty, missing):
+        result = compare(before, recipe, cache_dir=folder)
+        assert [n.id for n in result.same()] == ["hero", "side"]  # read from the files
+    assert list(empty.iterdir()) == []
+    assert not missing.exists()
