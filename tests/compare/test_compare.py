@@ -113,3 +113,20 @@ def test_diff_creates_no_cache(edited, tmp_path: Path) -> None:
         assert [n.id for n in result.same()] == ["hero", "side"]  # read from the files
     assert list(empty.iterdir()) == []
     assert not missing.exists()
+
+
+def test_nodes_neither_side_made_are_not_changed(tmp_path: Path) -> None:
+    """Nodes waiting for review carry a provisional key in the manifest; the recipe's
+    side knows no key for them: with no images on either side, nothing changed."""
+    examples = Path(__file__).resolve().parents[2] / "examples"
+    recipe, cache = tmp_path / "review-loop.yaml", tmp_path / "cache"
+    recipe.write_bytes((examples / "review-loop.yaml").read_bytes())  # no picks file
+    result = flowpipe.run(recipe, out=tmp_path / "out", backend="sim", cache_dir=cache)
+    assert result.outcome == "waiting"
+    diff = compare(tmp_path / "out", recipe, cache_dir=cache)
+    assert diff.changed() == ()
+    assert {n.id for n in diff.same()} == {"hero", "poster", "banner"}
+    recipe.write_text(recipe.read_text().replace("launch poster", "summer poster"))
+    diff = compare(tmp_path / "out", recipe, cache_dir=cache)
+    assert {n.id: [c.label for c in n.changes] for n in diff.changed()} == {
+        "poster": ["prompt"]}
