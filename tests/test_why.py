@@ -303,3 +303,26 @@ def test_plan_resolves_a_pick_through_the_cache_and_the_picks_file(review_loop: 
         "  waits for review: the pick of hero is stale: image 1 is not what hero made now "
         "(context hero.pick)",
     ]
+
+
+def test_auto_without_a_token_computes_keys_for_the_locks_backend(
+    folder: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """CI with a lock made on the real API and no token: plan and why read the lock's
+    backend, as a frozen run does, instead of calling every node changed."""
+    from flowpipe.planner import node_request
+    from flowpipe.store.lock import Lock, lock_path, write_lock
+
+    recipe = folder / "teapot.yaml"
+    swatch = build_plan(recipe, backend="useapi").nodes["swatch"]
+    write_lock(lock_path(recipe), Lock(recipe="teapot", backend="useapi", nodes={
+        "swatch": LockEntry(request_key(swatch, {}, "useapi"), ("0" * 64,),
+                            node_request(swatch, {}))}))
+    same = ("new", ["not in the cache (teapot.lock.json has this very request)"])
+    assert plan_states(folder)["swatch"] == same
+    assert plan_states(folder, "--backend", "sim")["swatch"] == (
+        "changed", ["backend: useapi → sim"])
+    monkeypatch.setenv("USEAPI_TOKEN", "t" * 20)  # a token decides: where run would send
+    assert plan_states(folder)["swatch"] == same
+    monkeypatch.setenv("FLOWPIPE_API_URL", "http://127.0.0.1:9")  # a simulator's URL
+    assert plan_states(folder)["swatch"][0] == "changed"
