@@ -9,7 +9,7 @@ lock the ``api`` its keys were made for, so ``flowpipe plan`` and ``flowpipe why
 say what changed (``flowpipe.why``). Both are optional: a lock written before has
 neither and stays valid, a missing field reads as unknown. An entry whose key and
 images are unchanged is kept exactly as it was, so re-running an unchanged recipe
-never rewrites a committed lock.
+(or one whose steps were only reordered) never rewrites a committed lock.
 """
 
 from __future__ import annotations
@@ -88,10 +88,11 @@ class Lock:
                     api=self.api)
 
     def same_entries(self, other: Lock) -> bool:
-        """The same nodes, in the same order, with the same keys and images, same backend."""
-        mine, theirs = list(self.nodes.items()), list(other.nodes.items())
-        return self.backend == other.backend and len(mine) == len(theirs) and all(
-            a == b and x.same_result(y) for (a, x), (b, y) in zip(mine, theirs, strict=True)
+        """The same nodes with the same keys and images, same backend. Their order is not
+        compared: reordering steps changes no key, so it rewrites no committed lock."""
+        theirs = other.nodes
+        return self.backend == other.backend and self.nodes.keys() == theirs.keys() and all(
+            entry.same_result(theirs[nid]) for nid, entry in self.nodes.items()
         )
 
     def to_json(self) -> dict[str, Any]:

@@ -100,3 +100,12 @@ def test_lock_place_keeps_the_committed_lock_safe(tmp_path: Path) -> None:
     assert other.path == out / "c.lock.json"
     assert other.moved is not None and "the lock's useapi" in other.moved
     assert lock_place(recipe, out, backend="useapi", variables=False).path == committed
+
+
+def test_the_same_entries_in_another_order_are_the_same() -> None:
+    """Reordering steps changes no key: the lock's order alone is no reason to rewrite it."""
+    a, b = LockEntry("k1", ("s1",)), LockEntry("k2", ("s2",))
+    lock = Lock(recipe="r", backend="sim", nodes={"a": a, "b": b})
+    assert lock.same_entries(Lock(recipe="r", backend="sim", nodes={"b": b, "a": a}))
+    assert not lock.same_entries(Lock(recipe="r", backend="sim", nodes={"b": b, "a": b}))
+    assert not lock.same_entries(Lock(recipe="r", backend="sim", nodes={"b": b}))
