@@ -539,15 +539,13 @@ def _write_lock(path: Path, plan: Plan, states: Mapping[str, NodeState]) -> Path
         old: Lock | None = read_lock(path)
     except FrozenCacheMissError:  # none yet, or unreadable: this run's entries only
         old = None
-    previous = old.nodes if old is not None and old.backend == plan.backend else {}
     finished = {
         nid: LockEntry(s.key, tuple(img.sha256 for img in s.generation.images),
                        node_request(plan.nodes[nid], s.ref_hashes))
         for nid, s in states.items()
         if s.status == "done" and s.key and s.generation
     }
-    base = Lock(recipe=plan.name, backend=plan.backend, nodes=previous, api=plan.dialect)
-    new = base.updated(plan.nodes, finished)
+    new = (old or Lock(recipe=None, backend=None)).merge(plan, finished)
     if old is None or not new.same_entries(old):
         write_lock(path, new)
     return path
