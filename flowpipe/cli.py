@@ -644,8 +644,8 @@ def _plan_options(func: F) -> F:
     and states."""
     backend = click.option(
         "--backend", type=click.Choice(["auto", "sim", "useapi"]), default="auto",
-        show_default=True, help="Backend kind that goes into every cache key; auto: the one "
-        "`run` would use (useapi when USEAPI_TOKEN is set, else sim).")
+        show_default=True, help="Backend kind that goes into every cache key; auto: useapi "
+        "when USEAPI_TOKEN is set, else the committed lock's, else sim.")
     for option in (read_lock_option, cache_dir_option, refresh_option, out_option, backend):
         func = option(func)
     return func
