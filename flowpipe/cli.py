@@ -107,10 +107,14 @@ refresh_option = click.option(
 cache_dir_option = click.option(
     "--cache-dir", type=click.Path(path_type=Path), default=None, envvar="FLOWPIPE_CACHE_DIR",
     help="Cache folder.  [default: the user cache folder, or FLOWPIPE_CACHE_DIR]")
+_LOCK_DEFAULT = ("  [default: RECIPE.lock.json beside the recipe; OUT/RECIPE.lock.json when "
+                 "--var is given]")
 lock_option = click.option(
     "--lock", "lock_file", type=click.Path(path_type=Path), default=None, metavar="PATH",
-    help="The lock file to write (and to compare with).  [default: RECIPE.lock.json beside "
-    "the recipe; OUT/RECIPE.lock.json when --var is given]")
+    help="The lock file to write (and to compare with)." + _LOCK_DEFAULT)
+read_lock_option = click.option(  # plan and why never write one
+    "--lock", "lock_file", type=click.Path(path_type=Path), default=None, metavar="PATH",
+    help="The lock file to compare with (only read; `run` writes it)." + _LOCK_DEFAULT)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -148,7 +152,8 @@ def cli() -> None:
 @click.option("--moderation-word", default="forbidden", show_default=True,
               help="A prompt with this word is always moderated.")
 @click.option("--nano-500-rate", default=0.0, show_default=True,
-              help="Fraction of nano-banana requests without references that get a 500.")
+              help="Fraction of requests to a nano-banana model (2026-07: nano-banana-2-lite, -2, "
+              "-pro) without references that get a 500.")
 @click.option("--fault-rate", default=0.0, show_default=True,
               help="Fraction of /images requests answered by a reset or a truncated body.")
 @click.option("--credits", type=int, default=None,
@@ -497,7 +502,7 @@ def report_command(out: Path) -> None:
 @click.argument("out", type=click.Path(path_type=Path))
 @click.option("--recipe", type=click.Path(path_type=Path), default=None,
               help="The recipe the picks belong to (RECIPE.picks.yaml goes beside it).  "
-              "[default: the one OUT/run.json names]")
+              "[default: the one OUT/run.json names, if it lies under the current folder]")
 @click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True,
               help="Port on 127.0.0.1; 0 picks a free one.")
 @click.option("--no-browser", is_flag=True, help="Only print the URL; do not open a browser.")
@@ -639,9 +644,9 @@ def _plan_options(func: F) -> F:
     and states."""
     backend = click.option(
         "--backend", type=click.Choice(["auto", "sim", "useapi"]), default="auto",
-        show_default=True, help="Backend kind that goes into every cache key; auto: the one "
-        "`run` would use (useapi when USEAPI_TOKEN is set, else sim).")
-    for option in (lock_option, cache_dir_option, refresh_option, out_option, backend):
+        show_default=True, help="Backend kind that goes into every cache key; auto: useapi "
+        "when USEAPI_TOKEN is set, else the committed lock's, else sim.")
+    for option in (read_lock_option, cache_dir_option, refresh_option, out_option, backend):
         func = option(func)
     return func
 

@@ -35,6 +35,7 @@ __all__ = [
     "RateReason",
     "dialect",
     "dialects_accepting",
+    "request_references",
     "same_ratio",
     "seconds_to_utc_midnight",
 ]
@@ -139,6 +140,7 @@ class Dialect:
     image_formats: tuple[ImageFormat, ...]  # what the page says it sends (the sim sends these)
     upload_types: tuple[str, ...]
     upscale_resolutions: tuple[str, ...] = ()
+    upscale_source_field: str | None = None  # the upscale body's field naming its image
     upscale_long_side: Mapping[str, int] = field(default_factory=dict)
     captcha_field: str | None = None
     captcha_range: tuple[int, int] = (1, 10)
@@ -190,6 +192,15 @@ class Dialect:
                 raise ValueError(f"api {self.name} has no style reference")
             return self.style_field
         return self.context_field.format(n=number)
+
+    @property
+    def reference_fields(self) -> tuple[str, ...]:
+        """Every request field that carries a reference, in the order a request lists
+        them: the style's, the context slots 1..N, an upscale's source."""
+        style = (self.style_field,) if self.style_field else ()
+        context = tuple(self.context_field.format(n=n) for n in range(1, self.reference_slots + 1))
+        source = (self.upscale_source_field,) if self.upscale_source_field else ()
+        return (*style, *context, *source)
 
     # -- answers ---------------------------------------------------------------------------
 
@@ -292,6 +303,7 @@ FLOW_2026_07 = Dialect(
     image_formats=("jpeg", "png"),
     upload_types=("image/png", "image/jpeg", "image/webp"),
     upscale_resolutions=("2k", "4k"),
+    upscale_source_field="mediaGenerationId",
     upscale_long_side=MappingProxyType({"2k": 2048, "4k": 4096}),
     captcha_field="captchaRetry",
     captcha_range=(1, 10),
@@ -334,6 +346,15 @@ def dialects_accepting(*, model: str | None = None, ratio: str | None = None) ->
         if (model is None or d.canonical_model(model) is not None)
         and (ratio is None or d.canonical_ratio(ratio) is not None)
     )
+
+
+def request_references(request: Iterable[str]) -> tuple[str, ...]:
+    """The fields of a request (its names, of either dialect) that carry references, in
+    the order its dialect lists them (``contextReference_2`` before ``_10``)."""
+    names = set(request)
+    return tuple(dict.fromkeys(
+        name for spoken in DIALECTS.values() for name in spoken.reference_fields if name in names
+    ))
 
 
 def same_ratio(name: str, spoken: Dialect) -> str | None:

@@ -18,7 +18,6 @@ from typing import Any
 
 from rich.console import Console, Group, RenderableType
 from rich.live import Live
-from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -141,7 +140,7 @@ class LiveProgress:
             for step, count in event.steps:
                 self.steps.setdefault(step, StepCounts()).total = count
             for warning in event.warnings:
-                self.console.print(escape(warning), style="yellow")
+                self.console.print(Text(warning, style="yellow"))
         elif isinstance(event, AccountPaused):
             self.pause(event.account, event.model, event.until, event.reason)
         elif isinstance(event, AccountResumed):
@@ -149,7 +148,7 @@ class LiveProgress:
         elif isinstance(event, NodeWaiting):
             self._step(event.node).review += 1
             if event.stale:
-                self.console.print(f"[magenta]stale pick[/] {event.node}: {escape(event.because)}")
+                self._say("stale pick", "magenta", f"{event.node}: {event.because}")
         elif isinstance(event, NodeStarted | NodeCached | NodeDone | NodeFailed | NodeSkipped):
             self._node(event)
         elif isinstance(event, NodeRetried):
@@ -188,9 +187,14 @@ class LiveProgress:
             step.running.discard(event.node)
             step.failed += 1
             self._event(f"✗ {event.node}: {event.error.type}: {event.error.message}")
-            self.console.print(f"[red]failed[/] {event.node}: {event.error.message}")
+            self._say("failed", "red", f"{event.node}: {event.error.message}")
         else:
             step.skipped += 1
+
+    def _say(self, label: str, colour: str, text: str) -> None:
+        """A line above the panel. A ``Text``, never markup: node ids (``s[k=v]``), matrix
+        values and error messages are the recipe's and the API's words, printed as they are."""
+        self.console.print(Text.assemble((label, colour), " ", text))
 
     def _event(self, text: str) -> None:
         self.events.append(f"{self.clock() - self.started:6.1f}s  {text}")

@@ -56,6 +56,7 @@ __all__ = [
     "load_recipe",
     "node_request",
     "request_key",
+    "request_refs",
 ]
 
 BACKENDS = ("sim", "useapi")
@@ -206,6 +207,22 @@ def node_request(node: Node, ref_hashes: Mapping[Ref, str]) -> dict[str, Any]:
 def request_key(node: Node, ref_hashes: Mapping[Ref, str], backend: str) -> str:
     """The cache key of ``node`` once the bytes of all its references are known."""
     return _key(node, backend, node_request(node, ref_hashes))
+
+
+def request_refs(node: Node) -> Iterator[tuple[str, Ref]]:
+    """Each request field that carries a reference of ``node``, with it, in the request's
+    order (the dialect's ``reference_fields``): an upscale's source, else style, context.
+    ``why`` names a changed reference by it; a test holds it to the body ``_request``
+    builds (which names the fields itself: it is on the planning hot path)."""
+    spoken = dialect(node.dialect)
+    if node.source is not None:
+        assert spoken.upscale_source_field is not None  # the plan refused the upscale else
+        yield spoken.upscale_source_field, node.source
+        return
+    if node.style is not None:
+        yield spoken.reference_field("style", 1), node.style
+    for i, ref in enumerate(node.context, 1):
+        yield spoken.reference_field("context", i), ref
 
 
 @dataclass(frozen=True, slots=True)

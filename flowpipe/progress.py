@@ -230,8 +230,8 @@ def closing_lines(result: RunResult, *, update_flag: str) -> list[str]:
     if result.exit_code != 0 and result.message:
         lines.append(result.message)
     if result.removed:
-        files = "file" if result.removed == 1 else "files"
-        lines.append(f"removed {result.removed} {files} of nodes no longer in the recipe")
+        files = "file" if result.removed == 1 else "files"  # a step gone, or a count lowered
+        lines.append(f"removed {result.removed} image {files} no node lists any more")
     if result.lock is not None and result.lock_note:
         lines.append(f"lock written to {result.lock}: {result.lock_note} ({update_flag} "
                      "writes it there)")

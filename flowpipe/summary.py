@@ -73,11 +73,13 @@ def plan_with_verdicts(
     lock_path: Path | None,
 ) -> tuple[Plan, dict[str, Verdict]]:
     """The plan and each node's verdict as `run` with these options would see them;
-    ``backend`` ``auto`` is the one `run` would choose, ``refresh`` ``*`` every step."""
-    from flowpipe.engine.backend import choose_backend
+    ``backend`` ``auto`` is where a token sends, else the committed lock's (what a frozen
+    run checks: ``keys_backend``), else sim; ``refresh`` ``*`` every step."""
+    from flowpipe.engine.backend import keys_backend
     from flowpipe.why import verdicts
 
-    kind = choose_backend("auto", None, None).kind if backend == "auto" else backend
+    kind = backend if backend != "auto" else keys_backend("auto", recipe, None, None,
+                                                          lock_first=False)
     plan = build_plan(recipe, overrides=overrides, backend=kind)
     found = verdicts(plan, out=out, cache_dir=cache_dir, variables=bool(overrides),
                      lock_path=lock_path, refresh_all="*" in refresh,

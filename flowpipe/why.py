@@ -16,6 +16,11 @@ filled in from the output folder's manifest where its key is the locked one. A n
 ``flowpipe plan`` asks ``explain_plan`` (a walk of the cache that writes nothing),
 ``flowpipe run`` asks ``Explainer.explain`` for each node it sends, once its upstream
 images exist, and ``flowpipe why`` prints ``chain``. Reasons name no CLI flags.
+
+``ref_sha`` is the one answer to "which bytes does this reference mean now, before a
+run": an asset's, an upstream image the cache holds, or the image a reviewer picked
+(``STEP.pick``, from ``RECIPE.picks.yaml``); ``flowpipe diff`` resolves a recipe's
+side with it too.
 """
 
 from __future__ import annotations
@@ -28,15 +33,22 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
 
-from flowpipe.dialects import dialect
 from flowpipe.errors import FrozenCacheMissError, OutputError
-from flowpipe.planner import Node, Plan, Ref, check_steps, node_request, request_key
+from flowpipe.planner import (
+    Node,
+    Plan,
+    Ref,
+    check_steps,
+    node_request,
+    request_key,
+    request_refs,
+)
 from flowpipe.recipe.messages import one_line
-from flowpipe.store.cache import INDEX_NAME, DiskCache, default_cache_dir
 from flowpipe.store.lock import Lock, LockEntry, lock_place, read_lock
 from flowpipe.store.manifest import read_manifest
 from flowpipe.store.outputs import default_out_dir
-from flowpipe.store.responses import ResponseCache
+from flowpipe.store.picks import Picks, picks_path, read_picks
+from flowpipe.store.responses import ResponseCache, existing_cache
 
 __all__ = [
     "STATES",
@@ -47,7 +59,10 @@ __all__ = [
     "chain",
     "explain_plan",
     "headline",
+    "known_hashes",
     "load_baseline",
+    "plan_picks",
+    "ref_sha",
     "text_change",
     "verdicts",
 ]
@@ -149,10 +164,12 @@ class Explainer:
         baseline: Baseline | None,
         *,
         refreshing: Callable[[str], bool] = lambda step: False,
+        picks: Picks | None = None,
     ) -> None:
         self.plan = plan
         self.baseline = baseline
         self.refreshing = refreshing
+        self.picks = picks
         self._folder = plan.recipe_path.parent
 
     def explain(
@@ -215,7 +232,7 @@ class Explainer:
             changes.append(f"backend: {base.backend} → {self.plan.backend}")
         if base.api is not None and base.api != node.dialect:
             changes.append(f"api: {base.api} → {node.dialect}")
-        refs = _ref_fields(node)
+        refs = dict(request_refs(node))
         pending = {name for name, value in request.items()
                    if name in refs and isinstance(value, str) and value.startswith("node:")}
         for name in sorted(pending):
@@ -224,6 +241,8 @@ class Explainer:
             if what is not None and what.state == "changed":
                 changes.append(f"upstream image is made again: {_named(ref)} "
                                f"({ref.node} changed)")
+            elif ref.pick and what is not None and what.state == "cached":
+                waits.append(self._review(ref))
             else:
                 state = what.state if what is not None else "not made"
                 waits.append(f"upstream image not made yet: {_named(ref)} "
@@ -232,11 +251,19 @@ class Explainer:
             changes += self._fields(node, entry.request, request, skip=pending)
         return changes, waits
 
+    def _review(self, ref: Ref) -> str:
+        """Why a ``STEP.pick`` of a node the cache holds is not known: no pick, or a stale one."""
+        pick = self.picks.get(ref.node or "") if self.picks is not None else None
+        if pick is None or pick.image is None:
+            return f"waits for review: no image of {ref.node} is picked yet ({_named(ref)})"
+        return (f"waits for review: the pick of {ref.node} is stale: image {pick.image} is not "
+                f"what {ref.node} made now ({_named(ref)})")
+
     def _fields(
         self, node: Node, before: Mapping[str, Any], after: Mapping[str, Any],
         *, skip: Set[str] = frozenset(),
     ) -> list[str]:
-        refs = _ref_fields(node)
+        refs = dict(request_refs(node))
         changes = []
         for name in _ordered(before, after):
             old, new = before.get(name), after.get(name)
@@ -271,18 +298,20 @@ def explain_plan(
     baseline: Baseline | None,
     *,
     refreshing: Callable[[str], bool] = lambda step: False,
+    picks: Picks | None = None,
 ) -> dict[str, Verdict]:
-    """Every node's verdict before a run, from the cache alone: nothing is written.
+    """Every node's verdict before a run, from the cache and ``picks`` alone: nothing is
+    written.
 
     A node is cached when its upstream images are (so its real key is known) and the
     cache holds that key; otherwise it would be sent, and its request is compared with
-    images not made yet standing as ``node:KEY#N``.
+    images not made yet standing as ``node:KEY#N`` (``node:KEY#pick``: no valid pick).
     """
-    explainer = Explainer(plan, baseline, refreshing=refreshing)
+    explainer = Explainer(plan, baseline, refreshing=refreshing, picks=picks)
     images: dict[str, tuple[str, ...]] = {}  # node -> image hashes the cache holds
     verdicts: dict[str, Verdict] = {}
     for nid, node in plan.nodes.items():
-        hashes = _known_hashes(plan, node, images)
+        hashes = known_hashes(plan, node, images, picks)
         if hashes is None:
             request = plan.provisional_request(nid)
             verdicts[nid] = explainer.explain(node, request, key=None, cached=False,
@@ -316,31 +345,51 @@ def verdicts(
     place = lock_place(plan.recipe_path, out, backend=plan.backend, variables=variables,
                        chosen=lock_path)
     baseline = load_baseline(list(dict.fromkeys([place.path, place.committed])), out)
-    folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    store = DiskCache(folder) if (folder / INDEX_NAME).exists() else None
-    try:
-        return explain_plan(plan, ResponseCache(store) if store else None, baseline,
-                            refreshing=lambda step: refresh_all or step in refresh_steps)
-    finally:
-        if store is not None:
-            store.close()
+    with existing_cache(cache_dir) as cache:
+        return explain_plan(plan, cache, baseline,
+                            refreshing=lambda step: refresh_all or step in refresh_steps,
+                            picks=plan_picks(plan))
 
 
-def _known_hashes(
-    plan: Plan, node: Node, images: Mapping[str, tuple[str, ...]]
+def plan_picks(plan: Plan) -> Picks | None:
+    """``RECIPE.picks.yaml`` when a node uses ``STEP.pick``, else None (PicksError if bad)."""
+    if any(ref.pick for node in plan.nodes.values() for ref in node.refs):
+        return read_picks(picks_path(plan.recipe_path))
+    return None
+
+
+def ref_sha(
+    plan: Plan, ref: Ref, made: Mapping[str, Sequence[str]], picks: Picks | None
+) -> str | None:
+    """The hex SHA-256 of the bytes ``ref`` means now: an asset's, or an image of
+    ``made`` (each node's image hashes known so far, in order), the picked one for a
+    ``STEP.pick``. None when that needs a run: the node is not made, has no such image,
+    or has no pick, or a stale one (it names bytes the node no longer has)."""
+    if ref.kind == "asset":
+        assert ref.asset is not None
+        return plan.assets[ref.asset].sha256
+    shas = made.get(ref.node or "")
+    if shas is None:
+        return None
+    if ref.pick:
+        pick = picks.get(ref.node or "") if picks is not None else None
+        if pick is None or pick.image is None or pick.stale(shas):
+            return None
+        return pick.sha256
+    assert ref.index is not None
+    return shas[ref.index] if ref.index < len(shas) else None
+
+
+def known_hashes(
+    plan: Plan, node: Node, made: Mapping[str, Sequence[str]], picks: Picks | None
 ) -> dict[Ref, str] | None:
-    """The bytes behind each reference, or None when an upstream image is not made yet."""
+    """``ref_sha`` of each of the node's references, or None when one needs a run."""
     hashes: dict[Ref, str] = {}
     for ref in node.refs:
-        if ref.kind == "asset":
-            assert ref.asset is not None
-            hashes[ref] = plan.assets[ref.asset].sha256
-            continue
-        assert ref.node is not None and ref.index is not None
-        made = images.get(ref.node)
-        if made is None or ref.index >= len(made):
+        sha = ref_sha(plan, ref, made, picks)
+        if sha is None:
             return None
-        hashes[ref] = made[ref.index]
+        hashes[ref] = sha
     return hashes
 
 
@@ -398,19 +447,6 @@ def _is_reference(value: object) -> bool:
 def _ordered(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[str]:
     names = list(dict.fromkeys([*after, *before]))
     return sorted(names, key=lambda n: (_ORDER.index(n) if n in _ORDER else len(_ORDER), n))
-
-
-def _ref_fields(node: Node) -> dict[str, Ref]:
-    """The request field that carries each reference of ``node``."""
-    if node.source is not None:
-        return {"mediaGenerationId": node.source}
-    spoken = dialect(node.dialect)
-    fields = {}
-    if node.style is not None:
-        fields[spoken.reference_field("style", 1)] = node.style
-    for i, ref in enumerate(node.context, 1):
-        fields[spoken.reference_field("context", i)] = ref
-    return fields
 
 
 def _named(ref: Ref) -> str:

@@ -18,6 +18,7 @@ from flowpipe.dialects import (
     USER_REQUESTS_THROTTLED,
     dialect,
     dialects_accepting,
+    request_references,
     seconds_to_utc_midnight,
 )
 from flowpipe.recipe.schema import recipe_schema
@@ -113,6 +114,19 @@ def test_dialects_accepting_names_where_a_value_is_valid() -> None:
     assert dialects_accepting(ratio="landscape") == ("2025-11", "2026-07")
     assert dialects_accepting(model="nano-banana-pro") == ("2026-07",)
     assert dialects_accepting(model="dall-e") == ()
+
+
+def test_reference_fields_in_the_order_a_request_lists_them() -> None:
+    """The one list of which request fields carry references (plan, why, diff, report)."""
+    assert dialect("2025-11").reference_fields == (
+        "styleReference_1", "contextReference_1", "contextReference_2", "contextReference_3",
+        "contextReference_4")
+    assert dialect("2026-07").reference_fields[-3:] == (
+        "reference_9", "reference_10", "mediaGenerationId")
+    request = {"reference_10": "", "prompt": "", "reference_2": "", "seed": 1}
+    assert request_references(request) == ("reference_2", "reference_10")
+    assert request_references(["contextReference_1", "styleReference_1", "model"]) == (
+        "styleReference_1", "contextReference_1")
 
 
 @pytest.mark.parametrize(

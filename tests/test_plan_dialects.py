@@ -13,7 +13,15 @@ from click.testing import CliRunner
 from PIL import Image
 
 from flowpipe.cli import cli
-from flowpipe.planner import Plan, build_plan, canonical_json, node_request, request_key
+from flowpipe.dialects import request_references
+from flowpipe.planner import (
+    Plan,
+    build_plan,
+    canonical_json,
+    node_request,
+    request_key,
+    request_refs,
+)
 
 NEW = """\
 version: 1
@@ -55,6 +63,30 @@ def make_plan(folder: Path, text: str = NEW, **kwargs: Any) -> Plan:
 
 def sha(value: Any) -> str:
     return hashlib.sha256(canonical_json(value)).hexdigest()
+
+
+OLD_REFS = """\
+version: 1
+name: refs
+assets: {logo: assets/logo.png}
+steps:
+  hero: {prompt: a hero, count: 2}
+  poster: {prompt: p, model: imagen-4, style: assets.logo, context: [hero.1, hero.0]}
+"""
+
+
+@pytest.mark.parametrize("text", [NEW, OLD_REFS], ids=["2026-07", "2025-11"])
+def test_request_refs_name_the_fields_of_the_body_in_its_order(
+    tmp_path: Path, text: str,
+) -> None:
+    """The plan's body, why's field names and the dialect's field order are one list."""
+    plan = make_plan(tmp_path, text)
+    for node in plan.nodes.values():
+        request = plan.provisional_request(node.id)
+        fields = [name for name, _ in request_refs(node)]
+        assert [name for name in request if name in fields] == fields
+        assert request_references(request) == tuple(fields)
+        assert len(fields) == len(node.refs)
 
 
 def test_2025_keys_are_the_old_formula(tmp_path: Path) -> None:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 from rich.console import Console
 
+import flowpipe
 from flowpipe.events import (
     ErrorInfo,
     NodeCached,
@@ -131,3 +133,33 @@ def test_the_tally_forgets_why_a_node_ran_once_it_ended() -> None:
     lines = stream.getvalue().splitlines()
     assert lines[-2].endswith("done a in 0.4s (imagen-4): new: not in the cache")
     assert lines[-1].endswith("failed b: ModerationError: moderated [changed: prompt]")
+
+
+BRACKETS = """
+version: 1
+name: brackets
+steps:
+  s:
+    matrix: {k: ["x[/]", "[angle=side]"]}
+    prompt: "a forbidden thing {{ k }}"
+    count: 1
+"""
+
+
+def test_live_progress_prints_node_ids_and_errors_as_written(tmp_path: Path) -> None:
+    """Matrix values are the recipe's words: ``[/]`` must not end markup that is not
+    there (rich raised MarkupError inside the sink) and ``[angle=side]`` must not vanish
+    as a style tag. The simulator refuses the word "forbidden", so both nodes fail."""
+    recipe = tmp_path / "brackets.yaml"
+    recipe.write_text(BRACKETS.lstrip(), encoding="utf-8")
+    stream = io.StringIO()
+    console = Console(file=stream, force_terminal=True, width=200, record=True)
+    with LiveProgress(console) as live:
+        result = flowpipe.run(recipe, out=tmp_path / "out", progress=live, backend="sim",
+                              time_scale=0.001, cache_dir=tmp_path / "cache", report=False,
+                              lock=False)
+    assert {nid: node.state for nid, node in result.nodes.items()} == {
+        "s[k=x[/]]": "failed", "s[k=[angle=side]]": "failed"}
+    text = console.export_text()
+    assert "failed s[k=x[/]]: " in text
+    assert "failed s[k=[angle=side]]: " in text

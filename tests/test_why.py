@@ -243,3 +243,86 @@ def test_a_verdicts_headline_and_chain(tmp_path: Path) -> None:
     baseline = Baseline("r.lock.json", "sim", None, {"a": LockEntry("k")})
     assert Explainer(plan, baseline).explain(plan.nodes["b"], {}, key=None, cached=False) == \
         Verdict("new", ("not in r.lock.json",))
+
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+@pytest.fixture
+def review_loop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """examples/review-loop.yaml (hero.pick feeds the poster) with its picks file, alone."""
+    monkeypatch.setenv("FLOWPIPE_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("USEAPI_TOKEN", raising=False)
+    monkeypatch.delenv("FLOWPIPE_API_URL", raising=False)
+    for name in ("review-loop.yaml", "review-loop.picks.yaml"):
+        (tmp_path / name).write_bytes((EXAMPLES / name).read_bytes())
+    return tmp_path
+
+
+def pick_plan(folder: Path) -> dict[str, dict[str, object]]:
+    result = flowpipe("plan", str(folder / "review-loop.yaml"), "--json", "-o",
+                      str(folder / "out"))
+    assert result.exit_code == 0, result.output
+    return {n["id"]: n for n in json.loads(result.stdout)["nodes"]}
+
+
+def test_plan_and_why_of_a_pick_recipe_before_any_run(review_loop: Path) -> None:
+    nodes = pick_plan(review_loop)
+    hero_key = nodes["hero"]["provisional_key"]
+    poster = nodes["poster"]
+    assert poster["request"]["contextReference_1"] == f"node:{hero_key}#pick"
+    assert poster["state"] == "new"
+    (review_loop / "review-loop.picks.yaml").unlink()
+    assert pick_plan(review_loop)["poster"]["state"] == "new"
+    result = flowpipe("why", str(review_loop / "review-loop.yaml"), "banner")
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[:3] == ["banner: new", "  not in the cache",
+                                              "  poster: new"]
+
+
+def test_plan_resolves_a_pick_through_the_cache_and_the_picks_file(review_loop: Path) -> None:
+    recipe = review_loop / "review-loop.yaml"
+    result = flowpipe("run", str(recipe), "-o", str(review_loop / "out"), "--plain",
+                      "--no-report")
+    assert result.exit_code == 0, result.output
+    assert {n["state"] for n in pick_plan(review_loop).values()} == {"cached"}
+    picks = review_loop / "review-loop.picks.yaml"
+    committed = picks.read_text()
+    picks.unlink()  # no pick: the poster waits for review, the banner for the poster
+    nodes = pick_plan(review_loop)
+    assert nodes["hero"]["state"] == "cached"
+    assert (nodes["poster"]["state"], nodes["poster"]["why"]) == (
+        "new", ["waits for review: no image of hero is picked yet (context hero.pick)"])
+    assert nodes["banner"]["why"] == [
+        "upstream image not made yet: context poster.0 (poster is new)"]
+    picks.write_text(committed.replace("image: 2", "image: 1"))  # names image 2's bytes
+    result = flowpipe("why", str(recipe), "poster")
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines() == [
+        "poster: new",
+        "  waits for review: the pick of hero is stale: image 1 is not what hero made now "
+        "(context hero.pick)",
+    ]
+
+
+def test_auto_without_a_token_computes_keys_for_the_locks_backend(
+    folder: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """CI with a lock made on the real API and no token: plan and why read the lock's
+    backend, as a frozen run does, instead of calling every node changed."""
+    from flowpipe.planner import node_request
+    from flowpipe.store.lock import Lock, lock_path, write_lock
+
+    recipe = folder / "teapot.yaml"
+    swatch = build_plan(recipe, backend="useapi").nodes["swatch"]
+    write_lock(lock_path(recipe), Lock(recipe="teapot", backend="useapi", nodes={
+        "swatch": LockEntry(request_key(swatch, {}, "useapi"), ("0" * 64,),
+                            node_request(swatch, {}))}))
+    same = ("new", ["not in the cache (teapot.lock.json has this very request)"])
+    assert plan_states(folder)["swatch"] == same
+    assert plan_states(folder, "--backend", "sim")["swatch"] == (
+        "changed", ["backend: useapi → sim"])
+    monkeypatch.setenv("USEAPI_TOKEN", "t" * 20)  # a token decides: where run would send
+    assert plan_states(folder)["swatch"] == same
+    monkeypatch.setenv("FLOWPIPE_API_URL", "http://127.0.0.1:9")  # a simulator's URL
+    assert plan_states(folder)["swatch"][0] == "changed"

@@ -3,6 +3,7 @@ images before and after; nodes whose key and images are the same are folded away
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import re
 from collections.abc import Iterator, Mapping
@@ -11,9 +12,8 @@ from pathlib import Path
 
 from flowpipe.compare.sides import Side, SideImage, SideNode, load_side
 from flowpipe.errors import FlowpipeError
-from flowpipe.store.cache import DiskCache, default_cache_dir
 from flowpipe.store.lock import read_lock
-from flowpipe.store.responses import ResponseCache
+from flowpipe.store.responses import existing_cache
 
 __all__ = ["Change", "Comparison", "NodeDiff", "compare", "word_diff"]
 
@@ -105,8 +105,10 @@ def _diff(nid: str, old: SideNode | None, new: SideNode | None, texts: bool) -> 
     if _refs_differ(old, new, texts):
         changes.append(Change("references", _refs(old), _refs(new)))
     same_images = [i.sha256 for i in old.images] == [i.sha256 for i in new.images]
+    # Neither side made it (waiting for review, say): a key there is only provisional.
+    made = bool(old.images or new.images)
     same = (old.key == new.key and old.key is not None) or (
-        not changes and same_images and bool(new.images))
+        not changes and ((same_images and bool(new.images)) or not made))
     ops = word_diff(old.prompt or "", new.prompt or "") if any(
         c.label == "prompt" for c in changes) else ()
     if not same and not changes and old.key != new.key:
@@ -119,15 +121,10 @@ def compare(a: Path, b: Path, *, cache_dir: Path | None = None,
             variables: Mapping[str, object] | None = None, backend: str | None = None,
             use_cache: bool = True) -> Comparison:
     """Compare ``a`` (old) with ``b`` (new): output folders, a lock file or a recipe."""
-    cache_store = DiskCache(cache_dir or default_cache_dir()) if use_cache else None
-    try:
-        cache = ResponseCache(cache_store) if cache_store is not None else None
-        kind = backend or _backend_of(a) or _backend_of(b) or "sim"
+    kind = backend or _backend_of(a) or _backend_of(b) or "sim"
+    with existing_cache(cache_dir) if use_cache else contextlib.nullcontext() as cache:
         old = load_side(a, cache, variables=variables or {}, backend=kind)
         new = load_side(b, cache, variables=variables or {}, backend=kind)
-    finally:
-        if cache_store is not None:
-            cache_store.close()
     order = list(new.nodes) + [n for n in old.nodes if n not in new.nodes]
     texts = "lock" not in (old.kind, new.kind)  # a lock's cached request keeps no texts
     return Comparison(old, new, tuple(_diff(n, old.nodes.get(n), new.nodes.get(n), texts)

@@ -15,15 +15,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from flowpipe.dialects import request_references
 from flowpipe.errors import FlowpipeError, OutputError, UsageError
-from flowpipe.planner import Node, Plan, Ref, build_plan, request_key
+from flowpipe.planner import Node, Ref, build_plan, request_key
 from flowpipe.store.jsonread import scalar_text
 from flowpipe.store.lock import read_lock
 from flowpipe.store.manifest import read_manifest
 from flowpipe.store.outputs import OutputWriter
-from flowpipe.store.picks import Picks, picks_path, read_picks
 from flowpipe.store.provenance import strip
 from flowpipe.store.responses import ResponseCache, sha256_hex
+from flowpipe.why import plan_picks, ref_sha
 
 __all__ = ["Side", "SideImage", "SideNode", "load_side"]
 
@@ -62,15 +63,10 @@ class Side:
     nodes: Mapping[str, SideNode]
 
 
-_REF_FIELDS = ("styleReference", "contextReference", "reference_", "mediaGenerationId")
-
-
 def _request_refs(request: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
-    """References as a cached request names them (field, hash): the texts are not kept."""
-    return tuple(
-        (k, str(v).removeprefix("sha256:")) for k, v in sorted(request.items())
-        if k.startswith(_REF_FIELDS)
-    )
+    """References as a cached request names them (field, hash), in the request's order
+    (as a recipe's side lists them): the texts are not kept."""
+    return tuple((k, str(request[k]).removeprefix("sha256:")) for k in request_references(request))
 
 
 def _fields(request: Mapping[str, Any] | None) -> dict[str, str | None]:
@@ -136,27 +132,14 @@ def _from_lock(path: Path, cache: ResponseCache | None) -> Side:
     return Side(str(path), "lock", nodes)
 
 
-def _ref_hash(ref: Ref, plan: Plan, got: Mapping[str, tuple[str, ...]], picks: Picks) -> str:
-    """The bytes a reference means now, or "" when they are not known without a run."""
-    if ref.asset is not None:
-        return plan.assets[ref.asset].sha256
-    shas = got.get(ref.node or "", ())
-    if ref.pick:
-        pick = picks.get(ref.node or "")
-        if pick is None or pick.image is None or pick.stale(shas):
-            return ""
-        return pick.sha256 or ""
-    return shas[ref.index] if ref.index is not None and ref.index < len(shas) else ""
-
-
 def _from_recipe(path: Path, cache: ResponseCache | None,
                  variables: Mapping[str, object], backend: str) -> Side:
     plan = build_plan(path, overrides=variables, backend=backend)
-    picks = read_picks(picks_path(path))
+    picks = plan_picks(plan)
     got: dict[str, tuple[str, ...]] = {}
     nodes = {}
     for nid, node in plan.nodes.items():
-        hashes = {ref: _ref_hash(ref, plan, got, picks) for ref in node.refs}
+        hashes = {ref: ref_sha(plan, ref, got, picks) or "" for ref in node.refs}
         key = request_key(node, hashes, plan.backend) if all(hashes.values()) else None
         hit = cache.get_generation(key) if cache is not None and key else None
         images: tuple[SideImage, ...] = ()

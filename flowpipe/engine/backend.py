@@ -34,6 +34,7 @@ __all__ = [
     "choose_backend",
     "frozen_backend",
     "is_loopback",
+    "keys_backend",
     "open_backend",
 ]
 
@@ -91,16 +92,29 @@ def choose_backend(kind: Kind, base_url: str | None, token: str | None) -> Backe
 
 def frozen_backend(kind: Kind, recipe: Path, base_url: str | None, token: str | None) -> str:
     """The backend kind a frozen run checks keys for: the one asked for, else the lock's."""
+    return keys_backend(kind, recipe, base_url, token, lock_first=True)
+
+
+def keys_backend(
+    kind: Kind, recipe: Path, base_url: str | None, token: str | None, *, lock_first: bool
+) -> str:
+    """The backend kind keys are computed for when nothing is sent (a frozen run, plan,
+    why): the one asked for; under ``auto`` the committed lock's, so a lock made on the
+    real API reads as cached where there is no token. ``lock_first`` False (plan, why):
+    a token decides before the lock, as it decides where ``run`` sends."""
     if kind != "auto":
         return kind
+    try:
+        choice = choose_backend(kind, base_url, token)
+    except UsageError:
+        choice = BackendChoice("sim", None)
+    if choice.base_url is not None and not lock_first:  # a token chose where run sends
+        return choice.kind
     with contextlib.suppress(FrozenCacheMissError):
         locked = read_lock(lock_path(recipe)).backend
         if locked in ("sim", "useapi"):
             return locked
-    try:
-        return choose_backend(kind, base_url, token).kind
-    except UsageError:
-        return "sim"
+    return choice.kind
 
 
 @contextlib.asynccontextmanager

@@ -56,11 +56,10 @@ from flowpipe.store.lock import (
 )
 from flowpipe.store.manifest import ManifestNode
 from flowpipe.store.outputs import default_out_dir
-from flowpipe.store.picks import Picks, picks_path, read_picks
 from flowpipe.store.remote import RemoteCache, open_remote
 from flowpipe.store.responses import ResponseCache
 from flowpipe.store.runlog import RunJournal, RunLog, read_run_info
-from flowpipe.why import load_baseline
+from flowpipe.why import load_baseline, plan_picks
 
 if TYPE_CHECKING:
     from flowpipe.sim import SimConfig
@@ -274,13 +273,6 @@ def _check_dialect_options(plan: Plan, options: RunOptions) -> None:
                          option="captcha_retry")
 
 
-def _picks(recipe: Path, plan: Plan) -> Picks | None:
-    """RECIPE.picks.yaml when a node uses ``STEP.pick`` (a bad file is a PicksError)."""
-    if any(ref.pick for node in plan.nodes.values() for ref in node.refs):
-        return read_picks(picks_path(recipe))
-    return None
-
-
 def _relative(path: Path, start: Path) -> str:
     """``path`` as seen from ``start`` (POSIX), or absolute when there is no relative way."""
     try:
@@ -373,7 +365,7 @@ class _Job:
             clock=self.clock,
             claims=claims,
             sinks=[self.recorder, *sinks],
-            picks=_picks(self.recipe, self.plan),
+            picks=plan_picks(self.plan),
             options=SchedulerOptions(
                 refresh_all=options.refresh_all,
                 refresh_steps=options.refresh_steps,
@@ -553,15 +545,13 @@ def _write_lock(path: Path, plan: Plan, states: Mapping[str, NodeState],
         old: Lock | None = read_lock(path)
     except FrozenCacheMissError:  # none yet, or unreadable: this run's entries only
         old = None
-    previous = old.nodes if old is not None and old.backend == plan.backend else {}
     finished = {
         entry.id: LockEntry(entry.key, tuple(img.sha256 for img in entry.images),
                             entry.request)
         for entry in entries
         if states[entry.id].status == "done" and entry.request is not None
     }
-    base = Lock(recipe=plan.name, backend=plan.backend, nodes=previous, api=plan.dialect)
-    new = base.updated(plan.nodes, finished)
+    new = (old or Lock(recipe=None, backend=None)).merge(plan, finished)
     if old is None or not new.same_entries(old):
         write_lock(path, new)
     return path

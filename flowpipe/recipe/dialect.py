@@ -16,7 +16,12 @@ from typing import Any
 
 from flowpipe.dialects import DIALECTS, Dialect, dialect, dialects_accepting, same_ratio
 from flowpipe.errors import PlanError, SchemaError
-from flowpipe.recipe.fields import REQUEST_FIELDS, field_problem, is_field_template
+from flowpipe.recipe.fields import (
+    REQUEST_FIELDS,
+    UPSCALE_FIELDS,
+    field_problem,
+    is_field_template,
+)
 from flowpipe.recipe.load import Document, YamlPath
 from flowpipe.recipe.messages import (
     ErrorList,
@@ -124,11 +129,21 @@ class _Checker:
                               "add 'upscale: STEP.N' or remove it", at_key=True)
 
     def matrix_fields(self, base: YamlPath, spec: Mapping[str, Any]) -> None:
-        """Matrix variables that set a request field: each value must be one it takes."""
+        """Matrix variables that set a request field: each value must be one it takes. A
+        variable named after a field this kind of step has not would set nothing (every
+        node would make the same request): an error, not a silent template variable."""
         matrix = spec.get("matrix")
-        if not isinstance(matrix, dict) or "upscale" in spec:  # upscale(): no such fields
+        if not isinstance(matrix, dict):
             return
-        for key in REQUEST_FIELDS:
+        # An upscale step's matrix of generate fields is upscale()'s error.
+        sets, refused = ((UPSCALE_FIELDS, ()) if "upscale" in spec
+                         else (REQUEST_FIELDS, UPSCALE_FIELDS))
+        for key in refused:
+            if key in matrix:
+                self.fail((*base, "matrix"), key, f"only an upscale step sets {quote(key)}",
+                          "a generate step sends none: name the variable otherwise",
+                          at_key=True)
+        for key in sets:
             if key not in matrix:
                 continue
             where = (*base, "matrix", key)
@@ -147,7 +162,7 @@ class _Checker:
         problem, hint = field_problem(key, value), None
         if problem is not None:
             problem += f" (got {quote(value)})"
-        elif key in ("model", "aspectRatio"):
+        elif key in ("model", "aspectRatio", "resolution"):
             found = value_problem(self.spoken, key, value)
             if found is None:
                 self.alias(path, key, str(value))

@@ -24,7 +24,13 @@ from flowpipe.dialects import Dialect, dialect
 from flowpipe.errors import Location, PlanError, TemplateError
 from flowpipe.names import short_folder, slug
 from flowpipe.recipe.dialect import value_problem
-from flowpipe.recipe.fields import REQUEST_FIELDS, FieldValue, field_value, is_field_template
+from flowpipe.recipe.fields import (
+    REQUEST_FIELDS,
+    UPSCALE_FIELDS,
+    FieldValue,
+    field_value,
+    is_field_template,
+)
 from flowpipe.recipe.load import Document, YamlPath
 from flowpipe.recipe.messages import (
     ErrorList,
@@ -38,7 +44,6 @@ from flowpipe.recipe.render import Renderer
 from flowpipe.recipe.rules import MAX_PROMPT_CHARS
 
 __all__ = [
-    "DEFAULT_ASPECT_RATIO",
     "DEFAULT_COUNT",
     "DEFAULT_MODERATION_RETRIES",
     "MAX_NODES",
@@ -51,7 +56,6 @@ __all__ = [
     "value_text",
 ]
 
-DEFAULT_ASPECT_RATIO = "landscape"  # api 2025-11's; each dialect names its own
 DEFAULT_COUNT = 4
 DEFAULT_MODERATION_RETRIES = 2
 DEFAULT_RESOLUTION = "2k"
@@ -298,7 +302,8 @@ class _StepExpander:
                 value_text(v): doc.at((*base, "matrix", key, i))
                 for i, v in enumerate(matrix[key])
             }
-            for key in REQUEST_FIELDS if key in matrix
+            for key in (UPSCALE_FIELDS if "upscale" in spec else REQUEST_FIELDS)
+            if key in matrix
         } if matrix else {}
         self.varies = bool(self.per_node or self.from_matrix)
         self.upscale = self._field(base, "upscale", spec) if "upscale" in spec else None
@@ -405,7 +410,7 @@ class _StepExpander:
             "step": {"id": self.step_id, "variant": dict(variant), "node": node_id},
         }
         if self.upscale:
-            return self._upscale_node(node_id, variant, scope, out_dir)
+            return self._upscale_node(node_id, variant, values, scope, out_dir)
         fields = self._fields(node_id, values, scope) if self.varies else {}
         if fields is None:
             return None
@@ -447,10 +452,7 @@ class _StepExpander:
     ) -> dict[str, Any] | None:
         """This node's own request fields (RawNode names), from its matrix values and
         rendered templates; None when one is not a value the field takes."""
-        found: dict[str, FieldValue] = {}
-        for key, places in self.from_matrix.items():  # values were checked where written
-            value = values[key]
-            found[key] = FieldValue(field_value(key, value), places[value_text(value)])
+        found = self._matrix_fields(values)
         for key, template in self.per_node.items():
             text = self._render(template, scope, node_id)
             if text is None:
@@ -468,6 +470,13 @@ class _StepExpander:
                 return None
             found[key] = FieldValue(value, template.location)
         return _raw_fields(found)
+
+    def _matrix_fields(self, values: Mapping[str, Any]) -> dict[str, FieldValue]:
+        """The request fields this node's matrix values set (checked where written)."""
+        return {
+            key: FieldValue(field_value(key, values[key]), places[value_text(values[key])])
+            for key, places in self.from_matrix.items()
+        }
 
     def _check_name(self, node_id: str, template: _Field, key: str, text: str) -> bool:
         """A rendered model or aspect ratio the dialect does not take is an error (an old
@@ -496,17 +505,20 @@ class _StepExpander:
         self,
         node_id: str,
         variant: tuple[tuple[str, str], ...],
+        values: Mapping[str, Any],
         scope: Mapping[str, Any],
         out_dir: PurePosixPath,
     ) -> RawNode | None:
-        """An upscale node: its source rendered, no prompt, no seed, one image."""
+        """An upscale node: its source rendered, no prompt, no seed, one image; its matrix
+        may set the resolution."""
         assert self.upscale is not None
         source = self._ref(self.upscale, scope, node_id)
         if source is None:
             return None
+        fields = _raw_fields(self._matrix_fields(values)) if self.from_matrix else {}
         return RawNode(
             id=node_id, variant=variant, out_dir=out_dir, prompt="", seed=None, style=None,
-            context=(), upscale=source, **self.common,
+            context=(), upscale=source, **{**self.common, **fields},
         )
 
     def _ref(self, field: _Field, scope: Mapping[str, Any], node_id: str) -> RawRef | None:

@@ -1,4 +1,5 @@
-"""Request fields a matrix or a template may set per node: model, aspectRatio, count, seed.
+"""Request fields a matrix or a template may set per node: model, aspectRatio, count, seed
+(and an upscale step's resolution, by its matrix).
 
 An art director's grid is one step: ``matrix: {model: [imagen-4, nano-banana],
 aspectRatio: [landscape, portrait, square]}`` makes six nodes, and ``model: "{{ engine
@@ -18,6 +19,7 @@ from flowpipe.errors import Location
 __all__ = [
     "MAX_SEED",
     "REQUEST_FIELDS",
+    "UPSCALE_FIELDS",
     "FieldValue",
     "field_problem",
     "field_value",
@@ -26,6 +28,9 @@ __all__ = [
 
 #: The request fields a matrix variable of the same name, or a template, may set.
 REQUEST_FIELDS = ("model", "aspectRatio", "count", "seed")
+#: The upscale request's own field a matrix variable of the same name sets on an upscale
+#: step (a generate step has none: a matrix variable so named is an error there).
+UPSCALE_FIELDS = ("resolution",)
 MAX_SEED = 2**53 - 1  # the schema's bound: JSON readers keep integers exact up to here
 _TEMPLATE = re.compile(r"\{[{%]")
 _DIGITS = re.compile(r"[0-9]+")

@@ -1,8 +1,8 @@
 """What an operation that can outgrow its inputs would build, worked out before it runs.
 
 Padding (``center``, ``ljust``, ``zfill``, ``indent``), printf and ``str.format`` widths,
-joins, replacements, ``translate``, ``to_bytes``, ``batch``/``slice`` counts, ``tojson``
-indents and ``lipsum`` can each turn a few characters of template into gigabytes. Each
+joins, replacements, ``translate``, ``to_bytes``, ``batch``/``slice`` counts and
+``tojson`` indents can each turn a few characters of template into gigabytes. Each
 function here computes the size of the result from the arguments alone and hands it to
 the render's ``Budget`` (flowpipe.recipe.limits), which refuses it if it is too large.
 Sizes are upper bounds: a refused operation may have built a little less.
@@ -16,14 +16,13 @@ import string
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
-from flowpipe.recipe.limits import Budget, LimitError, budget, figure, weight
+from flowpipe.recipe.limits import Budget, LimitError, figure, weight
 
 __all__ = [
     "CHEAP_FILTERS",
     "FILTER_CHECKS",
     "check_call",
     "check_format",
-    "check_lipsum",
     "check_printf",
 ]
 
@@ -257,11 +256,5 @@ FILTER_CHECKS: Mapping[str, FilterCheck] = {
 #: Filters that look at their input without reading it whole: they cost a step only.
 CHEAP_FILTERS = frozenset(
     {"attr", "count", "length", "d", "default", "first", "safe", "abs", "int", "float",
-     "round", "random", "items"}
+     "round", "items"}
 )
-
-
-def check_lipsum(n: Any = 5, html: Any = True, min: Any = 20, max: Any = 100) -> None:
-    """``lipsum()``: n paragraphs of up to ``max`` words of up to 12 letters."""
-    del html, min
-    budget().predict(_int(n, 5) * _int(max, 100) * 13, "'lipsum()'")

@@ -20,11 +20,12 @@ __all__ = ["RefProblem", "Target", "resolve_reference"]
 
 _ASSET = re.compile(r"assets\.(?P<name>.*)", re.DOTALL)
 _NODE = re.compile(
-    r"(?P<step>[A-Za-z_][A-Za-z0-9_-]*)(?:\[(?P<sel>.*)\])?\.(?P<index>[+-]?\d+|pick)",
+    r"(?P<step>[A-Za-z_][A-Za-z0-9_-]*)(?:\[(?P<sel>.*)\])?\.(?P<index>[+-]?[0-9]+|pick)",
     re.DOTALL,
 )
 _PAIR_SPLIT = re.compile(r",\s*(?=[A-Za-z_][A-Za-z0-9_]*\s*=)")
 _SHOWN_VARIANTS = 6
+_MAX_INDEX_DIGITS = 9  # past this an index is out of range anyway; int() of 4,301 digits raises
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,9 +76,9 @@ def resolve_reference(
     node = _select(step, selector)
     if which == "pick":
         return Target(node=node, pick=True)
-    index = int(which)
+    index = int(which) if len(which.lstrip("+-")) <= _MAX_INDEX_DIGITS else None
     count = step.count_of(node)
-    if not 0 <= index < count:
+    if index is None or not 0 <= index < count:
         who = f"step {step.id!r}" if count == step.count else f"node {node!r}"
         raise RefProblem(
             f"{who} makes {count} image{'s' if count > 1 else ''} ({_index_range(count)})",

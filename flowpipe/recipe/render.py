@@ -26,7 +26,7 @@ from jinja2.exceptions import SecurityError, TemplateSyntaxError, UndefinedError
 from flowpipe.errors import Location, TemplateError
 from flowpipe.recipe.limits import DOCS, Budget, LimitError, RenderLimits, active_budget
 from flowpipe.recipe.messages import did_you_mean, one_line
-from flowpipe.recipe.sandbox import Sandbox
+from flowpipe.recipe.sandbox import Sandbox, UnstableError
 
 __all__ = ["Renderer", "is_template"]
 
@@ -145,6 +145,13 @@ class Renderer:
             return TemplateError(f"{what}: {_text(exc)}", where(line))
         if isinstance(exc, LimitError):
             return TemplateError(f"{what}: over a limit: {_text(exc)}", where(line), hint=DOCS)
+        if isinstance(exc, UnstableError):
+            return TemplateError(
+                f"{what}: {_text(exc)}: keys must be stable (the same recipe must make the "
+                "same requests, or the cache never answers)",
+                where(line),
+                hint=exc.hint,
+            )
         if isinstance(exc, RecursionError):
             return TemplateError(f"{what}: templates or macros nest too deeply", where(line))
         if isinstance(exc, SecurityError):

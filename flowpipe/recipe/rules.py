@@ -19,11 +19,7 @@ from __future__ import annotations
 from flowpipe.dialects import DIALECTS, Dialect
 
 __all__ = [
-    "IMAGEN",
-    "MAX_CONTEXT",
     "MAX_PROMPT_CHARS",
-    "MODELS",
-    "NANO",
     "auto_model",
     "default_fallback",
     "model_problem",
@@ -32,10 +28,6 @@ __all__ = [
 ]
 
 _OLD = DIALECTS["2025-11"]
-IMAGEN = "imagen-4"
-NANO = "nano-banana"
-MODELS = tuple(_OLD.models)
-MAX_CONTEXT = {name: model.max_context for name, model in _OLD.models.items()}
 MAX_PROMPT_CHARS = 10_000
 
 

@@ -10,12 +10,18 @@ render's ``Budget`` (flowpipe.recipe.limits, sizes from flowpipe.recipe.growth):
 - the compiled code of a ``for`` loop counts each item it takes (also the items a
   ``loop(...)`` recursion takes), so nested loops cannot spin for minutes;
 - output, captured blocks and macro results are checked before they are joined.
+
+What a template renders goes into a request key, so it must be the same on every run:
+``lipsum()`` and ``|random`` (Jinja's only sources of chance), and printing an object
+whose text holds its memory address (``<generator object ...>``, ``<function ...>``),
+are refused with an ``UnstableError``.
 """
 
 from __future__ import annotations
 
 import functools
 import operator
+import re
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -23,19 +29,18 @@ from jinja2 import nodes
 from jinja2.compiler import CodeGenerator, Frame, optimizeconst
 from jinja2.runtime import LoopContext, Macro, Undefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment
-from jinja2.utils import _PassArg, generate_lorem_ipsum
+from jinja2.utils import _PassArg
 
 from flowpipe.recipe.growth import (
     CHEAP_FILTERS,
     FILTER_CHECKS,
     check_call,
     check_format,
-    check_lipsum,
     check_printf,
 )
 from flowpipe.recipe.limits import MAX_INT_BITS, LimitError, budget
 
-__all__ = ["CALL_STEPS", "Sandbox"]
+__all__ = ["CALL_STEPS", "Sandbox", "UnstableError"]
 
 #: Steps a macro call, a recursive ``loop(...)`` or a ``str.format`` costs: each does
 #: the work of a few dozen lookups (measured in benchmarks/template_limits.py).
@@ -51,6 +56,27 @@ _COMPARE: dict[str, Callable[[Any, Any], Any]] = {
     "lt": operator.lt, "lteq": operator.le,
     "in": lambda a, b: a in b, "notin": lambda a, b: a not in b,
 }
+
+
+#: The end of ``<generator object unique at 0x7f...>``: an object printed as its address.
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+>")
+_STABLE = "write the words yourself, or list the choices in a matrix"
+
+
+class UnstableError(Exception):
+    """A template asked for something that differs from run to run (no stable key)."""
+
+    def __init__(self, message: str, hint: str = _STABLE) -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
+def _refused(what: str, why: str) -> Callable[..., Any]:
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise UnstableError(f"{what} {why}")
+
+    refuse.__name__ = what
+    return refuse
 
 
 class _Generator(CodeGenerator):
@@ -132,15 +158,18 @@ def _bounded_test(name: str, func: Any) -> Callable[..., Any]:
     return bounded
 
 
-def _lipsum(*args: Any, **kwargs: Any) -> str:
-    check_lipsum(*args, **kwargs)
-    return str(generate_lorem_ipsum(*args, **kwargs))
-
-
 def _finalize(value: Any) -> Any:
-    """What ``{{ ... }}`` prints: checked before it is turned into text."""
+    """What ``{{ ... }}`` prints: checked before it is turned into text, and refused when
+    that text would hold a memory address (it differs on every run)."""
     current = budget()
     current.predict(current.weight(value), "the output")
+    if not isinstance(value, int | float):
+        text = value if isinstance(value, str) else str(value)
+        if " at 0x" in text and _ADDRESS.search(text):
+            what = "text" if isinstance(value, str) else f"a {type(value).__name__}"
+            raise UnstableError(f"prints {what} holding a memory address, which differs on "
+                                "every run", "a generator or an object is not text: end it "
+                                "with |list or |join")
     return value
 
 
@@ -154,7 +183,8 @@ class Sandbox(ImmutableSandboxedEnvironment):
         super().__init__(finalize=_finalize, **options)
         self.filters = {k: _bounded_filter(k, f) for k, f in self.filters.items()}
         self.tests = {k: _bounded_test(k, f) for k, f in self.tests.items()}
-        self.globals["lipsum"] = _lipsum
+        self.globals["lipsum"] = _refused("lipsum()", "writes other words on every run")
+        self.filters["random"] = _refused("filter 'random'", "picks another item on every run")
 
     @staticmethod
     def concat(parts: Iterable[str]) -> str:

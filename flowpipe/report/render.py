@@ -43,6 +43,7 @@ from flowpipe.report.timeline import CHART_HEIGHT, CHART_WIDTH, AccountChart, ti
 from flowpipe.report.view import StepView, build_steps, image_entries
 from flowpipe.store.manifest import ManifestImage
 from flowpipe.store.outputs import atomic_write
+from flowpipe.store.picks import picks_path
 from flowpipe.store.runlog import RunLog
 
 __all__ = ["LAZY_THRESHOLD", "PausedAccount", "ReviewMode", "Stat", "paused_accounts",
@@ -62,10 +63,16 @@ _JSON_ESCAPES = {
 
 @dataclass(frozen=True, slots=True)
 class ReviewMode:
-    """The page as ``flowpipe review`` serves it: picking on, picks sent to ``api``."""
+    """The page as ``flowpipe review`` serves it: picking on, picks sent to ``api`` and
+    written beside ``recipe`` (the server's, which ``--recipe`` may name: not run.json's)."""
 
     api: str  # the picks endpoint, relative to the page
-    picks_file: str  # the file the picks go to, as the page names it
+    recipe: Path
+
+    @property
+    def picks_file(self) -> str:
+        """The file the picks go to, as the page names it."""
+        return picks_path(self.recipe).name
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,7 +250,7 @@ def render_report(out: Path, *, review: ReviewMode | None = None,
         raise OutputError(f"{out}: no such output folder; run `flowpipe run` first")
     manifest = load_manifest(out)
     run, run_note = load_run(out)
-    recipe = recipe_of(out, run)
+    recipe = review.recipe if review is not None else recipe_of(out, run)
     entries = image_entries(manifest, out)
     sources = [
         *((sha, source, (e.width, e.height) if e.width and e.height else None)

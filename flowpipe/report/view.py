@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
+from flowpipe.dialects import request_references
 from flowpipe.errors import ErrorInfo
 from flowpipe.report.model import ManifestData, NodeEntry
 from flowpipe.report.thumbs import Thumb, image_sha, safe_image_path
@@ -30,7 +31,7 @@ _DEFAULT_HINTS = {
     "skipped": "Fix the upstream node that failed, then run again; this node follows it.",
     "waiting": "Pick images with `flowpipe review OUT`, then run again.",
 }
-_SKIP_PARAMS = {"prompt", "email", "mediaGenerationId"}  # an upscale's source: listed apart
+_SKIP_PARAMS = {"prompt", "email"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -313,11 +314,8 @@ def build_steps(
 
 def _params(node: NodeEntry) -> tuple[tuple[str, str], ...]:
     """Request fields worth showing: references are listed apart, by their text."""
-    return tuple(
-        (k, v)
-        for k, v in node.request
-        if k not in _SKIP_PARAMS and not k.startswith(("styleReference", "contextReference"))
-    )
+    refs = set(request_references(k for k, _ in node.request))
+    return tuple((k, v) for k, v in node.request if k not in _SKIP_PARAMS and k not in refs)
 
 
 def _lightbox_item(card: Card, node: NodeEntry) -> dict[str, object]:

@@ -52,22 +52,32 @@ _WRITE_LOCK: web.AppKey[asyncio.Lock] = web.AppKey("write_lock", asyncio.Lock)
 
 @dataclass(frozen=True, slots=True)
 class ReviewConfig:
-    """What one review server serves: ``out``'s images and page, picks to ``picks``."""
+    """What one review server serves: ``out``'s images and page, picks beside ``recipe``."""
 
     out: Path
-    picks: Path
+    recipe: Path
     token: str
+
+    @property
+    def picks(self) -> Path:
+        """The one file the server writes."""
+        return picks_path(self.recipe)
 
     @classmethod
     def for_output(cls, out: Path, recipe: Path | None = None) -> ReviewConfig:
         """The server of ``out``, its picks beside ``recipe`` (from run.json when None)."""
         out = Path(out)
         read_manifest(out)  # an OutputError now, not on the first request
-        return cls(out, picks_path(find_recipe(out, recipe)), secrets.token_urlsafe(24))
+        return cls(out, find_recipe(out, recipe), secrets.token_urlsafe(24))
 
 
 def find_recipe(out: Path, recipe: Path | None) -> Path:
-    """The recipe the picks belong to: given, or named by ``out``'s run.json."""
+    """The recipe the picks belong to: given, or named by ``out``'s run.json.
+
+    run.json comes with the folder, which may be a downloaded artifact: the recipe it
+    names is taken only when it lies under the current folder, so a folder from elsewhere
+    cannot choose where the picks file is written (docs/review.md).
+    """
     if recipe is not None:
         if not Path(recipe).is_file():
             raise UsageError(f"no recipe file {recipe}", option="recipe")
@@ -77,6 +87,12 @@ def find_recipe(out: Path, recipe: Path | None) -> Path:
         raise UsageError(
             f"cannot tell which recipe made {out}: its run.json does not name one that exists",
             hint="name the recipe (the picks file goes beside it)", option="recipe",
+        )
+    if not found.resolve().is_relative_to(Path.cwd().resolve()):
+        raise UsageError(
+            f"{out}'s run.json names the recipe {found}, outside the current folder",
+            hint="name the recipe to write picks beside it, or run from a folder that holds it",
+            option="recipe",
         )
     return found
 
@@ -124,7 +140,7 @@ async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 async def _page(request: web.Request) -> web.Response:
     config = request.app[_CONFIG]
-    mode = ReviewMode(api="api/picks", picks_file=config.picks.name)
+    mode = ReviewMode(api="api/picks", recipe=config.recipe)
     html = await asyncio.to_thread(render_report, config.out, review=mode)
     return web.Response(text=html, content_type="text/html", charset="utf-8")
 
@@ -183,6 +199,8 @@ async def _post_picks(request: web.Request) -> web.Response:
         return _refuse(409, str(exc))
     except (ValueError, OutputError) as exc:
         return _refuse(400, str(exc))
+    except RecursionError:  # 64 KB of '[' is deeper than json.loads goes
+        return _refuse(400, "the JSON nests too deeply")
     order = [n.id for n in manifest.nodes]
     try:
         async with request.app[_WRITE_LOCK]:

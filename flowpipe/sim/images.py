@@ -310,11 +310,17 @@ async def handle_images(request: web.Request) -> web.StreamResponse:
 
     marker = re.search(rf"\b{re.escape(cfg.moderation_word)}\b", req.prompt, re.IGNORECASE)
     decision = state.decide(
-        content, marker=marker is not None, nano_plain=req.model == "nano-banana" and not refs
+        content, marker=marker is not None, nano_plain=_nano(req.model) and not refs
     )
     return await _generate(
         request, state, req=req, email=email, seed=seed, refs=refs, decision=decision
     )
+
+
+def _nano(model: str) -> bool:
+    """A model of the nano-banana family: nano-banana in 2025-11, nano-banana-2-lite, -2
+    and -pro in 2026-07 (``model`` is the dialect's canonical name by now)."""
+    return model.startswith("nano-banana")
 
 
 async def _generate(

@@ -17,18 +17,12 @@ from flowpipe.dialects import DIALECTS, Dialect
 from flowpipe.sim.bodies import Answer, error
 
 __all__ = [
-    "ASPECT_RATIOS",
-    "MODELS",
     "ImagesRequest",
     "parse_images_body",
     "parse_upscale_body",
 ]
 
 _OLD = DIALECTS["2025-11"]
-MODELS = tuple(_OLD.models)
-ASPECT_RATIOS = _OLD.aspect_ratios
-MAX_CONTEXT = {name: model.max_context for name, model in _OLD.models.items()}
-
 _NUMBERED = re.compile(r"^(?P<field>styleReference|contextReference|reference)_(?P<n>\d+)$")
 
 

@@ -9,16 +9,16 @@ lock the ``api`` its keys were made for, so ``flowpipe plan`` and ``flowpipe why
 say what changed (``flowpipe.why``). Both are optional: a lock written before has
 neither and stays valid, a missing field reads as unknown. An entry whose key and
 images are unchanged is kept exactly as it was, so re-running an unchanged recipe
-never rewrites a committed lock.
+(or one whose steps were only reordered) never rewrites a committed lock.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Protocol
 
 from flowpipe.errors import FrozenCacheMissError, OutputError
 from flowpipe.store.jsonread import read_json
@@ -29,6 +29,7 @@ __all__ = [
     "Lock",
     "LockEntry",
     "LockPlace",
+    "Planned",
     "check_lock",
     "lock_path",
     "lock_place",
@@ -59,6 +60,20 @@ class LockEntry:
         return data
 
 
+class Planned(Protocol):
+    """What a lock takes from a plan (``flowpipe.planner.Plan``; the store sits beside
+    the planner and does not import it)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def backend(self) -> str: ...
+    @property
+    def dialect(self) -> str: ...
+    @property
+    def nodes(self) -> Mapping[str, object]: ...  # in the plan's order
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Lock:
     """A lock file: the recipe's name, the backend kind (and API dialect) of its keys,
@@ -73,25 +88,28 @@ class Lock:
         """The locked key of every node."""
         return {nid: entry.key for nid, entry in self.nodes.items()}
 
-    def updated(self, order: Iterable[str], finished: Mapping[str, LockEntry]) -> Lock:
-        """This lock with ``finished`` entries replaced, in ``order``; others kept.
-
-        An entry whose key and images did not change is kept as it was written.
-        """
+    def merge(self, plan: Planned, finished: Mapping[str, LockEntry]) -> Lock:
+        """This lock after a run of ``plan`` (recipe, backend and api are the plan's):
+        each ``finished`` entry replaces this lock's, unless its key and images are the
+        same (then the entry stays as it was written); a node not finished keeps its
+        entry; nodes the plan no longer has, and every entry of a lock for another
+        backend, are dropped. Entries are in the plan's order."""
+        kept = self.nodes if self.backend == plan.backend else {}
         nodes = {}
-        for nid in order:
-            new, old = finished.get(nid), self.nodes.get(nid)
+        for nid in plan.nodes:
+            new, old = finished.get(nid), kept.get(nid)
             entry = old if new is None or (old is not None and old.same_result(new)) else new
             if entry is not None:
                 nodes[nid] = entry
-        return Lock(recipe=self.recipe, backend=self.backend, nodes=MappingProxyType(nodes),
-                    api=self.api)
+        return Lock(recipe=plan.name, backend=plan.backend, nodes=MappingProxyType(nodes),
+                    api=plan.dialect)
 
     def same_entries(self, other: Lock) -> bool:
-        """The same nodes, in the same order, with the same keys and images, same backend."""
-        mine, theirs = list(self.nodes.items()), list(other.nodes.items())
-        return self.backend == other.backend and len(mine) == len(theirs) and all(
-            a == b and x.same_result(y) for (a, x), (b, y) in zip(mine, theirs, strict=True)
+        """The same nodes with the same keys and images, same backend. Their order is not
+        compared: reordering steps changes no key, so it rewrites no committed lock."""
+        theirs = other.nodes
+        return self.backend == other.backend and self.nodes.keys() == theirs.keys() and all(
+            entry.same_result(theirs[nid]) for nid, entry in self.nodes.items()
         )
 
     def to_json(self) -> dict[str, Any]:

@@ -51,6 +51,7 @@ __all__ = [
 ]
 
 _HEX = re.compile(r"[0-9a-f]{64}")
+_IMAGE_NUMBER = re.compile(r"[0-9]{1,9}")  # not isdigit(): '²' is a digit to it, not to int()
 _PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*(\[[A-Za-z0-9_.=,+-]*\])?")
 _FIELDS = ("image", "sha256", "note", "rejected")
 _MAX_NOTE = 2000
@@ -68,10 +69,6 @@ class Pick:
     note: str | None = None
     rejected: Mapping[int, str] = field(default_factory=lambda: MappingProxyType({}))
     location: Location | None = field(default=None, compare=False)
-
-    @property
-    def picked(self) -> bool:
-        return self.image is not None
 
     def stale(self, images: Iterable[str]) -> bool:
         """Whether the pick names bytes the node's images (API hashes, in order) lack."""
@@ -185,7 +182,7 @@ def _scalar(path: Path, node: yaml.Node, what: str) -> str:
 
 def _index(path: Path, node: yaml.Node, what: str) -> int:
     text = _scalar(path, node, what)
-    if not text.isdigit():
+    if not _IMAGE_NUMBER.fullmatch(text):
         raise PicksError(f"{what}: expected an image number (0, 1, ...), got {text!r}",
                          _at(path, node), hint="image numbers start at 0")
     return int(text)

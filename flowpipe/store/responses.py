@@ -18,17 +18,19 @@ then to the remote.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flowpipe.dialects import ImageFormat
 from flowpipe.errors import CacheEntryError
 from flowpipe.imagebytes import sniff_image
-from flowpipe.store.cache import CacheStore
+from flowpipe.store.cache import INDEX_NAME, CacheStore, DiskCache, default_cache_dir
 
 if TYPE_CHECKING:
     from flowpipe.store.remote import RemoteCache
@@ -39,11 +41,28 @@ __all__ = [
     "CachedGeneration",
     "CachedImage",
     "ResponseCache",
+    "existing_cache",
     "sha256_hex",
     "verify_cache",
 ]
 
 log = logging.getLogger("flowpipe.cache")
+
+
+@contextlib.contextmanager
+def existing_cache(folder: Path | None) -> Iterator[ResponseCache | None]:
+    """The cache in ``folder`` (None: the default one) for a look that sends nothing
+    (``plan``, ``why``, ``diff``); None when it has no index yet, so looking never
+    creates a cache folder or an empty index."""
+    folder = Path(folder) if folder is not None else default_cache_dir()
+    if not (folder / INDEX_NAME).exists():
+        yield None
+        return
+    store = DiskCache(folder)
+    try:
+        yield ResponseCache(store)
+    finally:
+        store.close()
 
 
 def sha256_hex(data: bytes) -> str:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
+import flowpipe
 from flowpipe.cli import cli
 from flowpipe.compare import compare, render_compare, word_diff
 
@@ -74,3 +75,58 @@ def test_the_cli_writes_the_page_and_lists_what_changed(edited, tmp_path: Path) 
     assert target.is_file()
     missing = CliRunner().invoke(cli, ["diff", str(tmp_path / "nope"), str(after)])
     assert missing.exit_code == 1 and "no such output folder" in missing.stderr
+
+
+def test_a_lock_lists_references_in_the_requests_order(tmp_path: Path) -> None:
+    """A lock's side reads its references from cached requests, by field; ordered by
+    name, style came after context (and reference_10 before reference_2): a prompt edit
+    alone showed `references` changed."""
+    recipe, cache = tmp_path / "refs.yaml", tmp_path / "cache"
+    recipe.write_text(
+        "version: 1\nname: refs\ndefaults: {model: imagen-4, count: 2, seed: 1}\nsteps:\n"
+        "  hero: {prompt: a shoe}\n"
+        "  poster: {prompt: poster, style: hero.1, context: [hero.0]}\n")
+    wide = tmp_path / "wide.yaml"
+    wide.write_text(
+        "version: 1\nname: wide\napi: '2026-07'\ndefaults: {count: 1, seed: 1}\nsteps:\n"
+        "  tile: {prompt: a tile, matrix: {n: [a, b, c, d, e, f, g, h, i, j]}}\n"
+        "  mosaic:\n    prompt: mosaic\n"
+        "    context: [" + ", ".join(f"'tile[n={n}].0'" for n in "abcdefghij") + "]\n")
+    for path in (recipe, wide):
+        result = flowpipe.run(path, out=tmp_path / path.stem, backend="sim", cache_dir=cache,
+                              lock=True)
+        assert result.ok, result.message
+        path.write_text(path.read_text().replace("prompt: poster", "prompt: a poster")
+                        .replace("prompt: mosaic", "prompt: a mosaic"))
+        diff = compare(path.with_name(f"{path.stem}.lock.json"), path, cache_dir=cache)
+        changed = {n.id: [c.label for c in n.changes] for n in diff.changed()}
+        assert changed == {"poster" if path is recipe else "mosaic": ["prompt"]}
+
+
+def test_diff_creates_no_cache(edited, tmp_path: Path) -> None:
+    """Like plan and why, diff only looks: no cache folder, no empty index, is made."""
+    recipe, before, _, _ = edited
+    empty, missing = tmp_path / "empty-cache", tmp_path / "no-cache"
+    empty.mkdir()
+    for folder in (empty, missing):
+        result = compare(before, recipe, cache_dir=folder)
+        assert [n.id for n in result.same()] == ["hero", "side"]  # read from the files
+    assert list(empty.iterdir()) == []
+    assert not missing.exists()
+
+
+def test_nodes_neither_side_made_are_not_changed(tmp_path: Path) -> None:
+    """Nodes waiting for review carry a provisional key in the manifest; the recipe's
+    side knows no key for them: with no images on either side, nothing changed."""
+    examples = Path(__file__).resolve().parents[2] / "examples"
+    recipe, cache = tmp_path / "review-loop.yaml", tmp_path / "cache"
+    recipe.write_bytes((examples / "review-loop.yaml").read_bytes())  # no picks file
+    result = flowpipe.run(recipe, out=tmp_path / "out", backend="sim", cache_dir=cache)
+    assert result.outcome == "waiting"
+    diff = compare(tmp_path / "out", recipe, cache_dir=cache)
+    assert diff.changed() == ()
+    assert {n.id for n in diff.same()} == {"hero", "poster", "banner"}
+    recipe.write_text(recipe.read_text().replace("launch poster", "summer poster"))
+    diff = compare(tmp_path / "out", recipe, cache_dir=cache)
+    assert {n.id: [c.label for c in n.changes] for n in diff.changed()} == {
+        "poster": ["prompt"]}

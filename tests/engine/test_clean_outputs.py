@@ -53,12 +53,26 @@ def test_a_removed_steps_files_and_folders_are_gone_after_the_next_run(
     mine = out / "banner" / "notes.txt"  # not flowpipe's: it stays, and so does its folder
     mine.write_text("keep me")
     result = _run(runner, write_recipe(_without_banner(CHAIN)), out)
-    assert "flowpipe: removed 1 file of nodes no longer in the recipe" in result.stderr
+    assert "flowpipe: removed 1 image file no node lists any more" in result.stderr
     assert not (out / "banner" / "default").exists()
     assert mine.read_text() == "keep me"
     assert _files(out) == _listed(out)
     assert result.stderr.splitlines()[-1] == f"flowpipe: report: {out / 'report.html'}"
     assert json.loads((out / "run.json").read_text())["summary"]["removed_files"] == 1
+
+
+def test_a_lowered_count_removes_the_extra_images_of_a_node_still_in_the_recipe(
+    runner: CliRunner, write_recipe, tmp_path: Path
+) -> None:
+    """The closing line does not say the node left the recipe: only its image 1 did."""
+    out = tmp_path / "out"
+    _run(runner, write_recipe(CHAIN), out, "--no-report")
+    one = CHAIN.replace("    aspectRatio: portrait\n", "    aspectRatio: portrait\n    count: 1\n")
+    assert one != CHAIN
+    result = _run(runner, write_recipe(one), out, "--no-report")
+    assert "flowpipe: removed 1 image file no node lists any more" in result.stderr
+    assert not (out / "poster" / "default" / "1.jpg").exists()
+    assert (out / "poster" / "default" / "0.jpg").is_file()
 
 
 def test_the_only_copy_goes_into_the_cache_before_its_file_is_removed(

@@ -67,6 +67,23 @@ def test_an_unchanged_rerun_leaves_the_lock_byte_for_byte(
     assert committed.read_bytes() == old
 
 
+def test_reordered_steps_all_cached_leave_the_lock_byte_for_byte(
+    runner: CliRunner, write_recipe, tmp_path: Path
+) -> None:
+    """Step order changes no key: the committed lock keeps its old order, unrewritten."""
+    swatch = "  swatch: {prompt: a glaze swatch, count: 1}\n"
+    recipe = write_recipe(CHAIN.rstrip() + "\n" + swatch)
+    committed = recipe.with_name("recipe.lock.json")
+    _run(runner, recipe, tmp_path / "out")
+    old = committed.read_bytes()
+    assert list(json.loads(old)["nodes"])[-1] == "swatch"
+    recipe.write_text(recipe.read_text().replace(swatch, "").replace("steps:\n",
+                                                                      "steps:\n" + swatch))
+    result = _run(runner, recipe, tmp_path / "out")
+    assert "swatch" in result.output  # it ran (from the cache), first now
+    assert committed.read_bytes() == old
+
+
 def test_lock_names_the_file_outright(runner: CliRunner, write_recipe, tmp_path: Path) -> None:
     recipe = write_recipe(CHAIN)
     chosen = tmp_path / "locks" / "mine.lock.json"

@@ -365,6 +365,27 @@ def test_an_upscale_chain_runs_on_the_sources_account_and_is_cached_and_locked(
     assert frozen.sent == [] and again.sent == []
 
 
+def test_a_matrix_of_resolutions_sends_one_upscale_per_resolution(
+    write_recipe, tmp_path: Path
+) -> None:
+    """The 4k node is not the 2k one answered from the cache: each is its own request."""
+    recipe = _recipe(write_recipe, """\
+  base:
+    prompt: "the base"
+    count: 1
+  big:
+    matrix: {resolution: [2k, 4k]}
+    upscale: base.0
+""")
+    api = _two()
+    result = virtual_run(recipe, api, tmp_path, accounts=(A, B))
+    assert result.ok, result.message
+    assert api.upscales == 2 and result.summary["cached"] == 0
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    sent = {n["id"]: n["request"]["resolution"] for n in manifest["nodes"] if "big" in n["id"]}
+    assert sent == {"big[resolution=2k]": "2k", "big[resolution=4k]": "4k"}
+
+
 def test_an_upscale_waits_for_its_sources_account(write_recipe, tmp_path: Path) -> None:
     """The maker of base is throttled when the upscale goes out; the other account is free,
     but an uploaded copy may not be upscalable: the upscale waits for the maker."""

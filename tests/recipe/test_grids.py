@@ -205,6 +205,54 @@ def test_an_upscale_step_refuses_a_matrix_that_sets_a_field(write_recipe: WriteR
     ]
 
 
+def test_an_upscale_steps_matrix_sets_the_resolution(write_recipe: WriteRecipe) -> None:
+    plan = build_plan(write_recipe("""
+        version: 1
+        name: grid
+        api: "2026-07"
+        steps:
+          hero: {prompt: a, count: 1}
+          big:
+            upscale: hero.0
+            matrix: {resolution: [2k, 4k]}
+    """))
+    small, large = plan.nodes["big[resolution=2k]"], plan.nodes["big[resolution=4k]"]
+    assert (small.resolution, large.resolution) == ("2k", "4k")
+    assert small.provisional_key != large.provisional_key
+
+
+def test_a_matrix_variable_named_after_a_field_the_step_cannot_send_is_an_error(
+    write_recipe: WriteRecipe,
+) -> None:
+    """A matrix ``resolution`` on a generate step would set nothing: every variant would
+    send the same request (one image, answered from the cache for the others)."""
+    path = write_recipe("""
+        version: 1
+        name: grid
+        api: "2026-07"
+        steps:
+          hero:
+            prompt: "a lighthouse, {{ resolution }}"
+            matrix: {resolution: [2k, 4k]}
+          big:
+            upscale: "hero[resolution=2k].0"
+            matrix: {resolution: [2k, 8k]}
+          huge:
+            upscale: "hero[resolution=2k].0"
+            resolution: 4k
+            matrix: {resolution: [4k]}
+    """)
+    with pytest.raises(RecipeErrors) as caught:
+        build_plan(path)
+    assert messages(caught.value) == [
+        f"{path}:7:14: step 'hero': matrix.resolution: only an upscale step sets 'resolution' "
+        "(a generate step sends none: name the variable otherwise)",
+        f"{path}:10:31: step 'big': matrix.resolution[1]: '8k' is not one of 2k, 4k",
+        f"{path}:14:14: step 'huge': matrix.resolution: the step sets 'resolution' too "
+        "(remove one: the matrix sets it per node)",
+    ]
+
+
 def test_top_level_x_keys_hold_anchors_for_steps(write_recipe: WriteRecipe) -> None:
     plan = build_plan(write_recipe("""
         version: 1

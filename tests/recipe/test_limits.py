@@ -60,7 +60,6 @@ CONTROLS = {
         "{% endfor %}{{ ns.s }}"
     ),
     "macro": "{% macro m(x) %}<{{ x }}>{% endmacro %}{{ m(product) }}{{ m(n) }}",
-    "lipsum": "{{ lipsum(1, html=false, min=3, max=5)|wordcount > 0 }}",
     "indent": "{{ 'a\\nb'|indent(2, first=true) }}",
     "replace": "{{ product|replace('shoe', 'boot') }} {{ 'a-b'.replace('-', ' + ') }}",
     "sum": "{{ [1, 2, 3]|sum }} {{ [[1], [2]]|sum(start=[]) }}",

@@ -112,3 +112,11 @@ def test_commands_have_help_with_an_example() -> None:
     for command in ("validate", "plan", "schema"):
         code, out, _ = invoke(command, "--help")
         assert code == 0 and "Example:" in out and f"flowpipe {command}" in out
+
+
+def test_plan_and_why_say_they_only_read_the_lock() -> None:
+    for command in ("plan", "why"):
+        code, out, _ = invoke(command, "--help")
+        assert code == 0 and "The lock file to compare with (only read" in out
+        assert "to write" not in out
+    assert "The lock file to write" in invoke("run", "--help")[1]

@@ -91,3 +91,34 @@ def test_undefined_in_a_simple_template_falls_back_to_jinja_error() -> None:
     assert renderer.render("{{ a }}", {"a": 1}, what=lambda: "x", where=where) == "1"
     with pytest.raises(TemplateError, match="variable 'a' is undefined"):
         renderer.render("{{ a }}", {"b": 1}, what=lambda: "x", where=where)
+
+
+@pytest.mark.parametrize(
+    ("source", "reason", "line"),
+    [
+        ("{{ lipsum(1) }}", "lipsum() writes other words on every run", 11),
+        ("{{ lipsum(n=10**6) }}", "lipsum() writes other words on every run", 11),
+        ("a\n{{ palettes|random }}", "filter 'random' picks another item on every run", 12),
+        ("{{ palettes|reverse }}", "prints a list_reverseiterator holding a memory address", 11),
+        ("{{ palettes|map('upper') }}", "prints a generator holding a memory address", 11),
+        ("{{ 'x ' ~ joiner() }}", "prints text holding a memory address", 11),
+        ("{{ lipsum }}", "prints a function holding a memory address", 11),
+    ],
+    ids=["lipsum", "lipsum-huge", "random", "iterator", "generator", "object-as-text",
+         "function"],
+)
+def test_what_differs_from_run_to_run_is_refused(source: str, reason: str, line: int) -> None:
+    """A prompt is part of a request key: chance or an address in it, and no run would
+    ever find the last one's images in the cache."""
+    with pytest.raises(TemplateError) as info:
+        render(source)
+    assert str(info.value).startswith(f"r.yaml:{line}:5: step 'hero': prompt: {reason}")
+    assert "keys must be stable" in str(info.value)
+
+
+def test_deterministic_helpers_still_work() -> None:
+    """``cycler``, ``joiner`` and finished iterators print the same on every run."""
+    source = ("{% set c = cycler('a', 'b') %}{% set j = joiner('/') %}"
+              "{% for p in palettes %}{{ j() }}{{ c.next() }}{{ p }}{% endfor %} "
+              "{{ palettes|reverse|join(',') }} {{ palettes|map('upper')|list }}")
+    assert render(source) == "ateal/bamber amber,teal ['TEAL', 'AMBER']"

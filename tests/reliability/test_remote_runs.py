@@ -148,7 +148,7 @@ async def test_a_remote_that_stops_mid_run_is_one_warning_and_the_next_run_pushe
         assert result.exit_code == 0, result.message
         assert assert_outputs_whole(tmp_path / "out") == 8
         lost = [r.getMessage() for r in caplog.records if "stopped answering" in r.getMessage()]
-        assert len(lost) == 1 and url in lost[0]
+        assert len(lost) == 1 and url in lost[0], [r.getMessage() for r in caplog.records]
         shared = result.run_info["remote"]
         pending = sorted(p.name for p in (tmp_path / "cache" / "remote-pending").iterdir())
         assert not shared["available"]

@@ -79,3 +79,22 @@ def test_an_upscale_step_shows_its_source_and_its_png(tmp_path: Path) -> None:
         in section
     assert 'href="big/default/0.png"' in section
     assert "sha256:" not in section.split('<ul class="refs">')[0]  # no hash as a parameter
+
+
+def test_2026_reference_fields_are_not_listed_as_parameters(tmp_path: Path) -> None:
+    """2026-07 names every reference ``reference_N``: listed apart by its text, like
+    2025-11's ``contextReference_N``, never as a ``reference_1: sha256:...`` parameter."""
+    fab = fabricate_output(tmp_path / "out")
+    manifest = read_manifest(fab.out)
+
+    def spoken_2026(node: ManifestNode) -> ManifestNode:
+        request = {k.replace("contextReference_", "reference_"): v
+                   for k, v in node.request.items()}
+        return dataclasses.replace(node, request=request)
+
+    nodes = tuple(spoken_2026(n) for n in manifest.nodes)
+    assert any("reference_1" in n.request for n in nodes)
+    write_manifest(fab.out, dataclasses.replace(manifest, nodes=nodes))
+    html = write_report(fab.out).read_text(encoding="utf-8")
+    assert "reference_1" not in html
+    assert "<span>model</span>" in html  # the parameters are there, less the references

@@ -57,9 +57,11 @@ def made_template(tmp_path_factory: pytest.TempPathFactory) -> Made:
 
 
 @pytest.fixture
-def made(made_template: Made, tmp_path: Path) -> Made:
-    """A private copy, so each test writes its own picks file."""
+def made(made_template: Made, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Made:
+    """A private copy, so each test writes its own picks file; the current folder is the
+    copy's, as for a person who runs ``flowpipe review out`` beside the recipe."""
     root = tmp_path / "made"
     shutil.copytree(made_template.recipe.parent, root, ignore=shutil.ignore_patterns("cache"))
+    monkeypatch.chdir(root)
     return Made(root / "demo.yaml", root / "out", made_template.manifest)
 

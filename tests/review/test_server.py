@@ -13,7 +13,7 @@ import pytest
 
 from flowpipe.errors import UsageError
 from flowpipe.review import ReviewConfig, ReviewServer
-from flowpipe.store.picks import read_picks
+from flowpipe.store.picks import read_picks, update_picks
 
 from .conftest import Made
 
@@ -22,7 +22,7 @@ def _request(url: str, path: str, *, method: str = "GET", body: object = None,
              headers: dict[str, str] | None = None) -> tuple[int, bytes]:
     parts = urlsplit(url)
     conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
-    data = None if body is None else json.dumps(body).encode()
+    data = None if body is None else body if isinstance(body, bytes) else json.dumps(body).encode()
     sent = {"Content-Type": "application/json"} if data is not None else {}
     sent.update(headers or {})
     conn.request(method, path, body=data, headers=sent)
@@ -106,13 +106,16 @@ def test_writes_need_the_pages_origin_and_json(made: Made, served) -> None:
         pytest.param({"action": "note", "node": "hero", "note": "x" * 2001}, 400,
                      id="long-note"),
         pytest.param(["pick"], 400, id="not-an-object"),
+        pytest.param(b"{", 400, id="not-json"),
+        pytest.param(b"[" * 30_000 + b"]" * 30_000, 400, id="nested-too-deep"),
     ],
 )
 def test_bad_changes_are_refused_and_write_nothing(served, body: object, status: int) -> None:
     path = urlsplit(served.url).path + "api/picks"
-    got, _ = _request(served.url, path, method="POST", body=body,
-                      headers={"Origin": _origin(served.url)})
+    got, answer = _request(served.url, path, method="POST", body=body,
+                           headers={"Origin": _origin(served.url)})
     assert got == status
+    assert json.loads(answer)["error"]  # a reason, not a bare server error
     assert not served.config.picks.exists()
 
 
@@ -174,3 +177,39 @@ def test_without_run_json_the_recipe_must_be_named(made: Made) -> None:
     assert caught.value.option == "recipe"
     config = ReviewConfig.for_output(made.out, made.recipe)
     assert config.picks == made.recipe.with_name("demo.picks.yaml")
+
+
+def test_a_named_recipe_gives_the_page_its_picks(made: Made) -> None:
+    """``--recipe`` for a folder whose run.json names no recipe: the page shows the picks
+    of the file the server writes, not "run.json does not say where the recipe is"."""
+    os.remove(made.out / "run.json")
+    update_picks(made.recipe.with_name("demo.picks.yaml"),
+                 lambda p: p.pick("hero", 2, made.sha("hero", 2)))
+    with ReviewServer(ReviewConfig.for_output(made.out, made.recipe)) as server:
+        status, page = _request(server.url, urlsplit(server.url).path)
+    assert status == 200
+    assert b"does not say where the recipe is" not in page
+    data = page.split(b'<script type="application/json" id="fp-data">')[1].split(b"</script>")[0]
+    assert json.loads(data)["picks"]["hero"]["image"] == 2
+
+
+def test_a_recipe_run_json_names_outside_the_current_folder_must_be_named(
+    made: Made, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A downloaded output folder cannot choose where picks are written: a recipe outside
+    the folder flowpipe runs in, by a relative or an absolute path, needs --recipe."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    with pytest.raises(UsageError) as caught:
+        ReviewConfig.for_output(made.out)
+    assert caught.value.option == "recipe" and "outside the current folder" in str(caught.value)
+    run = json.loads((made.out / "run.json").read_text())
+    run["recipe"]["file"] = str(tmp_path / "made" / "demo.yaml")  # absolute
+    (made.out / "run.json").write_text(json.dumps(run))
+    with pytest.raises(UsageError):
+        ReviewConfig.for_output(made.out)
+    assert ReviewConfig.for_output(made.out, made.recipe).picks == made.recipe.with_name(
+        "demo.picks.yaml")
+    monkeypatch.chdir(tmp_path)  # a folder that holds the recipe: run.json is enough
+    assert ReviewConfig.for_output(made.out).recipe == made.recipe

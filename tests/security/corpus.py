@@ -95,7 +95,6 @@ TEMPLATE_ATTACKS = {
     "repeated-reference-list": (
         "{% set a = 'y' * 100000 %}{{ [a, a, a, a, a, a, a, a, a, a, a, a] }}"
     ),
-    "lipsum": "{{ lipsum(n=10**6) }}",
     "nested-range": (
         "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}"
     ),
@@ -398,6 +397,8 @@ def _cases() -> list[Case]:
     for name, template in TEMPLATE_ATTACKS.items():
         cases.append(Case(f"template-{name}", VALIDATE, 2, error="over a limit", where="6:13",
                           files={"recipe.yaml": _prompt(template)}))
+    cases.append(Case("template-lipsum", VALIDATE, 2, error="keys must be stable",
+                      where="6:13", files={"recipe.yaml": _prompt("{{ lipsum(n=10**6) }}")}))
     big = "y" * 5_000_000
     cases += [
         Case("prompt-20k-rendered", VALIDATE, 2, error="the prompt is 20,000 characters",

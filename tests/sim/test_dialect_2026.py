@@ -208,6 +208,19 @@ async def test_upscale_answers_the_image_at_the_resolution(
     assert stats(client)["upscales"] == 1
 
 
+async def test_nano_500_rate_hits_every_nano_model_without_references(
+    make_sim26: MakeSim26,
+) -> None:
+    client, _ = await make_sim26(nano_500_rate=1.0)
+    for model in ("nano-banana-2-lite", "nano-banana-2", "nano-banana-pro", "imagen-4"):
+        status, body, _ = await gen(client, model=model, email=A)  # imagen-4: 2-lite now
+        assert status == 500, (model, body)
+    _, asset = await upload(client, image_bytes("PNG"), "image/png", A)
+    status, body, _ = await gen(client, model="nano-banana-pro", email=A,
+                                reference_1=asset["media"]["name"])
+    assert status == 200, body
+
+
 async def test_upscale_refusals(make_sim26: MakeSim26) -> None:
     client, _ = await make_sim26()
     _, body, _ = await gen(client, email=A)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -70,17 +71,39 @@ def test_a_lock_records_requests_and_the_api_and_reads_old_locks_as_unknown(
     assert read_old.api is None and read_old.nodes["a"].request is None
 
 
-def test_updated_keeps_an_unchanged_entry_as_it_was_written() -> None:
+@dataclass(frozen=True)
+class _Plan:
+    """The parts of a plan a lock takes (``flowpipe.store.lock.Planned``)."""
+
+    nodes: dict[str, object]
+    name: str = "r"
+    backend: str = "sim"
+    dialect: str = "2025-11"
+
+
+def test_merge_keeps_an_unchanged_entry_as_it_was_written() -> None:
     old = Lock(recipe="r", backend="sim", nodes={"a": LockEntry("k1", ("s1",)),
                                                  "gone": LockEntry("k9")})
-    new = old.updated(["a", "b"], {"a": LockEntry("k1", ("s1",), {"prompt": "p"}),
-                                   "b": LockEntry("k2", ("s2",), {"prompt": "q"})})
+    plan = _Plan(dict.fromkeys(["a", "b"]))
+    new = old.merge(plan, {"a": LockEntry("k1", ("s1",), {"prompt": "p"}),
+                           "b": LockEntry("k2", ("s2",), {"prompt": "q"})})
     assert new.nodes["a"].request is None  # same key and images: the old text stays
     assert new.nodes["b"].request == {"prompt": "q"}
-    assert list(new.nodes) == ["a", "b"]
+    assert list(new.nodes) == ["a", "b"]  # a node the plan no longer has is dropped
+    assert (new.recipe, new.backend, new.api) == ("r", "sim", "2025-11")
     assert not new.same_entries(old)
-    assert new.same_entries(new.updated(["a", "b"], {}))
+    assert new.same_entries(new.merge(plan, {}))
     assert not new.same_entries(Lock(recipe="r", backend="useapi", nodes=new.nodes))
+
+
+def test_merge_drops_the_entries_of_another_backend() -> None:
+    """A lock of useapi keys says nothing about a sim run's nodes: only what it finished."""
+    old = Lock(recipe="r", backend="useapi", nodes={"a": LockEntry("k1"), "b": LockEntry("k2")})
+    new = old.merge(_Plan(dict.fromkeys(["a", "b"])), {"b": LockEntry("k3", ("s3",))})
+    assert new.backend == "sim"
+    assert dict(new.nodes) == {"b": LockEntry("k3", ("s3",))}
+    fresh = Lock(recipe=None, backend=None).merge(_Plan({"a": None}), {"a": LockEntry("k1")})
+    assert dict(fresh.nodes) == {"a": LockEntry("k1")}
 
 
 def test_lock_place_keeps_the_committed_lock_safe(tmp_path: Path) -> None:
@@ -100,3 +123,12 @@ def test_lock_place_keeps_the_committed_lock_safe(tmp_path: Path) -> None:
     assert other.path == out / "c.lock.json"
     assert other.moved is not None and "the lock's useapi" in other.moved
     assert lock_place(recipe, out, backend="useapi", variables=False).path == committed
+
+
+def test_the_same_entries_in_another_order_are_the_same() -> None:
+    """Reordering steps changes no key: the lock's order alone is no reason to rewrite it."""
+    a, b = LockEntry("k1", ("s1",)), LockEntry("k2", ("s2",))
+    lock = Lock(recipe="r", backend="sim", nodes={"a": a, "b": b})
+    assert lock.same_entries(Lock(recipe="r", backend="sim", nodes={"b": b, "a": a}))
+    assert not lock.same_entries(Lock(recipe="r", backend="sim", nodes={"b": b, "a": b}))
+    assert not lock.same_entries(Lock(recipe="r", backend="sim", nodes={"b": b}))
