@@ -34,25 +34,48 @@ TOKEN = "stress-secret-token-5b1e"  # a local simulator's test token
 DETAILS = 50  # nodes that take a reference, so uploads, 403s and skips happen too
 
 
+ROW = 50  # tiles per matrix row: a matrix list holds at most 10,000 values (the schema)
+
+
 def write_recipe(folder: Path, nodes: int) -> Path:
-    """A recipe of ``nodes`` single-image nodes: tiles, and details that use a tile."""
+    """A recipe of ``nodes`` single-image nodes: tiles, and details that use a tile.
+
+    Tiles are a (row x col) matrix so that 100,000 nodes stay within the schema's
+    10,000 values per list; a remainder that does not fill a row is a step of its own.
+    """
     tiles = nodes - DETAILS
-    text = "\n".join([
+    if tiles < DETAILS:
+        raise SystemExit(f"--nodes must be at least {2 * DETAILS}")
+    rows, rest = divmod(tiles, ROW)
+    lines = [
         "version: 1",
         f"name: stress-{nodes}",
         "defaults: {model: imagen-4, aspectRatio: square, count: 1}",
         "steps:",
-        "  tile:",
-        f"    matrix: {{n: [{', '.join(str(i) for i in range(tiles))}]}}",
-        '    prompt: "stress tile number {{ n }}"',
+    ]
+    if rows:
+        lines += [
+            "  tile:",
+            f"    matrix: {{row: [{', '.join(str(i) for i in range(rows))}],"
+            f" col: [{', '.join(str(i) for i in range(ROW))}]}}",
+            f'    prompt: "stress tile number {{{{ row * {ROW} + col }}}}"',
+        ]
+    if rest:
+        lines += [
+            "  edge:",
+            f"    matrix: {{n: [{', '.join(str(i) for i in range(rest))}]}}",
+            '    prompt: "stress edge tile number {{ n }}"',
+        ]
+    lines += [
         "  detail:",
         f"    matrix: {{n: [{', '.join(str(i) for i in range(DETAILS))}]}}",
-        '    context: ["tile[n={{ n }}].0"]',
+        f'    context: ["tile[row={{{{ n // {ROW} }}}},col={{{{ n % {ROW} }}}}].0"]'
+        if rows else '    context: ["edge[n={{ n }}].0"]',  # details use the first tiles
         '    prompt: "detail of tile {{ n }}"',
         "",
-    ])
+    ]
     path = folder / "stress.yaml"
-    path.write_text(text, encoding="utf-8")
+    path.write_text("\n".join(lines), encoding="utf-8")
     return path
 
 
@@ -116,7 +139,9 @@ def check_outputs(out: Path, cache: Path) -> dict[str, Any]:
         for image in node["images"]:
             data = (out / image["path"]).read_bytes()
             checked += 1
-            if hashlib.sha256(data).hexdigest() != image["sha256"]:
+            # the file carries a provenance packet (issue 14): its own hash is file_sha256
+            want = image.get("file_sha256") or image["sha256"]
+            if hashlib.sha256(data).hexdigest() != want:
                 bad_files.append(image["path"])
                 continue
             with Image.open(io.BytesIO(data)) as im:

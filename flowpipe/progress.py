@@ -58,7 +58,7 @@ class Tally:
         self.retries = 0
         self.reuploads = 0  # a 403 answered by uploading again: not a retry
         self.running: set[str] = set()
-        self.reasons: dict[str, str] = {}  # node -> "changed: prompt: ...", once sent
+        self.reasons: dict[str, str] = {}  # node -> "changed: prompt: ...", sent, not ended
         self.windows: dict[str, int] = {}
         self.paused: dict[tuple[str, str | None], AccountPaused] = {}
         self.started = time.monotonic()
@@ -80,6 +80,7 @@ class Tally:
             self.cached += 1
         elif isinstance(event, NodeDone):
             self.running.discard(event.node)
+            self.reasons.pop(event.node, None)
             self.done += 1
             self._sent_done += 1
         elif isinstance(event, NodeRetried):
@@ -90,8 +91,11 @@ class Tally:
                 self.retries += 1
         elif isinstance(event, NodeFailed):
             self.running.discard(event.node)
+            self.reasons.pop(event.node, None)
             self.failed += 1
         elif isinstance(event, NodeSkipped):
+            self.running.discard(event.node)
+            self.reasons.pop(event.node, None)
             self.skipped += 1
         elif isinstance(event, NodeWaiting):
             self.for_review += 1
@@ -153,6 +157,7 @@ class PlainProgress:
         print(f"[{t.finished}/{t.total}] {text}", file=self.stream, flush=True)
 
     def handle(self, event: Event) -> None:
+        why = self.tally.reasons.get(getattr(event, "node", ""))  # the tally forgets it at the end
         self.tally.handle(event)
         if isinstance(event, RunStarted):
             for warning in event.warnings:
@@ -166,7 +171,6 @@ class PlainProgress:
         elif isinstance(event, NodeCached):
             self._line(f"cached {event.node}")
         elif isinstance(event, NodeDone):
-            why = self.tally.reasons.get(event.node)
             self._line(f"done {event.node} in {event.seconds:.1f}s ({event.model_used})"
                        + (f": {why}" if why else ""))
         elif isinstance(event, NodeRetried):
@@ -176,7 +180,6 @@ class PlainProgress:
             self._line(f"{event.action} {event.node}: HTTP {status} {event.error.type} ({again})")
         elif isinstance(event, NodeFailed):
             hint = f" ({event.error.hint})" if event.error.hint else ""
-            why = self.tally.reasons.get(event.node)
             self._line(f"failed {event.node}: {event.error.type}: {event.error.message}{hint}"
                        + (f" [{why}]" if why else ""))
         elif isinstance(event, NodeSkipped):

@@ -117,6 +117,24 @@ def test_live_progress_has_a_bar_per_step_and_the_last_events_with_their_reasons
     assert "paused  " not in _final(live)
 
 
+def test_the_tally_forgets_why_a_node_ran_once_it_ended() -> None:
+    stream = io.StringIO()
+    sink = PlainProgress(stream)
+    for event in [
+        RunStarted(0.0, 2, "sim"),
+        NodeStarted(0.1, "a", "x@example.com", 1, "imagen-4", "new", ("not in the cache",)),
+        NodeStarted(0.1, "b", "x@example.com", 1, "imagen-4", "changed", ("prompt",)),
+    ]:
+        sink.handle(event)
+    assert set(sink.tally.reasons) == {"a", "b"}
+    sink.handle(NodeDone(0.5, "a", "x@example.com", 0.4, 1, "imagen-4"))
+    sink.handle(NodeFailed(0.6, "b", ErrorInfo("ModerationError", "moderated", 500)))
+    assert sink.tally.reasons == {}  # nothing kept per node once it ended
+    lines = stream.getvalue().splitlines()
+    assert lines[-2].endswith("done a in 0.4s (imagen-4): new: not in the cache")
+    assert lines[-1].endswith("failed b: ModerationError: moderated [changed: prompt]")
+
+
 BRACKETS = """
 version: 1
 name: brackets

@@ -15,12 +15,19 @@ After any stop the manifest must describe the image files on disk (docs/outputs.
   have are touched: a file flowpipe did not write, or one edited since, stays. A node
   that did not finish keeps its earlier entry while its files are its current result
   (same key, or no key this run: skipped below a node that failed).
+
+A node's entry is final when the node ends: it goes to the run's ``ManifestJournal``
+then (``record``), not into memory, and the manifest is written from the journal a
+node at a time. So the ledger holds nothing per finished node but an offset. A cache
+hit's files may still be written (in a thread) when its node ends: its entry waits in
+memory for their hashes until a later ``record`` or ``finish`` finds them.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping, Sequence
+import dataclasses
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from flowpipe import __version__
@@ -31,11 +38,12 @@ from flowpipe.store.cache import MemoryCache
 from flowpipe.store.manifest import (
     Manifest,
     ManifestImage,
+    ManifestJournal,
     ManifestNode,
     ManifestRef,
     read_manifest,
     steps_of,
-    write_manifest,
+    write_manifest_stream,
 )
 from flowpipe.store.outputs import OutputWriter
 from flowpipe.store.provenance import Provenance, embed, strip
@@ -98,16 +106,22 @@ def manifest_node(
 class OutputLedger:
     """Writes one run's images and keeps ``manifest.json`` true to them."""
 
-    def __init__(self, out: Path, plan: Plan, states: Mapping[str, NodeState]) -> None:
+    def __init__(self, out: Path, plan: Plan, states: Mapping[str, NodeState],
+                 position: Callable[[str], int]) -> None:
         self.writer = OutputWriter(out)
         self.out = self.writer.out
         self.plan = plan
         self.states = states
+        self._position = position  # a node's place in the plan
         self._previous = _listed_nodes(self.out)
         self._retracted = False
         self._files: dict[str, tuple[str, ...]] = {}  # node id -> SHA-256 of each file
         self._assets = asset_files(plan)
+        self._journal = ManifestJournal(self.out, len(plan.nodes))
+        self._kept: dict[str, ManifestNode] = {}  # earlier entries finish() keeps
+        self._unwritten: dict[str, ManifestNode] = {}  # ended, files still being written
         self.removed = 0  # files of nodes no node lists any more, removed by finish()
+        self.images = 0  # images of the entries recorded
 
     def start(self) -> None:
         """Clear what a killed run left half-written."""
@@ -120,7 +134,7 @@ class OutputLedger:
             return
         new = [(image_path(node, i, img), img.sha256) for i, img in enumerate(images)]
         if [(img.path, img.sha256) for img in old.images] != new:
-            write_manifest(self.out, self.manifest())
+            self._write()
             self._retracted = True
 
     def write_images(self, node: Node, gen: CachedGeneration, blobs: Sequence[bytes]) -> None:
@@ -147,40 +161,71 @@ class OutputLedger:
             image_sha256=image.sha256, flowpipe_version=__version__, backend=self.plan.backend,
         )
 
-    def manifest(self, entries: Mapping[str, ManifestNode] | None = None) -> Manifest:
-        """The manifest of the plan's nodes as they stand (or as ``entries`` has them)."""
-        nodes = tuple(
-            (entries or {}).get(nid) or self._entry(node)
-            for nid, node in self.plan.nodes.items()
-        )
-        return Manifest(
-            recipe_name=self.plan.name,
-            recipe_path=self.plan.recipe_path.name,
-            backend=self.plan.backend,
-            steps=steps_of(nodes),
-            nodes=nodes,
-        )
+    def record(self, node: Node) -> None:
+        """``node`` has ended: its entry goes to the journal with its files' hashes (or
+        waits for them, while a thread still writes the files)."""
+        entry = self._entry(node)
+        self.images += len(entry.images)
+        if entry.images and node.id not in self._files:
+            self._unwritten[node.id] = entry
+        else:
+            self._put(entry)
+        self._settle()
+
+    def _put(self, entry: ManifestNode) -> None:
+        self._journal.put(self._position(entry.id), entry)
+        self._files.pop(entry.id, None)
+
+    def _settle(self, *, ended: bool = False) -> None:
+        """Journal the waiting entries whose files are written (``ended``: all of them,
+        nothing is being written any more)."""
+        for nid in [nid for nid in self._unwritten if ended or nid in self._files]:
+            entry, files = self._unwritten.pop(nid), self._files.get(nid, ())
+            images = tuple(dataclasses.replace(img, file_sha256=files[i]) if i < len(files)
+                           else img for i, img in enumerate(entry.images))
+            self._put(dataclasses.replace(entry, images=images))
+
+    def entries(self) -> Iterator[ManifestNode]:
+        """Each node's entry as it stands, in plan order: what ``finish`` kept of an
+        earlier manifest, else what the journal has, else the node's state now."""
+        for nid, node in self.plan.nodes.items():
+            yield (self._kept.get(nid) or self._unwritten.get(nid)
+                   or self._journal.get(self._position(nid)) or self._entry(node))
 
     def _entry(self, node: Node) -> ManifestNode:
         return manifest_node(node, self.states[node.id], self._files.get(node.id, ()),
                              self._assets)
 
-    def finish(self, cache: ResponseCache) -> Manifest:
-        """The final manifest, written, with what no entry lists any more dealt with."""
-        entries = {nid: self._entry(n) for nid, n in self.plan.nodes.items()}
-        listed = {img.path for entry in entries.values() for img in entry.images}
+    def _write(self) -> None:
+        """Write manifest.json of the entries as they stand, a node at a time."""
+        plan = self.plan
+        header = Manifest(recipe_name=plan.name, recipe_path=plan.recipe_path.name,
+                          backend=plan.backend, steps=steps_of(plan.nodes.values()), nodes=())
+        write_manifest_stream(self.out, header, self.entries())
+
+    def finish(self, cache: ResponseCache) -> None:
+        """Write the final manifest, with what no entry lists any more dealt with.
+
+        Nothing is being written any more. The entries stay readable (``entries``)
+        until ``close``.
+        """
+        self._settle(ended=True)
+        listed = {img.path for entry in self.entries() for img in entry.images}
         for old in self._previous.values():
             stale = [(img, data) for img in old.images if img.path not in listed
                      for data in [self._intact(img)] if data is not None]
             if not stale:
                 continue
             if self._keeps(old):
-                entries[old.id] = old
+                self._kept[old.id] = old
             else:
                 self.removed += self._retire(stale, cache)
-        manifest = self.manifest(entries)
-        write_manifest(self.out, manifest)
-        return manifest
+        del listed
+        self._write()
+
+    def close(self) -> None:
+        """The run is over: the journal goes."""
+        self._journal.discard()
 
     def _keeps(self, old: ManifestNode) -> bool:
         """Whether ``old`` stays the node's entry: its files are still its valid result.

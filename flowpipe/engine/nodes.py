@@ -15,6 +15,7 @@ and a hit's files are written in a thread, as a made node's are.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import random
 from collections.abc import Callable
@@ -32,11 +33,12 @@ from flowpipe.events import Event, NodeCached, NodeFailed, NodeSkipped, NodeWait
 from flowpipe.planner import Plan, node_request, request_key
 from flowpipe.store.picks import Picks
 from flowpipe.store.responses import ResponseCache
-from flowpipe.why import Baseline, Explainer
+from flowpipe.why import Baseline, Explainer, Verdict
 
 __all__ = ["IN_FLIGHT", "NodeBook", "review_hint"]
 
 IN_FLIGHT = "run stopped while this request was in flight (it may still be billed)"
+COMMON_VERDICTS = 64  # distinct verdicts shared between nodes (the rest are one-offs)
 
 
 def review_hint(out: Path) -> str:
@@ -72,9 +74,10 @@ class NodeBook:
             nid: NodeState(NodeAttempt(node, retry, rng)) for nid, node in plan.nodes.items()
         }
         self.queue = ReadyQueue(plan)
-        self.ledger = OutputLedger(out, plan, self.states)
+        self.ledger = OutputLedger(out, plan, self.states, self.queue.position)
         self.resolver = Resolver(plan, cache, self.states, on_upload=on_upload, picks=picks)
         self.explainer = Explainer(plan, baseline, refreshing=refreshing)
+        self._verdicts: dict[Verdict, Verdict] = {}  # the common ones, made once
         self.open = len(plan.nodes)  # nodes not finished yet
         # While the run goes: where work that would hold the loop goes (a thread).
         self.offload: Callable[[Callable[[], None]], None] | None = None
@@ -153,7 +156,20 @@ class NodeBook:
         request are known, since its upstream images exist)."""
         node, state = self.plan.nodes[nid], self.states[nid]
         request = node_request(node, state.ref_hashes)
-        state.verdict = self.explainer.explain(node, request, key=state.key, cached=cached)
+        verdict = self.explainer.explain(node, request, key=state.key, cached=cached)
+        if len(self._verdicts) < COMMON_VERDICTS:  # "new: not in the cache" for most nodes
+            verdict = self._verdicts.setdefault(verdict, verdict)
+        state.verdict = self._verdicts.get(verdict, verdict)
+
+    def _ended(self, nid: str) -> None:
+        """``nid`` has ended: its entry goes to the ledger's journal, and its state keeps
+        only what the run still needs (an upstream node's images, for the nodes below)."""
+        self.ledger.record(self.plan.nodes[nid])
+        state = self.states[nid]
+        if not self.queue.children(nid):
+            state.generation = None
+        elif state.generation is not None and state.generation.request is not None:
+            state.generation = dataclasses.replace(state.generation, request=None)
 
     def complete(self, nid: str, status: Status) -> None:
         """Mark a node finished and release (or skip) what waits on it."""
@@ -162,6 +178,7 @@ class NodeBook:
             cur, st = stack.pop()
             self.states[cur].status = st
             self.open -= 1
+            self._ended(cur)
             for child in self.queue.children(cur):
                 if self.states[child].status != "pending":
                     continue
@@ -204,6 +221,7 @@ class NodeBook:
                     continue
             if self.from_cache(nid, refresh=False):
                 state.status = "done"
+                self._ended(nid)
 
     def skip_unfinished(self, reason: str) -> None:
         """Mark every node that has not finished as skipped, with ``reason``."""
@@ -213,3 +231,4 @@ class NodeBook:
                 state.status = "skipped"
                 state.error = ErrorInfo(type="Skipped", message=why)
                 self._emit(NodeSkipped(self._clock.now(), nid, why))
+                self._ended(nid)

@@ -40,6 +40,10 @@ class ReadyQueue:
     def children(self, nid: str) -> list[str]:
         return self._children[nid]
 
+    def position(self, nid: str) -> int:
+        """``nid``'s place in the plan (0 for the first node)."""
+        return self._order[nid]
+
     def arrived(self, child: str) -> bool:
         """One input of ``child`` finished; True when that was its last one."""
         self._missing[child] -= 1

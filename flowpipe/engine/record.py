@@ -1,4 +1,10 @@
-"""The sink that remembers a run for ``run.json`` (and so for the report)."""
+"""The sink that records a run for ``run.json`` (and so for the report).
+
+It keeps nothing that grows with the run: each point of the timeline goes straight to
+the run's ``RunJournal``, and a node's record goes there when the node ends (cached,
+done, failed, waiting or skipped); only the nodes still going are held. The pauses,
+a handful per run, are kept to the end (a later event extends an open one).
+"""
 
 from __future__ import annotations
 
@@ -14,12 +20,13 @@ from flowpipe.events import (
     NodeDone,
     NodeFailed,
     NodeRetried,
+    NodeSkipped,
     NodeStarted,
     NodeWaiting,
     Rejected,
     WindowChanged,
 )
-from flowpipe.store.runlog import NodeRun, PauseRun
+from flowpipe.store.runlog import NodeRun, PauseRun, RunJournal
 
 __all__ = ["RunRecorder"]
 
@@ -34,16 +41,20 @@ class _Node:
     state: str | None = None
     why: tuple[str, ...] = ()
 
+    def run(self) -> NodeRun:
+        return NodeRun(self.cache_hit, self.seconds, self.attempts, self.account, self.error,
+                       self.state, self.why)
+
 
 class RunRecorder:
-    """Keeps the timeline (window, in-flight, rejections, pauses) and per-node facts."""
+    """Streams the timeline (window, in-flight, rejections) and per-node facts to
+    ``journal`` (one kept in memory by default), and keeps the pauses."""
 
-    def __init__(self) -> None:
-        self.window: list[tuple[float, str, int]] = []
-        self.inflight: list[tuple[float, str, int]] = []
-        self.rejections: list[tuple[float, str, int | None]] = []
+    def __init__(self, journal: RunJournal | None = None) -> None:
+        self.journal = journal if journal is not None else RunJournal(None)
         self._pauses: list[PauseRun] = []
-        self._nodes: dict[str, _Node] = {}
+        self._open: dict[str, _Node] = {}  # nodes that have not ended yet
+        self._last_inflight: tuple[str, int] | None = None  # the last in-flight point's
         self.retries = 0
 
     def handle(self, event: Event) -> None:
@@ -56,18 +67,22 @@ class RunRecorder:
         elif isinstance(event, NodeCached | NodeStarted | NodeDone | NodeFailed):
             self._node_event(event)
         elif isinstance(event, NodeWaiting):
-            entry = self._nodes.setdefault(event.node, _Node())
+            entry = self._open.setdefault(event.node, _Node())
             entry.error = "StalePick" if event.stale else "WaitingForReview"
+            self._end(event.node)
+        elif isinstance(event, NodeSkipped):
+            self._end(event.node)  # recorded only if it got as far as being sent
 
     def _timeline(self, event: WindowChanged | InflightChanged | Rejected) -> None:
+        t = round(event.t, 3)
         if isinstance(event, WindowChanged):
-            self.window.append((round(event.t, 3), event.account, event.window))
+            self.journal.point("window", (t, event.account, event.window))
         elif isinstance(event, InflightChanged):
-            point = (round(event.t, 3), event.account, event.in_flight)
-            if not self.inflight or self.inflight[-1][1:] != point[1:]:
-                self.inflight.append(point)
+            if self._last_inflight != (event.account, event.in_flight):
+                self._last_inflight = (event.account, event.in_flight)
+                self.journal.point("inflight", (t, event.account, event.in_flight))
         else:
-            self.rejections.append((round(event.t, 3), event.account, event.status))
+            self.journal.point("rejections", (t, event.account, event.status))
 
     def _pause(self, event: AccountPaused | AccountResumed) -> None:
         """One record per stretch out: a longer pause of what is still out extends it."""
@@ -95,7 +110,7 @@ class RunRecorder:
         return list(self._pauses)
 
     def _node_event(self, event: NodeCached | NodeStarted | NodeDone | NodeFailed) -> None:
-        entry = self._nodes.setdefault(event.node, _Node())
+        entry = self._open.setdefault(event.node, _Node())
         if isinstance(event, NodeCached):
             entry.cache_hit = True
             entry.state = "cached"
@@ -103,14 +118,20 @@ class RunRecorder:
             entry.attempts = event.attempt
             entry.account = event.account
             entry.state, entry.why = event.state or None, event.why
+            return
         elif isinstance(event, NodeDone):
             entry.seconds = round(event.seconds, 3)
         else:
             entry.error = event.error.type
+        self._end(event.node)
 
-    def nodes(self) -> dict[str, NodeRun]:
-        """What each node that saw an event did, in the order they first did."""
-        return {
-            nid: NodeRun(n.cache_hit, n.seconds, n.attempts, n.account, n.error, n.state, n.why)
-            for nid, n in self._nodes.items()
-        }
+    def _end(self, node: str) -> None:
+        """``node`` ended: its record goes to the journal."""
+        entry = self._open.pop(node, None)
+        if entry is not None:
+            self.journal.node(node, entry.run())
+
+    def flush(self) -> None:
+        """Record the nodes that never ended (a run cut short): what they did so far."""
+        for node in list(self._open):
+            self._end(node)

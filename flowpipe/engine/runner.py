@@ -32,7 +32,6 @@ from flowpipe.engine.backend import (
     open_backend,
 )
 from flowpipe.engine.clock import Clock, RunClock
-from flowpipe.engine.ledger import image_path
 from flowpipe.engine.limiter import LimiterConfig
 from flowpipe.engine.nodes import review_hint
 from flowpipe.engine.record import RunRecorder
@@ -41,7 +40,7 @@ from flowpipe.engine.scheduler import MAX_WAIT, Scheduler, SchedulerOptions
 from flowpipe.engine.state import NodeState, summarize
 from flowpipe.errors import APIError, FrozenCacheMissError, StopRunError, UsageError
 from flowpipe.events import EventSink
-from flowpipe.planner import Plan, Recipe, build_plan, check_steps, node_request
+from flowpipe.planner import Plan, Recipe, build_plan, check_steps
 from flowpipe.results import NodeResult, Outcome, RunResult
 from flowpipe.store.cache import CacheStore, DiskCache, MemoryCache, default_cache_dir
 from flowpipe.store.claims import Claims, KeyClaims
@@ -55,10 +54,11 @@ from flowpipe.store.lock import (
     read_lock,
     write_lock,
 )
+from flowpipe.store.manifest import ManifestNode
 from flowpipe.store.outputs import default_out_dir
 from flowpipe.store.remote import RemoteCache, open_remote
 from flowpipe.store.responses import ResponseCache
-from flowpipe.store.runlog import RunLog, write_run_log
+from flowpipe.store.runlog import RunJournal, RunLog, read_run_info
 from flowpipe.why import load_baseline, plan_picks
 
 if TYPE_CHECKING:
@@ -310,14 +310,13 @@ def _limiter_config(options: RunOptions) -> LimiterConfig:
     )
 
 
-def _check_frozen(plan: Plan, path: Path, states: Mapping[str, NodeState],
-                  pending: list[str]) -> None:
+def _check_frozen(path: Path, entries: Iterable[ManifestNode], pending: list[str]) -> None:
     """Frozen: every node must be cached and, if a lock exists, match it."""
-    locked = read_lock(path) if path.exists() else None
-    for nid in plan.nodes:
-        state = states[nid]
-        if state.status == "done" and state.key and locked is not None:
-            check_lock(locked, path.name, nid, state.key)
+    if path.exists():
+        locked = read_lock(path)
+        for entry in entries:
+            if entry.status == "done":
+                check_lock(locked, path.name, entry.id, entry.key)
     if pending:
         raise FrozenCacheMissError(
             f"node '{pending[0]}' is not in the cache"
@@ -341,7 +340,7 @@ class _Job:
         self.store = _open_cache(options)
         self.remote = _open_remote(options, recipe, self.store)
         self.cache = ResponseCache(self.store, remote=self.remote)
-        self.recorder = RunRecorder()
+        self.recorder = RunRecorder(RunJournal(self.out))
         self.started_at = datetime.now(UTC)
         self.backend_url = choice.base_url or "embedded simulator"
         try:  # what follows can fail (a bad picks file): close what was opened
@@ -411,7 +410,7 @@ class _Job:
                 await control.step(self.remote.prepare(self.cache, self.plan, self.lock.path))
             pending = self.sched.prime()
             if self.options.frozen:
-                _check_frozen(self.plan, self.lock.path, self.sched.states, pending)
+                _check_frozen(self.lock.path, self.sched.ledger.entries(), pending)
         except _Interrupted:  # the cache is not read: the remote may be what hangs
             self.sched.end("run interrupted before this node was sent", settle=False)
             return []
@@ -419,6 +418,8 @@ class _Job:
             if self.remote is not None:
                 await self.remote.aclose()
             self.store.close()
+            self.recorder.journal.discard()  # no run.json for a run that never started
+            self.sched.ledger.close()
             raise
         return pending
 
@@ -449,17 +450,21 @@ class _Job:
         outcome, message = _outcome(self.sched, control)
         self.sched.ledger.finish(self.cache)
         log = self._log(outcome, message)
-        write_run_log(self.out, log)
+        self.recorder.flush()
+        self.recorder.journal.write(log)
         lock = None
+        ledger = self.sched.ledger
         if self.options.lock and not self.options.frozen:
-            lock = _write_lock(self.lock.path, self.plan, self.sched.states)
+            lock = _write_lock(self.lock.path, self.plan, self.sched.states, ledger.entries())
         report = None
         if self.options.report:
             from flowpipe.report import write_report
 
-            report = write_report(self.out)
-        result = _result(self.plan, self.sched.states, self.out, outcome=outcome,
-                         message=message, log=log)
+            shared = self.store.thumbs if isinstance(self.store, DiskCache) else None
+            report = write_report(self.out, thumb_cache=shared)
+        result = _result(self.plan, self.sched.states, ledger.entries(), self.out,
+                         outcome=outcome, message=message, log=log)
+        ledger.close()
         return dataclasses.replace(result, lock=lock, report=report,
                                    lock_note=self.lock.moved if lock else None,
                                    removed=self.sched.ledger.removed)
@@ -468,7 +473,7 @@ class _Job:
         sched = self.sched
         finished_at = datetime.now(UTC)
         pauses = tuple(self.recorder.pauses())  # an extension is no new pause
-        summary = summarize(sched.states)
+        summary = summarize(sched.states, images=sched.ledger.images)
         summary.update(
             api_calls=sched.api_calls,
             uploads=sched.uploads,
@@ -493,10 +498,10 @@ class _Job:
             exit_code=exitcodes.for_outcome(outcome),
             message=message,
             summary=summary,
-            nodes=self.recorder.nodes(),
-            window=tuple(self.recorder.window),
-            inflight=tuple(self.recorder.inflight),
-            rejections=tuple(self.recorder.rejections),
+            nodes={},  # streamed: the journal has them (and the timeline)
+            window=(),
+            inflight=(),
+            rejections=(),
             remote=self.remote.summary() if self.remote is not None else None,
             pauses=pauses,
         )
@@ -532,7 +537,8 @@ def _lock_place(recipe: Path, plan: Plan, options: RunOptions, out: Path) -> Loc
                       chosen=options.lock_path, update=options.update_lock)
 
 
-def _write_lock(path: Path, plan: Plan, states: Mapping[str, NodeState]) -> Path:
+def _write_lock(path: Path, plan: Plan, states: Mapping[str, NodeState],
+                entries: Iterable[ManifestNode]) -> Path:
     """Each finished node's key, images and request; a node not finished keeps its old
     entry, an unchanged one its old text. A lock with nothing new is not rewritten."""
     try:
@@ -540,10 +546,10 @@ def _write_lock(path: Path, plan: Plan, states: Mapping[str, NodeState]) -> Path
     except FrozenCacheMissError:  # none yet, or unreadable: this run's entries only
         old = None
     finished = {
-        nid: LockEntry(s.key, tuple(img.sha256 for img in s.generation.images),
-                       node_request(plan.nodes[nid], s.ref_hashes))
-        for nid, s in states.items()
-        if s.status == "done" and s.key and s.generation
+        entry.id: LockEntry(entry.key, tuple(img.sha256 for img in entry.images),
+                            entry.request)
+        for entry in entries
+        if states[entry.id].status == "done" and entry.request is not None
     }
     new = (old or Lock(recipe=None, backend=None)).merge(plan, finished)
     if old is None or not new.same_entries(old):
@@ -551,24 +557,24 @@ def _write_lock(path: Path, plan: Plan, states: Mapping[str, NodeState]) -> Path
     return path
 
 
-def _result(plan: Plan, states: Mapping[str, NodeState], out: Path, *, outcome: Outcome,
-            message: str | None, log: RunLog) -> RunResult:
+def _result(plan: Plan, states: Mapping[str, NodeState], entries: Iterable[ManifestNode],
+            out: Path, *, outcome: Outcome, message: str | None, log: RunLog) -> RunResult:
     nodes = {}
-    for nid, node in plan.nodes.items():
-        state = states[nid]
-        gen = state.generation if state.status == "done" else None
+    for entry in entries:
+        nid = entry.id
+        node, state = plan.nodes[nid], states[nid]
+        done = state.status == "done"
         nodes[nid] = NodeResult(
             id=nid,
             step=node.step,
             variant=dict(node.variant),
             state=state.status if state.status in ("done", "failed", "waiting") else "skipped",
-            reason=state.error.message if state.error and state.status != "done" else None,
+            reason=state.error.message if state.error and not done else None,
             cache_hit=state.cache_hit,
             key=state.key,
-            images=tuple(out / image_path(node, i, img) for i, img in enumerate(gen.images))
-            if gen else (),
-            model_used=gen.model_used if gen else None,
-            error=state.error if state.status != "done" else None,
+            images=tuple(out / img.path for img in entry.images) if done else (),
+            model_used=entry.model_used if done else None,
+            error=state.error if not done else None,
             change=state.verdict.state if state.verdict else None,
             why=state.verdict.why if state.verdict else (),
         )
@@ -581,5 +587,5 @@ def _result(plan: Plan, states: Mapping[str, NodeState], out: Path, *, outcome: 
         message=message,
         out=out,
         summary=dict(log.summary),
-        run_info=log.to_json(),
+        run_info=read_run_info(out),
     )

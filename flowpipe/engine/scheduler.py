@@ -17,8 +17,10 @@ and says who comes back when.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -65,6 +67,7 @@ __all__ = ["Scheduler", "SchedulerOptions"]
 T = TypeVar("T")
 
 CLAIM_WAIT = 1.0  # API seconds between looks at a key another process is making
+STORE_THREADS = 2  # threads that hash, cache and write answers
 MAX_WAIT = 600.0  # API seconds a run waits for paused accounts before it stops
 
 
@@ -132,6 +135,11 @@ class Scheduler:
         self._primed = False
         self._cond: asyncio.Condition | None = None
         self.inflight = InFlight(clock, self._task_done)
+        # Answers are stored on a few threads of their own: spread over the loop's
+        # default executor, each image's large allocations land in many threads'
+        # malloc arenas, which keep the freed memory resident and grow with the run.
+        self._writer = ThreadPoolExecutor(max_workers=STORE_THREADS,
+                                          thread_name_prefix="flowpipe-store")
 
     # -- events ------------------------------------------------------------------------
 
@@ -187,6 +195,7 @@ class Scheduler:
                 task.cancel()
             await asyncio.gather(*dispatchers, return_exceptions=True)
             await self.inflight.drain(self.options.stop_grace)
+            self._writer.shutdown(wait=False)  # the drain waited for every answer stored
             self.book.offload = None  # nothing in flight: what end() reads and writes may wait
             self.end("run stopped before this node was sent")
         if self.crash is not None:
@@ -413,7 +422,7 @@ class Scheduler:
             # Hashing, caching and fsync-ed writes off the event loop: at scale they
             # would otherwise delay every other request's dispatch and answer.
             assert state.key is not None
-            await asyncio.to_thread(self._persist, nid, state.key, gen, blobs)
+            await self._in_writer(functools.partial(self._persist, nid, state.key, gen, blobs))
         except FlowpipeError as exc:
             self._fail(nid, ErrorInfo.of(exc))
             self.request_stop(f"cannot store results: {exc}", exc)
@@ -426,7 +435,11 @@ class Scheduler:
     def _offload(self, work: Callable[[], None]) -> None:
         """Run ``work`` (a cached node's files) in a thread; like an answer being stored,
         the run waits for it and a stop never abandons it."""
-        self.inflight.store(asyncio.to_thread(work))
+        self.inflight.store(self._in_writer(work))
+
+    async def _in_writer(self, work: Callable[[], None]) -> None:
+        """Run ``work`` on the threads that store answers."""
+        await asyncio.get_running_loop().run_in_executor(self._writer, work)
 
     def _persist(self, nid: str, key: str, gen: CachedGeneration, blobs: list[bytes]) -> None:
         self.cache.put_generation(key, gen, blobs)

@@ -80,17 +80,15 @@ def image_bytes(result: ImageResult | UpscaledImage) -> list[bytes]:
     return [result.data]
 
 
-def summarize(states: Mapping[str, NodeState]) -> dict[str, int]:
-    """Counts by outcome, as the JSON summary and run.json show them."""
+def summarize(states: Mapping[str, NodeState], *, images: int) -> dict[str, int]:
+    """Counts by outcome, as the JSON summary and run.json show them (``images``: how
+    many the nodes made, which the ledger counts as they end)."""
     counts = {"nodes": len(states), "done": 0, "cached": 0, "failed": 0, "skipped": 0,
               "waiting": 0}
-    images = 0
     for state in states.values():
         if state.status in counts:
             counts[state.status] += 1
         if state.cache_hit:
             counts["cached"] += 1
-        if state.generation is not None:
-            images += len(state.generation.images)
     counts["images"] = images
     return counts

@@ -222,25 +222,28 @@ def _write_atomic(path: Path, text: str) -> None:
         raise OutputError(f"{path}: cannot be written: {exc.message}") from None
 
 
-def write_report(out: Path) -> Path:
+def write_report(out: Path, *, thumb_cache: Path | None = None) -> Path:
     """Write OUT/report.html (and OUT/.thumbs/) from OUT/manifest.json and OUT/run.json.
 
     Returns the report's path. A missing or garbled manifest, or an unwritable folder,
-    is an ``OutputError`` with a one-line message.
+    is an ``OutputError`` with a one-line message. ``thumb_cache`` is a folder that
+    keeps thumbnails across output folders (a run gives ``CACHE/thumbs``): the ones it
+    has are linked or copied into ``OUT/.thumbs/`` instead of being drawn again.
     """
     out = Path(out)
-    html = render_report(out)
+    html = render_report(out, thumb_cache=thumb_cache)
     target = out / "report.html"
     _write_atomic(target, html)
     return target
 
 
-def render_report(out: Path, *, review: ReviewMode | None = None) -> str:
+def render_report(out: Path, *, review: ReviewMode | None = None,
+                  thumb_cache: Path | None = None) -> str:
     """The contact sheet of ``out`` as HTML.
 
-    Without ``review`` it is the static page (thumbnails made as needed); with it, the
-    page ``flowpipe review`` serves, which writes nothing: images without a thumbnail
-    show the full file.
+    Without ``review`` it is the static page (thumbnails made as needed, through
+    ``thumb_cache`` when given); with it, the page ``flowpipe review`` serves, which
+    writes nothing: images without a thumbnail show the full file.
     """
     out = Path(out)
     if not out.is_dir():
@@ -254,7 +257,7 @@ def render_report(out: Path, *, review: ReviewMode | None = None) -> str:
           for sha, source, e in entries),
         *((sha, source, None) for sha, source in asset_sources(manifest, recipe)),
     ]
-    thumbs = dict(ensure_thumbnails(out, sources, write=review is None))
+    thumbs = dict(ensure_thumbnails(out, sources, write=review is None, shared=thumb_cache))
     if review is not None:
         thumbs.update(_full_images_as_thumbs(out, entries, thumbs))
     steps, lightbox = build_steps(manifest, run, out, thumbs)

@@ -10,7 +10,9 @@ With a ``folder`` the registry outlives the simulator: each id is also written t
 (one small JSON file per id, written whole), and an id it does not hold in memory is
 looked up there. The embedded simulator keeps its folder in flowpipe's cache folder,
 so the ids a run cached (uploads, generations) are still good on the next run: a
-re-run has no 403 and re-uploads nothing.
+re-run has no 403 and re-uploads nothing. With a folder, memory holds only the most
+recently used records (``MEMORY``), so a long embedded run does not grow with its
+images; without one, memory is the only place and keeps every record.
 """
 
 from __future__ import annotations
@@ -22,11 +24,15 @@ import json
 import os
 import re
 import tempfile
+from collections import OrderedDict
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["MediaRecord", "MediaRegistry", "ParsedId", "format_id", "parse_id", "user_id"]
+__all__ = ["MEMORY", "MediaRecord", "MediaRegistry", "ParsedId", "format_id", "parse_id",
+           "user_id"]
+
+MEMORY = 1024  # records held in memory when a folder keeps them all
 
 _ID = re.compile(r"^user:(\d+)-email:((?:[0-9a-f]{2})+)-image:([A-Za-z0-9]+)$")
 
@@ -84,11 +90,12 @@ class MediaRegistry:
     """mediaGenerationId -> MediaRecord: fresh tokens per generation, content-derived
     tokens per upload; kept in ``folder`` too when one is given."""
 
-    def __init__(self, seed: int, folder: Path | None = None) -> None:
+    def __init__(self, seed: int, folder: Path | None = None, *, memory: int = MEMORY) -> None:
         self._seed = seed
         self._counter = 0
-        self._records: dict[str, MediaRecord] = {}
+        self._records: OrderedDict[str, MediaRecord] = OrderedDict()
         self._folder = folder
+        self._memory = memory
 
     def register(self, record: MediaRecord) -> str:
         """Give a generated image a new id owned by ``record.owner`` and remember it."""
@@ -101,19 +108,27 @@ class MediaRegistry:
 
     def _keep(self, token: str, record: MediaRecord) -> str:
         media_id = format_id(record.owner, token)
-        self._records[media_id] = record
         if self._folder is not None:
             _write_whole(self._folder / _file_name(media_id),
                          json.dumps({"id": media_id, **_record_json(record)}).encode())
+        self._hold(media_id, record)
         return media_id
+
+    def _hold(self, media_id: str, record: MediaRecord) -> None:
+        """Keep ``record`` in memory; with a folder, only the most recently used ones."""
+        self._records[media_id] = record
+        self._records.move_to_end(media_id)
+        if self._folder is not None:
+            while len(self._records) > self._memory:
+                self._records.popitem(last=False)
 
     def get(self, media_id: str) -> MediaRecord | None:
         """The record for an id, or None if it was never made or was forgotten."""
         record = self._records.get(media_id)
         if record is None and self._folder is not None:
             record = _read_record(self._folder / _file_name(media_id), media_id)
-            if record is not None:
-                self._records[media_id] = record
+        if record is not None:
+            self._hold(media_id, record)
         return record
 
     def forget_all(self) -> int:

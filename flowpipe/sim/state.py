@@ -2,7 +2,9 @@
 
 All mutation happens on the server's event loop; ``stats()`` only reads. Decisions
 (latency, moderation, faults, seeds) are hashes of the sim seed and the request's
-content, so one request gets the same answer whatever else runs beside it.
+content, so one request gets the same answer whatever else runs beside it. What is
+kept per request (attempt counts, who made which bytes) is kept for the most recent
+requests only (``flowpipe.sim.recent``), so a long run does not grow the simulator.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from flowpipe.sim.config import SimConfig
 from flowpipe.sim.fife import FifeStore
 from flowpipe.sim.ids import MediaRegistry
 from flowpipe.sim.quotas import Quotas
+from flowpipe.sim.recent import RecentCounts, RecentOwners
 from flowpipe.sim.render import Renderer
 
 __all__ = ["Decision", "Fault", "SimState", "unit"]
@@ -82,15 +85,15 @@ class SimState:
     fife: FifeStore = field(default_factory=FifeStore)
     uploads_by_account: Counter[str] = field(default_factory=Counter)
     generated_reuploads: Counter[str] = field(default_factory=Counter)
-    made_by: dict[str, set[str]] = field(default_factory=dict)  # image sha256 -> accounts
+    made_by: RecentOwners = field(default_factory=RecentOwners)  # image sha256 -> accounts
     fife_reads: Counter[str] = field(default_factory=Counter)  # ok, expired, tampered, unknown
     rate_limited: Counter[str] = field(default_factory=Counter)  # 429s by reason
     upscales: int = 0
     captcha_refusals: int = 0
     wall_start: float = 0.0
-    _attempts: Counter[str] = field(default_factory=Counter)
-    _captcha_attempts: Counter[str] = field(default_factory=Counter)
-    _made: Counter[tuple[object, ...]] = field(default_factory=Counter)
+    _attempts: RecentCounts = field(default_factory=RecentCounts)
+    _captcha_attempts: RecentCounts = field(default_factory=RecentCounts)
+    _made: RecentCounts = field(default_factory=RecentCounts)
     _rng: random.Random = field(init=False)
 
     def __post_init__(self) -> None:
@@ -169,8 +172,7 @@ class SimState:
         """
         cfg = self.config
         key = json.dumps(content, sort_keys=True, separators=(",", ":"))
-        attempt = self._attempts[key]
-        self._attempts[key] += 1
+        attempt = self._attempts.bump(key)
         span = cfg.latency_max - cfg.latency_min
         latency = cfg.latency_min + span * unit(cfg.seed, "latency", key)
         outcome: Outcome = "ok"
@@ -198,8 +200,7 @@ class SimState:
         rate = self.config.captcha_fail_rate
         if not rate:
             return False
-        attempt = self._captcha_attempts[key]
-        self._captcha_attempts[key] += 1
+        attempt = self._captcha_attempts.bump(key)
         tries = tries or self.spoken.captcha_default
         refused = all(
             unit(self.config.seed, "captcha", key, attempt, i) < rate for i in range(tries)
@@ -209,19 +210,17 @@ class SimState:
 
     def made_again(self, content: tuple[object, ...]) -> int:
         """How many times a generation with this content was answered before (then one more)."""
-        count = self._made[content]
-        self._made[content] += 1
-        return count
+        return self._made.bump(*content)
 
     def note_made(self, sha256: str, account: str) -> None:
         """Remember that ``account`` generated these bytes (to spot needless re-uploads)."""
-        self.made_by.setdefault(sha256, set()).add(account)
+        self.made_by.add(sha256, account)
 
     def note_upload(self, sha256: str, account: str) -> None:
         """Count an upload, and whether the account itself had generated those bytes."""
         self.uploads += 1
         self.uploads_by_account[account] += 1
-        if account in self.made_by.get(sha256, ()):
+        if self.made_by.made(sha256, account):
             self.generated_reuploads[account] += 1
 
     def record_status(self, status: int, *, images_endpoint: bool) -> None:

@@ -21,9 +21,12 @@ import diskcache
 
 from flowpipe.errors import CacheEntryError, CacheError, CacheIndexError
 
-__all__ = ["INDEX_NAME", "CacheStore", "DiskCache", "MemoryCache", "default_cache_dir"]
+__all__ = ["INDEX_NAME", "THUMBS_NAME", "CacheStore", "DiskCache", "MemoryCache",
+           "default_cache_dir"]
 
 INDEX_NAME = "cache.db"  # diskcache's SQLite file in the cache folder
+THUMBS_NAME = "thumbs"  # the report's thumbnails by image hash, shared by output folders
+SQLITE_CACHE_PAGES = 512  # per connection: 2 MB of 4 KB pages
 _DAMAGE_CODES = ("SQLITE_NOTADB", "SQLITE_CORRUPT")
 
 
@@ -128,6 +131,11 @@ class DiskCache:
                 eviction_policy="none",
                 size_limit=2**62,
                 statistics=False,
+                # SQLite's page cache and memory map are per connection (diskcache opens
+                # one per thread) and fill up to the index's size: a long run grew by
+                # tens of MB. The OS caches the file anyway.
+                sqlite_cache_size=SQLITE_CACHE_PAGES,
+                sqlite_mmap_size=0,
             )
         except sqlite3.DatabaseError as exc:
             if _damaged(exc):
@@ -143,6 +151,11 @@ class DiskCache:
     def index(self) -> Path:
         """The SQLite file that maps keys to values."""
         return self.folder / INDEX_NAME
+
+    @property
+    def thumbs(self) -> Path:
+        """Where reports keep thumbnails by image hash, for every output folder."""
+        return self.folder / THUMBS_NAME
 
     def _open_error(self, exc: BaseException) -> CacheError:
         return CacheError(

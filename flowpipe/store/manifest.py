@@ -9,10 +9,13 @@ from another version or a crash: a missing field reads as unknown, never as a gu
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import contextlib
+import json
+from array import array
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, Protocol
 
 from flowpipe.errors import ErrorInfo, OutputError
 from flowpipe.store.jsonread import (
@@ -24,23 +27,27 @@ from flowpipe.store.jsonread import (
     want_list,
     want_object,
 )
-from flowpipe.store.outputs import OutputWriter
+from flowpipe.store.outputs import JsonStream, OutputWriter, atomic_text, dump_streamed
 
 __all__ = [
     "FORMAT",
+    "JOURNAL",
     "MANIFEST",
     "Manifest",
     "ManifestImage",
+    "ManifestJournal",
     "ManifestNode",
     "ManifestRef",
     "ManifestStep",
     "read_manifest",
     "steps_of",
     "write_manifest",
+    "write_manifest_stream",
 ]
 
 FORMAT = 1
 MANIFEST = "manifest.json"
+JOURNAL = ".manifest.jsonl"  # the entries of the nodes that ended, while a run goes
 _WHERE = "manifest.json"
 
 
@@ -126,17 +133,26 @@ class Manifest:
         }
 
 
-def steps_of(nodes: Iterable[ManifestNode]) -> tuple[ManifestStep, ...]:
+class _Member(Protocol):
+    """What a step's list needs of a node (a ``ManifestNode`` or a plan's ``Node``)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def step(self) -> str: ...
+    @property
+    def variant(self) -> tuple[tuple[str, str], ...]: ...
+
+
+def steps_of(nodes: Iterable[_Member]) -> tuple[ManifestStep, ...]:
     """Steps in order of first appearance, each matrix value once, in order."""
-    matrices: dict[str, dict[str, list[str]]] = {}
+    matrices: dict[str, dict[str, dict[str, None]]] = {}  # dicts as ordered sets
     members: dict[str, list[str]] = {}
     for node in nodes:
         matrix = matrices.setdefault(node.step, {})
         members.setdefault(node.step, []).append(node.id)
         for name, value in node.variant:
-            values = matrix.setdefault(name, [])
-            if value not in values:
-                values.append(value)
+            matrix.setdefault(name, {})[value] = None
     return tuple(
         ManifestStep(step, tuple((k, tuple(v)) for k, v in matrix.items()), tuple(members[step]))
         for step, matrix in matrices.items()
@@ -146,6 +162,87 @@ def steps_of(nodes: Iterable[ManifestNode]) -> tuple[ManifestStep, ...]:
 def write_manifest(out: Path, manifest: Manifest) -> Path:
     """Write OUT/manifest.json atomically (unchanged bytes are not rewritten)."""
     return OutputWriter(out).write_json(MANIFEST, manifest.to_json())
+
+
+def write_manifest_stream(out: Path, header: Manifest, nodes: Iterable[ManifestNode]) -> Path:
+    """Write OUT/manifest.json as ``write_manifest`` does, ``header`` with ``nodes`` (an
+    iterable, made as it is written) in place of its own: for a long run's manifest,
+    which is never whole in memory."""
+    data = header.to_json()
+    data["nodes"] = JsonStream(_node_json(node) for node in nodes)
+    target = OutputWriter(out).path_for(MANIFEST)
+    with atomic_text(target, keep_same=True) as fh:
+        dump_streamed(data, fh.write)
+        fh.write("\n")
+    return target
+
+
+class ManifestJournal:
+    """The entries of the nodes of a run that have ended, in ``OUT/.manifest.jsonl``.
+
+    A run writes each node's entry here as the node ends instead of keeping it, and
+    reads it back by the node's position when it writes manifest.json, in plan order.
+    Only an offset per node is held (a number for each of ``size`` positions). A folder
+    that cannot be written keeps the entries in memory instead.
+    """
+
+    def __init__(self, out: Path, size: int) -> None:
+        self.path = Path(out) / JOURNAL
+        self._offsets = array("q", [-1]) * size
+        self._file: IO[bytes] | None = None
+        self._held: dict[int, ManifestNode] | None = None  # when the file cannot be used
+
+    def put(self, position: int, node: ManifestNode) -> None:
+        """Keep ``node``'s entry (it has ended) for ``position`` in the plan."""
+        if self._held is None and self._file is None:
+            self._open()
+        if self._held is None and self._file is not None:
+            line = json.dumps(_node_json(node), ensure_ascii=False, separators=(",", ":"))
+            try:
+                self._file.seek(0, 2)
+                self._offsets[position] = self._file.tell()
+                self._file.write(line.encode("utf-8") + b"\n")
+                self._file.flush()  # on disk (the OS's) as the node ends: a kill keeps it
+                return
+            except OSError:  # a full disk: what is written stays readable, the rest held
+                self._offsets[position] = -1
+                self._held = {}
+        assert self._held is not None
+        self._held[position] = node
+
+    def _open(self) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = self.path.open("w+b")
+        except OSError:
+            self._held = {}
+
+    def get(self, position: int) -> ManifestNode | None:
+        """The entry kept for ``position``; None if none was."""
+        offset = self._offsets[position]
+        if offset < 0 or self._file is None:
+            return (self._held or {}).get(position)  # held in memory, or none
+        self._file.seek(offset)
+        line = self._file.readline()
+        return _read_node(json.loads(line), f"{JOURNAL}@{offset}")
+
+    def discard(self) -> None:
+        """Close and remove the journal; nothing is kept any more."""
+        if self._file is not None:
+            with contextlib.suppress(OSError):
+                self._file.close()
+            self._file = None
+            with contextlib.suppress(OSError):
+                self.path.unlink(missing_ok=True)
+        self._offsets = array("q", [-1]) * len(self._offsets)
+        self._held = None
+
+    def __iter__(self) -> Iterator[ManifestNode]:
+        """Every entry kept, in position order."""
+        for position in range(len(self._offsets)):
+            node = self.get(position)
+            if node is not None:
+                yield node
 
 
 def read_manifest(out: Path) -> Manifest:

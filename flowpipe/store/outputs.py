@@ -8,17 +8,21 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import filecmp
 import json
 import os
 import re
 import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import IO, Any
 
 from flowpipe.errors import OutputError
 from flowpipe.names import folder_name
 
-__all__ = ["OutputWriter", "atomic_write", "default_out_dir", "dump_json"]
+__all__ = ["JsonStream", "OutputWriter", "atomic_text", "atomic_write", "default_out_dir",
+           "dump_json", "dump_streamed"]
 
 
 def _file_mode() -> int:
@@ -47,6 +51,50 @@ def dump_json(data: Any) -> bytes:
     return (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
 
 
+@dataclass(frozen=True, slots=True)
+class JsonStream:
+    """A JSON array (or, ``keyed``, an object of (key, value) pairs) whose items are
+    written as they come, so a file of any length is never whole in memory."""
+
+    items: Iterator[Any]
+    keyed: bool = False
+
+
+def dump_streamed(data: Any, write: Callable[[str], object]) -> None:
+    """Write ``data`` as ``dump_json`` would (less its final newline), where each
+    ``JsonStream`` in it is written an item at a time."""
+    _dump(data, 0, write)
+
+
+def _dump(value: object, depth: int, write: Callable[[str], object]) -> None:
+    pad = "  " * depth
+    if isinstance(value, dict) and _streams(value):
+        keyed, items = True, iter(value.items())
+    elif isinstance(value, JsonStream):
+        keyed, items = value.keyed, value.items
+    else:  # json's own layout, indented to where it stands
+        write(json.dumps(value, indent=2, ensure_ascii=False).replace("\n", "\n" + pad))
+        return
+    first = True
+    for item in items:
+        write(("{" if keyed else "[") if first else ",")
+        write("\n" + pad + "  ")
+        first = False
+        if keyed:
+            key, inner = item
+            write(json.dumps(key, ensure_ascii=False) + ": ")
+        else:
+            inner = item
+        _dump(inner, depth + 1, write)
+    write(("{}" if keyed else "[]") if first else "\n" + pad + ("}" if keyed else "]"))
+
+
+def _streams(value: dict[str, Any]) -> bool:
+    """Whether a ``JsonStream`` is somewhere in ``value``'s objects."""
+    return any(isinstance(v, JsonStream) or (isinstance(v, dict) and _streams(v))
+               for v in value.values())
+
+
 def atomic_write(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temp file in the same folder and a rename."""
     try:
@@ -65,6 +113,45 @@ def atomic_write(path: Path, data: bytes) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise _output_error(path, exc) from exc
+
+
+@contextlib.contextmanager
+def atomic_text(path: Path, *, keep_same: bool = False) -> Iterator[IO[str]]:
+    """Write ``path`` (UTF-8 text) a piece at a time, as ``atomic_write`` writes it whole:
+    through a temp file in the same folder, fsync-ed, then renamed over ``path``.
+
+    For a file too large to build in memory first (a long run's run.json, manifest).
+    ``keep_same``: a file that already holds exactly these bytes is left as it is (its
+    mtime too), as ``OutputWriter.write_bytes`` leaves it.
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise _output_error(path, exc) from exc
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+            yield fh
+            fh.flush()
+            if keep_same and _same_file(tmp, path):
+                os.unlink(tmp)
+                return
+            os.fsync(fh.fileno())
+        os.chmod(tmp, _FILE_MODE)
+        os.replace(tmp, path)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise _output_error(path, exc) from exc
+        raise
+
+
+def _same_file(new: str, old: Path) -> bool:
+    try:
+        return filecmp.cmp(new, old, shallow=False)
+    except OSError:  # no old file
+        return False
 
 
 def _output_error(path: Path, exc: OSError) -> OutputError:

@@ -31,7 +31,7 @@ from pathlib import Path
 
 from flowpipe.errors import CacheError, CacheIndexError
 from flowpipe.imagebytes import sniff_image
-from flowpipe.store.cache import INDEX_NAME, DiskCache
+from flowpipe.store.cache import INDEX_NAME, THUMBS_NAME, DiskCache
 from flowpipe.store.responses import (
     CacheReport,
     ResponseCache,
@@ -122,9 +122,11 @@ def rebuild_index(folder: Path) -> IndexRepair:
 
 def clear_folder(folder: Path) -> tuple[int, bool]:
     """Empty the cache in ``folder``: (entries or files deleted, whether the index was
-    damaged). A damaged index is deleted with every value file and set-aside index."""
+    damaged). A damaged index is deleted with every value file and set-aside index.
+    The reports' shared thumbnails go too (output folders keep their own)."""
     folder = Path(folder)
     try:
+        shutil.rmtree(folder / THUMBS_NAME, ignore_errors=True)
         store = DiskCache(folder)
         try:
             return store.clear(), False

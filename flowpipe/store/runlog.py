@@ -3,25 +3,37 @@
 The one module that writes and reads the file (docs/outputs.md). Unlike the manifest
 it changes on every run. Reading is lenient throughout: the report treats run.json as
 a nice-to-have, so a bad one costs a note, never the contact sheet.
+
+A run streams its records instead of keeping them (``RunJournal``): each node's record
+as the node ends, and every point of the timeline, go to ``OUT/.run.jsonl`` (one JSON
+array a line) while the run goes; at the end run.json is written from that file, a
+record at a time, and the file is removed. So memory does not grow with the run, and
+a killed run leaves its records on disk.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+import json
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, Literal
 
 from flowpipe.errors import OutputError
 from flowpipe.store.jsonread import opt_float, opt_int, opt_str, read_json, scalar_text
-from flowpipe.store.outputs import OutputWriter
+from flowpipe.store.outputs import JsonStream, OutputWriter, atomic_text, dump_streamed
 
 __all__ = [
-    "FORMAT", "RUN_LOG", "NodeRun", "PauseRun", "RunLog", "read_run_log", "write_run_log",
+    "FORMAT", "JOURNAL", "RUN_LOG", "NodeRun", "PauseRun", "RunJournal", "RunLog",
+    "read_run_info", "read_run_log", "write_run_log",
 ]
 
 FORMAT = 1
 RUN_LOG = "run.json"
+JOURNAL = ".run.jsonl"  # the records of the run going on (or of a killed one)
+SERIES = ("window", "inflight", "rejections")
+Series = Literal["window", "inflight", "rejections"]
 
 Point = tuple[float, str, int]
 
@@ -129,6 +141,116 @@ def write_run_log(out: Path, log: RunLog) -> Path:
     return OutputWriter(out).write_json(RUN_LOG, log.to_json())
 
 
+class RunJournal:
+    """run.json's records as a run makes them, in ``OUT/.run.jsonl`` (see the module).
+
+    ``out=None``, or a folder that cannot be written, keeps them in memory instead: the
+    error, if any, comes when run.json itself is written. Node records go in as nodes
+    end, so run.json lists nodes in the order they ended.
+    """
+
+    def __init__(self, out: Path | None) -> None:
+        self.path = None if out is None else Path(out) / JOURNAL
+        self._file: IO[str] | None = None
+        self._held: list[str] | None = None if out is not None else []
+        self._on_disk = False  # this journal opened the file (an older one is not read)
+
+    def node(self, node_id: str, run: NodeRun) -> None:
+        """Record what the run did for ``node_id``, which has ended."""
+        self._add(json.dumps(["node", node_id, run.to_json()], ensure_ascii=False))
+        if self._file is not None:
+            self._file.flush()  # on disk (the OS's) as the node ends: a kill keeps it
+
+    def point(self, series: Series, point: tuple[float, str, int | None]) -> None:
+        """One point of the timeline: (seconds, account, value)."""
+        self._add(json.dumps([series, *point], ensure_ascii=False))
+
+    def _add(self, line: str) -> None:
+        if self._held is None and self._file is None:
+            self._open()
+        if self._file is not None:
+            try:
+                self._file.write(line + "\n")
+                return
+            except OSError:  # a full disk: what is on disk is read back, the rest kept
+                self._held = []
+                self._close()
+        assert self._held is not None
+        self._held.append(line)
+
+    def _open(self) -> None:
+        assert self.path is not None
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = self.path.open("w", encoding="utf-8", newline="\n")
+            self._on_disk = True
+        except OSError:
+            self._held = []
+
+    def _close(self) -> None:
+        if self._file is not None:
+            with contextlib.suppress(OSError):
+                self._file.close()
+            self._file = None
+
+    def _lines(self) -> Iterator[str]:
+        """Every record so far, in the order they came."""
+        if self.path is not None and self._on_disk:
+            if self._file is not None:
+                self._file.flush()
+            with self.path.open(encoding="utf-8") as fh:
+                for line in fh:
+                    if line.endswith("\n"):  # a line a full disk cut short is not a record
+                        yield line
+        yield from self._held or ()
+
+    def _records(self, tag: str) -> Iterator[list[Any]]:
+        prefix = json.dumps([tag])[:-1] + ","
+        for line in self._lines():
+            if line.startswith(prefix):
+                yield json.loads(line)[1:]
+
+    def write(self, log: RunLog) -> Path:
+        """Write OUT/run.json: ``log`` with the journal's records after its own nodes and
+        points; then remove the journal. Raises ``OutputError`` as ``write_run_log``."""
+        assert self.path is not None, "a journal kept in memory has no folder to write to"
+        target = self.path.parent / RUN_LOG
+        data: dict[str, Any] = log.to_json()
+        nodes = data["nodes"]
+        data["nodes"] = JsonStream(self._chain(nodes.items(), ((nid, info) for nid, info in
+                                                            self._records("node"))), keyed=True)
+        timeline = data["timeline"]
+        for series in SERIES:
+            timeline[series] = JsonStream(self._chain(timeline[series], self._records(series)))
+        with atomic_text(target) as fh:
+            dump_streamed(data, fh.write)
+            fh.write("\n")
+        self.discard()
+        return target
+
+    @staticmethod
+    def _chain(first: Iterable[Any], then: Iterable[Any]) -> Iterator[Any]:
+        yield from first
+        yield from then
+
+    def nodes(self) -> dict[str, NodeRun]:
+        """The node records so far (for tests and a journal kept in memory)."""
+        return {str(nid): _node(info) for nid, info in self._records("node")}
+
+    def points(self, series: Series) -> list[tuple[float, str, int | None]]:
+        """The points of one series so far, in the order they came."""
+        return [(float(t), str(account), value) for t, account, value in self._records(series)]
+
+    def discard(self) -> None:
+        """Forget the records: close and remove the journal."""
+        self._close()
+        if self.path is not None and self._on_disk:
+            with contextlib.suppress(OSError):
+                self.path.unlink(missing_ok=True)
+        self._on_disk = False
+        self._held = None if self.path is not None else []
+
+
 def read_run_log(out: Path) -> tuple[RunLog | None, str | None]:
     """Read OUT/run.json if there is one.
 
@@ -144,6 +266,15 @@ def read_run_log(out: Path) -> tuple[RunLog | None, str | None]:
     if not isinstance(data, dict):
         return None, "run.json is not a JSON object: showing what manifest.json records."
     return _log(data), None
+
+
+def read_run_info(out: Path) -> dict[str, Any]:
+    """OUT/run.json as plain JSON (what ``RunResult.run_info`` holds); an unreadable file
+    is an ``OutputError``."""
+    data = read_json(out / RUN_LOG)
+    if not isinstance(data, dict):
+        raise OutputError(f"{out / RUN_LOG}: not a JSON object")
+    return data
 
 
 def _object(data: Mapping[str, Any], key: str) -> Mapping[str, Any]:

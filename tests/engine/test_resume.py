@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -75,6 +76,10 @@ def test_sigkill_halfway_then_rerun_sends_nothing_twice(write_recipe, tmp_path: 
         proc.wait(timeout=30)
         assert proc.returncode == -signal.SIGKILL, "".join(lines) + proc.stdout.read()
         finished_first = _done_nodes(lines)
+        # the killed run's records of the nodes it finished are on disk (issue 17)
+        journal = (tmp_path / "out" / ".run.jsonl").read_text().splitlines()
+        recorded = {json.loads(line)[1] for line in journal if line.startswith('["node"')}
+        assert finished_first <= recorded
         for _ in range(200):  # requests the killed run had in flight still finish server-side
             if sim.stats()["in_flight"] == 0:
                 break
@@ -94,6 +99,10 @@ def test_sigkill_halfway_then_rerun_sends_nothing_twice(write_recipe, tmp_path: 
     cached_second = {line.split("] cached ", 1)[1] for line in lines2 if "] cached " in line}
     assert finished_first <= cached_second
     assert served_second == len(made_second) == 13 - len(cached_second)
+    run = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert len(run["nodes"]) == 13  # the re-run's own records, its journal written out
+    assert not (tmp_path / "out" / ".run.jsonl").exists()
+    assert not (tmp_path / "out" / ".manifest.jsonl").exists()
 
     with SimThread(_config()) as sim:  # the same recipe, never interrupted
         clean = _flowpipe(recipe, tmp_path / "clean", tmp_path / "cache2", sim.base_url)

@@ -6,11 +6,14 @@ Retries, limits, accounts and stops run on a virtual clock instead
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
 from flowpipe.engine import RunOptions, run_recipe_async
+from flowpipe.report import thumbs
 from flowpipe.sim import CapacitySpec, SimConfig, running_sim
 
 from .conftest import CHAIN, SCALE, TOKEN, all_files
@@ -115,6 +118,28 @@ async def test_refresh_step_remakes_it_and_children_only_if_bytes_change(
     assert result.summary["api_calls"] == 1
     assert not result.run_info["nodes"]["hero"]["cache_hit"]
     assert result.run_info["nodes"]["poster"]["cache_hit"]
+
+
+async def test_a_cached_rerun_into_a_new_folder_draws_no_thumbnail(
+    write_recipe, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    recipe = write_recipe(CHAIN)
+    drawn: list[int] = []
+    real = thumbs._draw
+    monkeypatch.setattr(thumbs, "_draw", lambda data: drawn.append(1) or real(data))
+    async with running_sim(_config()) as sim:
+        first = await run_recipe_async(recipe, _options(sim.base_url, tmp_path, report=True))
+        assert first.exit_code == 0 and len(drawn) == 9  # one per image
+        new = tmp_path / "elsewhere"
+        again = await run_recipe_async(
+            recipe, _options(sim.base_url, tmp_path, report=True, out=new)
+        )
+    assert again.summary["cached"] == 5 and again.report == new / "report.html"
+    assert len(drawn) == 9  # the new folder's report drew nothing
+    html = again.report.read_text()
+    shown = set(re.findall(r'src="(\.thumbs/[0-9a-f]{64}\.jpg)"', html))
+    assert len(shown) == 9 and all((new / rel).is_file() for rel in shown)
+    assert {p.name for p in (new / ".thumbs").iterdir()} == {rel[8:] for rel in shown}
 
 
 async def test_an_embedded_simulator_given_a_config_keeps_its_ids_across_runs(

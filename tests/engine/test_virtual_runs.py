@@ -9,7 +9,9 @@ about the run's clock (the retry delays, the window's growth).
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
+import itertools
 import json
 import logging
 import threading
@@ -26,7 +28,14 @@ from flowpipe.engine.limiter import AdaptiveLimiter, Outcome
 from flowpipe.engine.ready import ReadyQueue
 from flowpipe.engine.scheduler import Scheduler
 from flowpipe.errors import UsageError
-from flowpipe.events import Event, InflightChanged, NodeRetried, NodeStarted, WindowChanged
+from flowpipe.events import (
+    Event,
+    InflightChanged,
+    NodeDone,
+    NodeRetried,
+    NodeStarted,
+    WindowChanged,
+)
 from flowpipe.store.claims import STALE_AFTER, KeyClaims
 from flowpipe.store.leases import LEASE_SECONDS
 
@@ -300,6 +309,46 @@ def test_the_window_grows_to_the_capacity_on_the_runs_clock(write_recipe, tmp_pa
     assert api.clock.time() < 200.0
 
 
+def test_records_are_on_disk_while_the_run_goes(write_recipe, tmp_path: Path) -> None:
+    recipe = write_recipe(
+        """
+        version: 1
+        name: streamed
+        defaults: {model: imagen-4, count: 1}
+        steps:
+          shot:
+            matrix: {n: [1, 2, 3, 4, 5, 6, 7, 8]}
+            prompt: "product shot number {{ n }}"
+        """
+    )
+    journal = tmp_path / "out" / ".run.jsonl"
+    entries = tmp_path / "out" / ".manifest.jsonl"
+    on_disk: list[set[str]] = []
+    in_manifest: list[set[str]] = []
+
+    def look(event: Event) -> None:  # runs after the recorder, which sinks come behind
+        if isinstance(event, NodeDone):
+            lines = journal.read_text().splitlines()
+            on_disk.append({json.loads(line)[1] for line in lines if line.startswith('["node"')})
+            made = entries.read_text().splitlines() if entries.exists() else []
+            in_manifest.append({json.loads(line)["id"] for line in made})
+
+    result = virtual_run(recipe, FakeAPI(VirtualClock()), tmp_path, progress=look)
+    assert result.exit_code == 0
+    assert [len(nodes) for nodes in on_disk] == list(range(1, 9))  # each as it ended
+    assert all(earlier <= later for earlier, later in itertools.pairwise(on_disk))
+    # a node's manifest entry goes to disk as the node ends (just after its event)
+    assert [len(nodes) for nodes in in_manifest] == list(range(8))
+    assert all(made < ended for made, ended in zip(in_manifest, on_disk, strict=True))
+    run_json = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert set(run_json["nodes"]) == on_disk[-1] == set(result.nodes)
+    assert run_json["timeline"]["inflight"]  # the timeline went through the journal too
+    assert result.run_info == run_json
+    assert not journal.exists() and not entries.exists()  # written out: the journals are gone
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert [n["id"] for n in manifest["nodes"]] == list(result.nodes)  # in plan order
+
+
 # -- a sink or a timer that raises (review A-1) ------------------------------------------
 
 
@@ -542,6 +591,12 @@ def test_files_of_nodes_the_cache_answers_during_a_run_are_written_off_its_loop(
     assert [n for n, r in again.nodes.items() if not r.cache_hit] == ["hero"]
     assert on_loop == []
     assert all(p.is_file() for p in again.images)
+    # their manifest entries waited for the files: each names its file's own hash
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    files = [(tmp_path / "out" / img["path"], img["file_sha256"])
+             for node in manifest["nodes"] for img in node["images"]]
+    assert len(files) == len(again.images)
+    assert all(hashlib.sha256(path.read_bytes()).hexdigest() == sha for path, sha in files)
 
 
 def test_a_slot_that_sent_nothing_goes_back_to_the_limiter_unused(

@@ -65,3 +65,15 @@ def test_an_unreadable_record_is_an_unknown_id(tmp_path: Path) -> None:
     for path in tmp_path.glob("*.json"):
         path.write_text("{half")
     assert MediaRegistry(seed=0, folder=tmp_path).get(media) is None
+
+
+def test_with_a_folder_memory_holds_only_recent_records(tmp_path: Path) -> None:
+    registry = MediaRegistry(seed=0, folder=tmp_path, memory=2)
+    made = [MediaRecord(owner="a@x.io", sha256=f"{i:02x}" * 32, thumb=b"t") for i in range(5)]
+    ids = [registry.register(record) for record in made]
+    assert len(registry) == 2  # held in memory: the two most recent
+    assert [registry.get(media) for media in ids] == made  # the rest read back from the folder
+    assert len(registry) == 2
+    unbounded = MediaRegistry(seed=0, memory=2)  # no folder: memory is the only copy
+    kept = [unbounded.register(record) for record in made]
+    assert len(unbounded) == 5 and unbounded.get(kept[0]) == made[0]

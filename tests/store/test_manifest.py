@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
 from pathlib import Path
 
 import pytest
 
 from flowpipe.errors import ErrorInfo, OutputError
 from flowpipe.store.manifest import (
+    JOURNAL,
+    MANIFEST,
     Manifest,
     ManifestImage,
+    ManifestJournal,
     ManifestNode,
     ManifestRef,
     read_manifest,
     steps_of,
     write_manifest,
+    write_manifest_stream,
 )
 
 
@@ -85,3 +91,40 @@ def test_what_cannot_be_used_is_an_output_error(tmp_path: Path, data: object,
     (tmp_path / "manifest.json").write_text(json.dumps(data))
     with pytest.raises(OutputError, match=message):
         read_manifest(tmp_path)
+
+
+def _manifest() -> Manifest:
+    return Manifest(recipe_name="r", recipe_path="r.yaml", backend="sim",
+                    steps=steps_of(NODES), nodes=NODES)
+
+
+def test_a_streamed_manifest_is_the_same_file(tmp_path: Path) -> None:
+    whole = write_manifest(tmp_path / "whole", _manifest()).read_bytes()
+    header = dataclasses.replace(_manifest(), nodes=())
+    streamed = write_manifest_stream(tmp_path / "streamed", header, iter(NODES))
+    assert streamed.read_bytes() == whole
+    before = streamed.stat().st_mtime_ns
+    os.utime(streamed, ns=(before - 10**9, before - 10**9))
+    write_manifest_stream(tmp_path / "streamed", header, iter(NODES))  # the same bytes again
+    assert streamed.stat().st_mtime_ns == before - 10**9  # left as it was
+    assert not [p for p in (tmp_path / "streamed").iterdir() if p.name != MANIFEST]
+
+
+def test_the_journal_gives_back_each_entry_by_position(tmp_path: Path) -> None:
+    journal = ManifestJournal(tmp_path, size=5)
+    journal.put(3, NODES[2])
+    journal.put(0, NODES[0])
+    assert (tmp_path / JOURNAL).is_file()  # on disk as the nodes end
+    assert [journal.get(i) for i in range(5)] == [NODES[0], None, None, NODES[2], None]
+    journal.put(1, NODES[1])
+    assert list(journal) == [NODES[0], NODES[1], NODES[2]]
+    journal.discard()
+    assert not (tmp_path / JOURNAL).exists() and journal.get(0) is None
+
+
+def test_a_journal_that_cannot_be_written_holds_the_entries(tmp_path: Path) -> None:
+    blocked = tmp_path / "file"
+    blocked.write_text("not a folder")
+    journal = ManifestJournal(blocked / "out", size=2)
+    journal.put(1, NODES[1])
+    assert journal.get(1) == NODES[1] and journal.get(0) is None
