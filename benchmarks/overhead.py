@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from plan_overhead import time_plan, write_matrix_recipe
+from plan_overhead import measure, write_matrix_recipe
 
 CHILD = """
 import json, sys, time
@@ -102,8 +102,8 @@ def main() -> None:
     print("|---|---|---|")
     for size in (int(s) for s in args.sizes.split(",") if s):
         with tempfile.TemporaryDirectory() as tmp:
-            wall, cpu, count = time_plan(write_matrix_recipe(Path(tmp), size), args.repeat)
-        print(f"| {count:,} | {wall:.3f} | {cpu:.3f} |", flush=True)
+            best = measure(write_matrix_recipe(Path(tmp), size), args.repeat)
+        print(f"| {best['nodes']:,} | {best['wall']:.3f} | {best['total']:.3f} |", flush=True)
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
