@@ -37,45 +37,25 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from stress import write_recipe
+from stress import RssSampler, rss_kib, write_recipe
 
 HERE = Path(__file__).resolve()
 TREE = HERE.parents[1]
 
 
-def _status_kib(field: str) -> int:
-    with open("/proc/self/status", encoding="ascii") as fh:
-        for line in fh:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    return 0
-
-
 def child(recipe: Path, out: Path, cache: Path, scale: float, total: int) -> None:
     """Run the recipe here on the embedded simulator; print one JSON line."""
     from flowpipe.engine import RunOptions, run_recipe
-    from flowpipe.events import Event, NodeCached, NodeDone, NodeFailed, NodeSkipped
     from flowpipe.sim import SimConfig, parse_capacity
 
-    samples: list[tuple[int, int]] = []
-    tenth = max(1, total // 10)
-
-    class Sampler:
-        finished = 0
-
-        def handle(self, event: Event) -> None:
-            if isinstance(event, NodeDone | NodeFailed | NodeSkipped | NodeCached):
-                self.finished += 1
-                if self.finished % tenth == 0:
-                    samples.append((self.finished, _status_kib("VmRSS")))
-
+    sampler = RssSampler(total)
     # the embedded default (ids kept in the cache folder), with faults and moderation on
     sim = SimConfig(seed=11, capacity=parse_capacity("walk"), reject_status="mixed",
                     fault_rate=0.05, moderation_rate=0.05, media_folder=cache / "sim-media")
     options = RunOptions(out=out, backend="sim", time_scale=scale, cache_dir=cache, sim=sim,
                          report=False, lock=False, seed=1)
     started = time.monotonic()
-    result = run_recipe(recipe, options, sinks=[Sampler()])
+    result = run_recipe(recipe, options, sinks=[sampler])
     import flowpipe
 
     print(json.dumps({
@@ -83,8 +63,8 @@ def child(recipe: Path, out: Path, cache: Path, scale: float, total: int) -> Non
         "exit_code": result.exit_code,
         "summary": dict(result.summary),
         "wall_seconds": round(time.monotonic() - started, 1),
-        "samples": samples,
-        "rss_after_kib": _status_kib("VmRSS"),
+        "samples": sampler.samples,
+        "rss_after_kib": rss_kib(),
     }))
 
 

@@ -79,42 +79,47 @@ def write_recipe(folder: Path, nodes: int) -> Path:
     return path
 
 
-def _rss_kib() -> int:
+def rss_kib() -> int:
     with open("/proc/self/statm", encoding="ascii") as fh:
         pages = int(fh.read().split()[1])
     return pages * os.sysconf("SC_PAGE_SIZE") // 1024
+
+
+class RssSampler:
+    """An event sink that notes (nodes ended, RSS in KiB) each time another tenth of
+    ``total`` nodes has ended."""
+
+    def __init__(self, total: int) -> None:
+        self.samples: list[tuple[int, int]] = []
+        self.tenth = max(1, total // 10)
+        self.finished = 0
+
+    def handle(self, event: Any) -> None:
+        from flowpipe.events import NodeCached, NodeDone, NodeFailed, NodeSkipped
+
+        if isinstance(event, NodeDone | NodeFailed | NodeSkipped | NodeCached):
+            self.finished += 1
+            if self.finished % self.tenth == 0:
+                self.samples.append((self.finished, rss_kib()))
 
 
 def child(recipe: Path, out: Path, cache: Path, base_url: str, scale: float,
           total: int) -> None:
     """Run the recipe here and print one JSON line: result and RSS samples."""
     from flowpipe.engine import RunOptions, run_recipe
-    from flowpipe.events import Event, NodeCached, NodeDone, NodeFailed, NodeSkipped
-
-    samples: list[tuple[int, int]] = []
-    tenth = max(1, total // 10)
-
-    class Sampler:
-        finished = 0
-
-        def handle(self, event: Event) -> None:
-            if isinstance(event, NodeDone | NodeFailed | NodeSkipped | NodeCached):
-                self.finished += 1
-                if self.finished % tenth == 0:
-                    samples.append((self.finished, _rss_kib()))
-
+    sampler = RssSampler(total)
     options = RunOptions(out=out, backend="sim", base_url=base_url, token=TOKEN,
                          time_scale=scale, cache_dir=cache, report=False, seed=1)
     started = time.monotonic()
-    result = run_recipe(recipe, options, sinks=[Sampler()])
+    result = run_recipe(recipe, options, sinks=[sampler])
     wall = time.monotonic() - started
     print(json.dumps({
         "exit_code": result.exit_code,
         "message": result.message,
         "summary": dict(result.summary),
         "wall_seconds": round(wall, 1),
-        "rss_samples_kib": samples,
-        "rss_end_kib": _rss_kib(),
+        "rss_samples_kib": sampler.samples,
+        "rss_end_kib": rss_kib(),
         "maxrss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
     }))
 
