@@ -26,6 +26,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from overhead import images_recipe  # the same 2,000-image recipe
+
 TREE = Path(__file__).resolve().parents[1]
 
 CHILD = """
@@ -59,21 +63,6 @@ print(json.dumps({"package": str(Path(flowpipe.report.__file__).parents[1]),
                   "cached": result.summary["cached"], "images": result.summary["images"],
                   "thumbs": sum(1 for _ in thumbs.iterdir()), "exit": result.exit_code}))
 """
-
-
-def images_recipe(folder: Path, images: int) -> Path:
-    """A matrix of ``images / 4`` nodes of 4 square images each."""
-    values = ", ".join(str(i) for i in range(max(1, images // 4)))
-    path = folder / "recipe.yaml"
-    path.write_text(
-        "version: 1\nname: reuse\n"
-        "defaults: {model: imagen-4, aspectRatio: square, count: 4}\n"
-        "steps:\n  shot:\n"
-        f"    matrix: {{i: [{values}]}}\n"
-        '    prompt: "catalogue shot {{ i }}"\n',
-        encoding="utf-8",
-    )
-    return path
 
 
 def child(python: Path, recipe: Path, out: Path, cache: Path) -> dict[str, Any]:
