@@ -16,8 +16,7 @@ import contextlib
 import hmac
 import json
 import secrets
-import threading
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -25,6 +24,7 @@ from typing import Any
 from aiohttp import web
 
 from flowpipe.errors import FlowpipeError, OutputError, UsageError
+from flowpipe.loopthread import LoopThread
 from flowpipe.report.render import ReviewMode, render_report
 from flowpipe.report.reviewer import picks_json, recipe_of
 from flowpipe.store.manifest import ManifestNode, read_manifest
@@ -271,42 +271,25 @@ def serve_review(config: ReviewConfig, *, port: int = 0,
         asyncio.run(main())
 
 
-class ReviewServer:
+class ReviewServer(LoopThread):
     """The server on a background thread, for tests and sync callers (``with`` block)."""
 
     def __init__(self, config: ReviewConfig, port: int = 0) -> None:
+        super().__init__("flowpipe-review")
         self.config, self._port = config, port
         self.url = ""
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._main, name="flowpipe-review", daemon=True)
 
-    def _main(self) -> None:
-        try:
-            asyncio.run(self._serve())
-        except BaseException as exc:  # handed to the starting thread
-            self._error = exc
-            self._ready.set()
-
-    async def _serve(self) -> None:
-        self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
+    @contextlib.asynccontextmanager
+    async def _serving(self) -> AsyncIterator[None]:
         runner, self.url = await _start(self.config, self._port)
-        self._ready.set()
         try:
-            await self._stop.wait()
+            yield
         finally:
             await runner.cleanup()
 
     def __enter__(self) -> ReviewServer:
-        self._thread.start()
-        self._ready.wait()
-        if self._error is not None:
-            raise self._error
+        self._start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._loop is not None and self._stop is not None:
-            self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(10)
+        self._stop_serving(10)

@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import signal
 import sys
-import threading
 from collections.abc import AsyncIterator, Callable
 from types import TracebackType
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 from aiohttp import web
 
 from flowpipe.errors import UsageError
+from flowpipe.loopthread import LoopThread
 from flowpipe.sim.app import BASE_PATH, create_app
 from flowpipe.sim.config import SimConfig
 from flowpipe.sim.state import SimState
@@ -78,22 +78,18 @@ async def running_sim(
         await runner.cleanup()
 
 
-class SimThread:
+class SimThread(LoopThread):
     """The simulator on a background thread with its own event loop, for sync callers.
 
     ``with SimThread(config) as sim: sim.base_url`` — stopped when the block ends.
     """
 
     def __init__(self, config: SimConfig, host: str = "127.0.0.1", port: int = 0) -> None:
+        super().__init__("flowpipe-sim")
         self.config = config
         self._host = host
         self._port = port
-        self._loop: asyncio.AbstractEventLoop | None = None
         self._sim: RunningSim | None = None
-        self._stop: asyncio.Event | None = None
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._main, name="flowpipe-sim", daemon=True)
 
     @property
     def base_url(self) -> str:
@@ -102,20 +98,11 @@ class SimThread:
             raise RuntimeError("SimThread is not running")
         return self._sim.base_url
 
-    def _main(self) -> None:
-        try:
-            asyncio.run(self._serve())
-        except BaseException as exc:  # handed to the starting thread
-            self._error = exc
-            self._ready.set()
-
-    async def _serve(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._stop = asyncio.Event()
+    @contextlib.asynccontextmanager
+    async def _serving(self) -> AsyncIterator[None]:
         async with running_sim(self.config, self._host, self._port) as sim:
             self._sim = sim
-            self._ready.set()
-            await self._stop.wait()
+            yield
 
     def _call(self, func: Callable[[], Any]) -> Any:
         if self._loop is None or self._sim is None:
@@ -128,10 +115,7 @@ class SimThread:
 
     def start(self) -> SimThread:
         """Start serving; returns when ``base_url`` is known."""
-        self._thread.start()
-        self._ready.wait()
-        if self._error is not None:
-            raise self._error
+        self._start()
         return self
 
     def stats(self) -> dict[str, Any]:
@@ -144,10 +128,7 @@ class SimThread:
 
     def stop(self) -> None:
         """Stop serving and wait for the thread to end."""
-        if self._loop is not None and self._stop is not None and self._thread.is_alive():
-            self._loop.call_soon_threadsafe(self._stop.set)
-        if self._thread.is_alive():
-            self._thread.join()
+        self._stop_serving()
 
     def __enter__(self) -> SimThread:
         return self.start()
