@@ -324,7 +324,7 @@ def run_command(recipe: Path, out: Path | None, variables: tuple[str, ...],
         import json
 
         click.echo(json.dumps(result.run_info, indent=2))
-    shared = result.run_info.get("remote")
+    shared = result.remote
     if shared:
         state = "" if shared["available"] else " (stopped answering: see above)"
         click.echo(f"flowpipe: remote {shared['url']}: {shared['pulled']} pulled, "

@@ -41,7 +41,7 @@ from flowpipe.engine.state import NodeState, summarize
 from flowpipe.errors import APIError, FrozenCacheMissError, StopRunError, UsageError
 from flowpipe.events import EventSink
 from flowpipe.planner import Plan, Recipe, build_plan, check_steps
-from flowpipe.results import NodeResult, Outcome, RunResult
+from flowpipe.results import JsonPacker, NodeResult, Outcome, RunResult
 from flowpipe.store.cache import CacheStore, DiskCache, MemoryCache, default_cache_dir
 from flowpipe.store.claims import Claims, KeyClaims
 from flowpipe.store.leases import RemoteClaims, SharedClaims
@@ -58,7 +58,7 @@ from flowpipe.store.manifest import ManifestNode
 from flowpipe.store.outputs import default_out_dir
 from flowpipe.store.remote import RemoteCache, open_remote
 from flowpipe.store.responses import ResponseCache
-from flowpipe.store.runlog import RunJournal, RunLog, read_run_info
+from flowpipe.store.runlog import RunJournal, RunLog
 from flowpipe.why import load_baseline, plan_picks
 
 if TYPE_CHECKING:
@@ -451,7 +451,8 @@ class _Job:
         self.sched.ledger.finish(self.cache)
         log = self._log(outcome, message)
         self.recorder.flush()
-        self.recorder.journal.write(log)
+        run_json = JsonPacker()
+        self.recorder.journal.write(log, also=run_json.write)
         lock = None
         ledger = self.sched.ledger
         if self.options.lock and not self.options.frozen:
@@ -463,7 +464,7 @@ class _Job:
             shared = self.store.thumbs if isinstance(self.store, DiskCache) else None
             report = write_report(self.out, thumb_cache=shared)
         result = _result(self.plan, self.sched.states, ledger.entries(), self.out,
-                         outcome=outcome, message=message, log=log)
+                         outcome=outcome, message=message, log=log, run_json=run_json)
         ledger.close()
         return dataclasses.replace(result, lock=lock, report=report,
                                    lock_note=self.lock.moved if lock else None,
@@ -558,7 +559,8 @@ def _write_lock(path: Path, plan: Plan, states: Mapping[str, NodeState],
 
 
 def _result(plan: Plan, states: Mapping[str, NodeState], entries: Iterable[ManifestNode],
-            out: Path, *, outcome: Outcome, message: str | None, log: RunLog) -> RunResult:
+            out: Path, *, outcome: Outcome, message: str | None, log: RunLog,
+            run_json: JsonPacker) -> RunResult:
     nodes = {}
     for entry in entries:
         nid = entry.id
@@ -587,5 +589,6 @@ def _result(plan: Plan, states: Mapping[str, NodeState], entries: Iterable[Manif
         message=message,
         out=out,
         summary=dict(log.summary),
-        run_info=read_run_info(out),
+        run_json=run_json.packed(),
+        remote=log.remote,
     )

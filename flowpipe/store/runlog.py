@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Literal
@@ -26,7 +26,7 @@ from flowpipe.store.outputs import JsonStream, OutputWriter, atomic_text, dump_s
 
 __all__ = [
     "FORMAT", "JOURNAL", "RUN_LOG", "NodeRun", "PauseRun", "RunJournal", "RunLog",
-    "read_run_info", "read_run_log", "write_run_log",
+    "read_run_log", "write_run_log",
 ]
 
 FORMAT = 1
@@ -210,9 +210,11 @@ class RunJournal:
             if line.startswith(prefix):
                 yield json.loads(line)[1:]
 
-    def write(self, log: RunLog) -> Path:
+    def write(self, log: RunLog, also: Callable[[str], object] | None = None) -> Path:
         """Write OUT/run.json: ``log`` with the journal's records after its own nodes and
-        points; then remove the journal. Raises ``OutputError`` as ``write_run_log``."""
+        points; then remove the journal. ``also`` gets the text as it is written (so the
+        run's result need not read the file back). Raises ``OutputError`` as
+        ``write_run_log``."""
         assert self.path is not None, "a journal kept in memory has no folder to write to"
         target = self.path.parent / RUN_LOG
         data: dict[str, Any] = log.to_json()
@@ -223,8 +225,13 @@ class RunJournal:
         for series in SERIES:
             timeline[series] = JsonStream(self._chain(timeline[series], self._records(series)))
         with atomic_text(target) as fh:
-            dump_streamed(data, fh.write)
-            fh.write("\n")
+            def write(text: str) -> None:
+                fh.write(text)
+                if also is not None:
+                    also(text)
+
+            dump_streamed(data, write)
+            write("\n")
         self.discard()
         return target
 
@@ -266,15 +273,6 @@ def read_run_log(out: Path) -> tuple[RunLog | None, str | None]:
     if not isinstance(data, dict):
         return None, "run.json is not a JSON object: showing what manifest.json records."
     return _log(data), None
-
-
-def read_run_info(out: Path) -> dict[str, Any]:
-    """OUT/run.json as plain JSON (what ``RunResult.run_info`` holds); an unreadable file
-    is an ``OutputError``."""
-    data = read_json(out / RUN_LOG)
-    if not isinstance(data, dict):
-        raise OutputError(f"{out / RUN_LOG}: not a JSON object")
-    return data
 
 
 def _object(data: Mapping[str, Any], key: str) -> Mapping[str, Any]:

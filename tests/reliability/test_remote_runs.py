@@ -150,6 +150,7 @@ async def test_a_remote_that_stops_mid_run_is_one_warning_and_the_next_run_pushe
         lost = [r.getMessage() for r in caplog.records if "stopped answering" in r.getMessage()]
         assert len(lost) == 1 and url in lost[0], [r.getMessage() for r in caplog.records]
         shared = result.run_info["remote"]
+        assert result.remote == shared  # the CLI's line reads it without parsing run.json
         pending = sorted(p.name for p in (tmp_path / "cache" / "remote-pending").iterdir())
         assert not shared["available"]
         assert shared["pushed"] >= 2 and len(pending) >= 1
