@@ -25,7 +25,7 @@ import json
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal, NamedTuple
 
@@ -97,7 +97,7 @@ class Node:
     id: str
     step: str
     variant: tuple[tuple[str, str], ...]
-    out_dir: PurePosixPath
+    out_dir: str  # relative, posix: STEP/FOLDER
     prompt: str
     model: str
     aspect_ratio: str

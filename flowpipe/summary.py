@@ -117,7 +117,7 @@ def plan_json(plan: Plan, verdicts: Mapping[str, Verdict] | None = None) -> dict
                 "step": node.step,
                 "kind": node.kind,
                 "variant": dict(node.variant),
-                "out_dir": node.out_dir.as_posix(),
+                "out_dir": node.out_dir,
                 "model": node.model,
                 "aspectRatio": node.aspect_ratio,
                 "count": node.count,

@@ -558,13 +558,15 @@ def _write_lock(path: Path, plan: Plan, states: Mapping[str, NodeState],
     return path
 
 
-def _result(plan: Plan, states: Mapping[str, NodeState], entries: Iterable[ManifestNode],
+def _result(plan: Plan, states: dict[str, NodeState], entries: Iterable[ManifestNode],
             out: Path, *, outcome: Outcome, message: str | None, log: RunLog,
             run_json: JsonPacker) -> RunResult:
+    """The run's result. The run is over: each node's state leaves ``states`` as its
+    result is made, so the end of a long run holds one of the two, not both."""
     nodes = {}
     for entry in entries:
         nid = entry.id
-        node, state = plan.nodes[nid], states[nid]
+        node, state = plan.nodes[nid], states.pop(nid)
         done = state.status == "done"
         nodes[nid] = NodeResult(
             id=nid,
