@@ -16,12 +16,15 @@ work, and at least the longest job.
 Columns, side by side on the same jobs and traces:
 
     told       a client told C(t) in advance: its window is C(t) at every instant
+    clairvoyant  with --clairvoyant: told C(t) and every job's duration, it sends the
+               longest job first (no client can know the durations; a bound for the tail)
     adaptive   flowpipe's AdaptiveLimiter (LimiterConfig, with --set overrides)
     baseline   the limiter before issue 17 (benchmarks/limiter_baseline.py, frozen)
     fixed-3, fixed-20, one-at-a-time   with --fixed
 
     .venv/bin/python benchmarks/limiter_sim.py                   # every table, 5 seeds
     .venv/bin/python benchmarks/limiter_sim.py --tables short --seeds 20
+    .venv/bin/python benchmarks/limiter_sim.py --tables short --seeds 20 --clairvoyant
     .venv/bin/python benchmarks/limiter_sim.py --set probe_pace=0.3 --reject-latency 1.0
 """
 
@@ -185,15 +188,19 @@ def simulate(
     reject_latency: float = 0.25,
     requeue: tuple[float, float] = (5.0, 10.0),
     timeline: Timeline | None = None,
+    longest_first: bool = False,
 ) -> Result:
     """Run ``jobs`` independent jobs on ``accounts`` accounts against ``trace``.
 
     Every account gets ``make(trace)`` as its limiter and a server of its own at C(t).
     ``timeline`` collects (t, C(t), first account's window, its accepted in flight,
-    ready) after each event.
+    ready) after each event. ``longest_first``: job 0 is the longest (the same
+    durations, so the queue sends the longest first).
     """
     rng = random.Random(seed)
     durations = [rng.uniform(10.0, 20.0) for _ in range(jobs)]
+    if longest_first:
+        durations.sort(reverse=True)
     limiters = [make(trace) for _ in range(accounts)]
     ready = list(range(jobs))  # a heap: recipe order, as the scheduler's
     queue: list[tuple[float, int, str, int, int, Permit | None]] = []
@@ -328,18 +335,24 @@ def tables() -> dict[str, list[Scenario]]:
 Maker = Callable[[Trace], SyncLimiter]
 
 
-def limiters(config: LimiterConfig, *, fixed: bool) -> list[tuple[str, Maker]]:
+Column = tuple[str, Maker, bool]  # name, limiter, longest job first
+
+
+def limiters(config: LimiterConfig, *, fixed: bool, clairvoyant: bool = False) -> list[Column]:
     base = limiter_baseline.LimiterConfig()
-    out: list[tuple[str, Maker]] = [
-        ("told", ToldLimiter),
-        ("adaptive", lambda _t: AdaptiveLimiter(config, clock=lambda: 0.0)),
-        ("baseline", lambda _t: limiter_baseline.AdaptiveLimiter(base, clock=lambda: 0.0)),
+    out: list[Column] = [
+        ("told", ToldLimiter, False),
+        ("adaptive", lambda _t: AdaptiveLimiter(config, clock=lambda: 0.0), False),
+        ("baseline", lambda _t: limiter_baseline.AdaptiveLimiter(base, clock=lambda: 0.0),
+         False),
     ]
+    if clairvoyant:
+        out.insert(1, ("clairvoyant", ToldLimiter, True))
     if fixed:
         out += [
-            ("fixed-3", lambda _t: FixedLimiter(3, clock=lambda: 0.0)),
-            ("fixed-20", lambda _t: FixedLimiter(20, clock=lambda: 0.0)),
-            ("one-at-a-time", lambda _t: FixedLimiter(1, clock=lambda: 0.0)),
+            ("fixed-3", lambda _t: FixedLimiter(3, clock=lambda: 0.0), False),
+            ("fixed-20", lambda _t: FixedLimiter(20, clock=lambda: 0.0), False),
+            ("one-at-a-time", lambda _t: FixedLimiter(1, clock=lambda: 0.0), False),
         ]
     return out
 
@@ -351,6 +364,7 @@ def evaluate(
     *,
     latency: float,
     requeue: tuple[float, float] = (5.0, 10.0),
+    longest_first: bool = False,
 ) -> list[Result]:
     return [
         simulate(
@@ -361,6 +375,7 @@ def evaluate(
             seed=s,
             reject_latency=latency,
             requeue=requeue,
+            longest_first=longest_first,
         )
         for s in seeds
     ]
@@ -413,9 +428,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--tables", default="long,short,many", help="long, short, many")
     parser.add_argument("--only", default=None, help="columns to show, e.g. adaptive,told")
     parser.add_argument("--fixed", action="store_true", help="add the fixed-window columns")
+    parser.add_argument("--clairvoyant", action="store_true",
+                        help="add a told client that also knows every job's duration")
     args = parser.parse_args(argv)
     config = LimiterConfig(**parse_overrides(args.set))  # type: ignore[arg-type]
-    chosen = limiters(config, fixed=args.fixed)
+    chosen = limiters(config, fixed=args.fixed, clairvoyant=args.clairvoyant)
     if args.only:
         keep = args.only.split(",")
         chosen = [c for c in chosen if c[0] in keep]
@@ -430,14 +447,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     for name in args.tables.split(","):
         print(f"\n{name}:\n")
-        print(f"| {'scenario':<21} |" + "".join(f" {n:<22} |" for n, _ in chosen))
+        print(f"| {'scenario':<21} |" + "".join(f" {n:<22} |" for n, _, _ in chosen))
         print("|" + "-" * 23 + "|" + "".join("-" * 24 + "|" for _ in chosen))
         versus: list[list[float]] = [[] for _ in chosen]
         for row in everything[name]:
             told = evaluate(ToldLimiter, row, seeds, latency=args.reject_latency, requeue=requeue)
             cells = []
-            for i, (_, make) in enumerate(chosen):
-                results = evaluate(make, row, seeds, latency=args.reject_latency, requeue=requeue)
+            for i, (_, make, longest) in enumerate(chosen):
+                results = evaluate(make, row, seeds, latency=args.reject_latency,
+                                   requeue=requeue, longest_first=longest)
                 cells.append(cell(results))
                 pairs = [r.makespan / t.makespan for r, t in zip(results, told, strict=True)]
                 versus[i].append(statistics.median(pairs))
