@@ -218,7 +218,7 @@ class LiveProgress:
                              f"elapsed {fmt_eta(self.clock() - self.started)}  ",
                              f"ETA {fmt_eta(t.eta())}\n")
         for label, count in (("done", t.done - t.cached), ("cached", t.cached),
-                             ("running", len(t.running)), ("waiting", t.waiting),
+                             ("running", len(t.running)), ("queued", t.queued),
                              ("failed", t.failed), ("skipped", t.skipped),
                              ("review", t.for_review)):
             text.append(f"{label} {count}  ", style=_COLOURS.get(label, ""))

@@ -107,7 +107,8 @@ class Tally:
         return self.done + self.failed + self.skipped + self.for_review
 
     @property
-    def waiting(self) -> int:
+    def queued(self) -> int:
+        """Nodes not started yet (not waiting for review: that is ``for_review``)."""
         return max(0, self.total - self.finished - len(self.running))
 
     def paused_lines(self) -> list[str]:

@@ -107,6 +107,8 @@ def test_live_progress_has_a_bar_per_step_and_the_last_events_with_their_reasons
     grid = next(line for line in lines if line.startswith("grid "))
     assert "2/6" in grid and "cached 1" in grid and "running 1" in grid and "failed 1" in grid
     assert "▒" in grid and "─" in grid  # one running, three waiting
+    counts = next(line for line in lines if line.startswith("done "))
+    assert "running 1  queued 3  failed 1" in counts and "review 0" in counts  # not "waiting"
     assert "a@x.io  window  6" in text and "▄█" in text  # the window's trace: 3 then 6
     assert "paused  b@x.io for 1m00s: USER_REQUESTS_THROTTLED" in text
     assert "→ hero to a@x.io: changed: prompt" in text

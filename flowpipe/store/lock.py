@@ -84,10 +84,6 @@ class Lock:
     nodes: Mapping[str, LockEntry] = field(default_factory=lambda: MappingProxyType({}))
     api: str | None = None
 
-    def node_keys(self) -> dict[str, str]:
-        """The locked key of every node."""
-        return {nid: entry.key for nid, entry in self.nodes.items()}
-
     def merge(self, plan: Planned, finished: Mapping[str, LockEntry]) -> Lock:
         """This lock after a run of ``plan`` (recipe, backend and api are the plan's):
         each ``finished`` entry replaces this lock's, unless its key and images are the

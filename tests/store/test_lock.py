@@ -28,7 +28,7 @@ def test_read_lock_gives_keys_by_node(tmp_path: Path) -> None:
     lock = tmp_path / "r.lock.json"
     write_lock(lock, Lock(recipe="r", backend="sim", nodes={"hero": LockEntry("k1")}))
     locked = read_lock(lock)
-    assert locked.node_keys() == {"hero": "k1"}
+    assert {nid: entry.key for nid, entry in locked.nodes.items()} == {"hero": "k1"}
     check_lock(locked, lock.name, "hero", "k1")
     with pytest.raises(FrozenCacheMissError, match=r"'hero' changed since r\.lock\.json"):
         check_lock(locked, lock.name, "hero", "k2")
