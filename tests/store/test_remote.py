@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import json
 import logging
+import threading
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -11,7 +15,14 @@ from typing import Any
 import pytest
 
 from flowpipe.store import CachedGeneration, CachedImage, MemoryCache, ResponseCache, sha256_hex
-from flowpipe.store.remote import DONE, RemoteCache, claim_path, gen_path, img_path
+from flowpipe.store.remote import (
+    DONE,
+    RemoteCache,
+    _LoopThread,
+    claim_path,
+    gen_path,
+    img_path,
+)
 from flowpipe.store.s3 import Bucket, parse_remote
 
 from .conftest import make_jpeg
@@ -195,3 +206,26 @@ def test_a_dead_remote_is_one_warning_and_what_was_not_pushed_is_pushed_later(
     fresh = ResponseCache(MemoryCache(), remote=open_remote(url))
     assert fresh.get_generation("2" * 64) is not None
     assert fresh.get_generation("3" * 64) is not None
+
+
+def test_closing_right_after_a_hand_off_leaves_no_coroutine_unstarted() -> None:
+    """A batch handed to the remote's loop just before it is closed (a second Ctrl-C at
+    the start of a run) is cancelled, not dropped unstarted: no "never awaited"."""
+    looper = _LoopThread()
+    gate, blocked = threading.Event(), threading.Event()
+    looper.loop.call_soon_threadsafe(lambda: (blocked.set(), gate.wait()))
+    blocked.wait()  # the loop is busy: the hand-off and the close queue up behind it
+
+    async def batch() -> None:
+        await asyncio.Event().wait()
+
+    handed = looper.submit(batch())
+    opener = threading.Timer(0.2, gate.set)  # after close() has queued its stop
+    opener.start()
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        looper.close()
+        gc.collect()
+    opener.join()
+    assert looper.loop.is_closed() and handed.cancelled()
+    assert [str(w.message) for w in seen if "never awaited" in str(w.message)] == []
