@@ -95,7 +95,7 @@ class RunResult:
 class PackedJson:
     """A JSON object kept as compressed text and parsed once, on first use.
 
-    Why: a 50,000-node run's run.json is about 60 MB as Python objects and under 3 MB
+    Why: a 50,000-node run's run.json is about 60 MB as Python objects and about 1 MB
     compressed, and most callers of ``flowpipe.run`` never look at it. Equal when the
     texts are; pickles as its text.
     """
