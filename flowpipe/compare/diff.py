@@ -105,10 +105,9 @@ def _diff(nid: str, old: SideNode | None, new: SideNode | None, texts: bool) -> 
     if _refs_differ(old, new, texts):
         changes.append(Change("references", _refs(old), _refs(new)))
     same_images = [i.sha256 for i in old.images] == [i.sha256 for i in new.images]
-    # Neither side made it (waiting for review, say): a key there is only provisional.
-    made = bool(old.images or new.images)
-    same = (old.key == new.key and old.key is not None) or (
-        not changes and ((same_images and bool(new.images)) or not made))
+    # Without images on either side (waiting for review, say), a key is only provisional:
+    # the same nothing on both sides, and no field changed, is the same node.
+    same = (old.key == new.key and old.key is not None) or (not changes and same_images)
     ops = word_diff(old.prompt or "", new.prompt or "") if any(
         c.label == "prompt" for c in changes) else ()
     if not same and not changes and old.key != new.key:

@@ -246,12 +246,11 @@ class _Positions(Mapping[YamlPath, Location]):
         self._marks = marks
 
     def __getitem__(self, path: YamlPath) -> Location:
-        mark = self._marks[path]
-        return Location(self._file, mark.line + 1, mark.column + 1)
+        return _loc(self._file, self._marks[path])
 
     def get(self, path: YamlPath, default: Any = None) -> Any:
         mark = self._marks.get(path)
-        return default if mark is None else Location(self._file, mark.line + 1, mark.column + 1)
+        return default if mark is None else _loc(self._file, mark)
 
     def __contains__(self, path: object) -> bool:
         return path in self._marks

@@ -28,7 +28,7 @@ from flowpipe.recipe.limits import DOCS, Budget, LimitError, RenderLimits, activ
 from flowpipe.recipe.messages import did_you_mean, one_line
 from flowpipe.recipe.sandbox import Sandbox, UnstableError
 
-__all__ = ["Renderer", "is_template"]
+__all__ = ["Renderer"]
 
 _SIMPLE = re.compile(r"\{\{ *([A-Za-z_][A-Za-z0-9_]*) *\}\}")
 _MISSING = object()
@@ -36,11 +36,6 @@ _JINJA_WORDS = frozenset(
     ("and", "or", "not", "in", "is", "if", "else", "true", "false", "none", "True", "False")
 ) | {"None"}
 _UNDEFINED_NAME = re.compile(r"'([^']+)' is undefined")
-
-
-def is_template(text: str) -> bool:
-    """True when ``text`` has Jinja syntax; plain strings skip Jinja entirely."""
-    return "{" in text
 
 
 _Compiled = Template | tuple[str, ...] | TemplateError
@@ -70,7 +65,7 @@ class Renderer:
         where: Callable[[int], Location],
     ) -> str:
         """Render ``source``; ``what()`` names it in messages, ``where(line)`` places it."""
-        if "{" not in source:  # is_template, inlined: this runs for every string of a node
+        if "{" not in source:  # no Jinja syntax: plain strings skip Jinja (every node's strings)
             return source
         compiled = self._compiled.get(source)
         if compiled is None:

@@ -115,12 +115,7 @@ _MEMBERS = frozenset({"properties", "patternProperties", "additionalProperties"}
 _SKIPPED = _ANNOTATIONS | _MEMBERS | {"then", "else"}  # read by _members and _if
 
 #: Which values a keyword applies to (jsonschema skips every other kind of value).
-_KINDS: dict[str, Check] = {
-    "string": lambda x: isinstance(x, str),
-    "number": _is_number,
-    "array": lambda x: isinstance(x, list),
-    "object": lambda x: isinstance(x, dict),
-}
+_KINDS: dict[str, Check] = {kind: _TYPES[kind] for kind in ("string", "number", "array", "object")}
 
 
 def _compile(schema: Any) -> Check:
