@@ -327,6 +327,9 @@ FLOW_2026_07 = Dialect(
 DIALECTS: Mapping[str, Dialect] = MappingProxyType({
     d.name: d for d in (FLOW_2025_11, FLOW_2026_07)
 })
+#: Every dialect's reference fields, each once, in the order its dialect lists them.
+_REFERENCE_FIELDS = tuple(dict.fromkeys(
+    name for spoken in DIALECTS.values() for name in spoken.reference_fields))
 
 
 def dialect(name: str | None = None) -> Dialect:
@@ -352,9 +355,7 @@ def request_references(request: Iterable[str]) -> tuple[str, ...]:
     """The fields of a request (its names, of either dialect) that carry references, in
     the order its dialect lists them (``contextReference_2`` before ``_10``)."""
     names = set(request)
-    return tuple(dict.fromkeys(
-        name for spoken in DIALECTS.values() for name in spoken.reference_fields if name in names
-    ))
+    return tuple(name for name in _REFERENCE_FIELDS if name in names)
 
 
 def same_ratio(name: str, spoken: Dialect) -> str | None:

@@ -118,8 +118,9 @@ def _make(job: _Job, folder: Path, shared: Path | None) -> Thumb | None:
         return None
     thumb, size = drawn
     name = f"{job.sha256}.jpg"
-    genuine = job.sha256 in (sha256_hex(data), api_sha256(data))
-    if shared is not None and genuine:
+    # only bytes that have the hash they are named by go to the shared folder (hashed only
+    # when there is one: a run's images carry a packet, so the packet-less hash first)
+    if shared is not None and (api_sha256(data) == job.sha256 or sha256_hex(data) == job.sha256):
         try:
             atomic_write(shared / name, thumb)
             _place(shared / name, folder / name)
