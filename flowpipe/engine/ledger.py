@@ -210,6 +210,12 @@ class OutputLedger:
         until ``close``.
         """
         self._settle(ended=True)
+        if self._previous:  # else nothing can be stale: no pass over every entry
+            self._retire_stale(cache)
+        self._write()
+
+    def _retire_stale(self, cache: ResponseCache) -> None:
+        """Keep or remove the images of the earlier manifest that no entry lists now."""
         listed = {img.path for entry in self.entries() for img in entry.images}
         for old in self._previous.values():
             stale = [(img, data) for img in old.images if img.path not in listed
@@ -220,8 +226,6 @@ class OutputLedger:
                 self._kept[old.id] = old
             else:
                 self.removed += self._retire(stale, cache)
-        del listed
-        self._write()
 
     def close(self) -> None:
         """The run is over: the journal goes."""

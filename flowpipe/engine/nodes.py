@@ -157,8 +157,8 @@ class NodeBook:
         node, state = self.plan.nodes[nid], self.states[nid]
         request = node_request(node, state.ref_hashes)
         verdict = self.explainer.explain(node, request, key=state.key, cached=cached)
-        if len(self._verdicts) < COMMON_VERDICTS:  # "new: not in the cache" for most nodes
-            verdict = self._verdicts.setdefault(verdict, verdict)
+        if len(self._verdicts) < COMMON_VERDICTS:  # the first ones seen are shared, and
+            self._verdicts.setdefault(verdict, verdict)  # "new: not in the cache" is most
         state.verdict = self._verdicts.get(verdict, verdict)
 
     def _ended(self, nid: str) -> None:

@@ -14,8 +14,9 @@ a killed run leaves its records on disk.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Literal
@@ -219,11 +220,12 @@ class RunJournal:
         target = self.path.parent / RUN_LOG
         data: dict[str, Any] = log.to_json()
         nodes = data["nodes"]
-        data["nodes"] = JsonStream(self._chain(nodes.items(), ((nid, info) for nid, info in
-                                                            self._records("node"))), keyed=True)
+        data["nodes"] = JsonStream(itertools.chain(nodes.items(), self._records("node")),
+                                   keyed=True)
         timeline = data["timeline"]
         for series in SERIES:
-            timeline[series] = JsonStream(self._chain(timeline[series], self._records(series)))
+            timeline[series] = JsonStream(itertools.chain(timeline[series],
+                                                          self._records(series)))
         with atomic_text(target) as fh:
             def write(text: str) -> None:
                 fh.write(text)
@@ -234,11 +236,6 @@ class RunJournal:
             write("\n")
         self.discard()
         return target
-
-    @staticmethod
-    def _chain(first: Iterable[Any], then: Iterable[Any]) -> Iterator[Any]:
-        yield from first
-        yield from then
 
     def nodes(self) -> dict[str, NodeRun]:
         """The node records so far (for tests and a journal kept in memory)."""
